@@ -1,0 +1,49 @@
+"""Checkpoints are plain dicts ``{state_dict, config, tokenizer, metrics}``, never pickled modules.
+
+They load with ``torch.load(weights_only=True)``, so a checkpoint from an untrusted submission
+cannot run code when it is read.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from challenge.errors import ChallengeError
+from challenge.paths import atomic_write
+
+REQUIRED_KEYS = ("state_dict", "config")
+
+
+def save_checkpoint(path: str | os.PathLike, *, state_dict: dict, config: dict,
+                    tokenizer: dict | None = None, metrics: dict | None = None,
+                    **extra: Any) -> Path:
+    """Write the checkpoint dict atomically (a crash never leaves half a file)."""
+    path = Path(path)
+    payload = {"state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+               "config": config, "tokenizer": tokenizer, "metrics": metrics or {}, **extra}
+    with atomic_write(path, "wb") as f:
+        torch.save(payload, f)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint with ``weights_only=True``; a bad file is a :class:`ChallengeError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ChallengeError(f"checkpoint {path} does not exist; train one first "
+                             f"(challenge train ...) or pass the right path")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ChallengeError(f"checkpoint {path} cannot be loaded safely ({first}); "
+                             f"save plain tensors and dicts, not pickled objects") from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
+        raise ChallengeError(f"checkpoint {path} is not a challenge checkpoint: expected a dict "
+                             f"with keys {', '.join(REQUIRED_KEYS)}")
+    return ckpt

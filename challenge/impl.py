@@ -1,0 +1,53 @@
+"""Finds the student modules of an implementation: the reference ``solutions``, the student's
+``challenge`` stubs, or a folder of modules from a submission.
+
+Every task imports student code through :func:`load_module`, so the same training and grading
+code runs on any of the three.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from challenge.errors import ChallengeError
+
+#: The modules a student writes; each exists in solutions/ and, as a stub, in challenge/.
+STUDENT_MODULES = ("tokenizer", "batching", "spam_model", "sorter_model", "lstm_cell", "bptt")
+IMPLS = ("solutions", "challenge")
+
+
+def load_module(impl: str, name: str) -> ModuleType:
+    """Import student module ``name`` from ``impl`` ("solutions", "challenge" or a folder path)."""
+    if name not in STUDENT_MODULES:
+        raise ChallengeError(f"unknown student module {name!r}; expected one of "
+                             f"{', '.join(STUDENT_MODULES)}")
+    if impl in IMPLS:
+        try:
+            return importlib.import_module(f"{impl}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name in (impl, f"{impl}.{name}"):
+                hint = (" (the student bundle has no reference solutions; use --impl challenge)"
+                        if impl == "solutions" else "")
+                raise ChallengeError(f"implementation {impl!r} has no module {name!r}{hint}") from None
+            raise
+    folder = Path(impl)
+    path = folder / f"{name}.py"
+    if not path.is_file():
+        raise ChallengeError(f"implementation {impl!r}: expected 'solutions', 'challenge' or a "
+                             f"folder containing {name}.py; {path} does not exist")
+    mod_name = f"_impl_{abs(hash(str(folder.resolve())))}_{name}"
+    if mod_name in sys.modules:
+        return sys.modules[mod_name]
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[mod_name]
+        raise
+    return module

@@ -1,0 +1,214 @@
+"""One generic training loop for every task: seeded, AdamW, gradient clipping, warmup+cosine
+learning rate, early stopping on a dev metric, a time budget, and callbacks for progress.
+
+It knows nothing about spam or sorting: a task hands it a model, an iterable of batches, a
+``loss_fn(model, batch) -> loss`` and an ``evaluate(model) -> {metric: value}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from challenge import progress
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every task."""
+
+    epochs: int = 10             # passes over a finite loader (ignored when the budget ends first)
+    max_steps: int | None = None  # stop after this many optimiser steps
+    max_seconds: float | None = None  # stop after this much wall-clock training time
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    grad_clip: float = 1.0       # max global gradient norm (exploding gradients); 0 disables
+    warmup_steps: int = 0
+    schedule: str = "cosine"     # "cosine" (decays to min_lr_ratio * lr) or "constant"
+    min_lr_ratio: float = 0.05
+    eval_every: int | None = None  # evaluate every N steps; None: at the end of every epoch
+    patience: int | None = 3     # stop after this many evaluations without improvement
+    metric: str = "loss"         # the dev metric that selects the best weights
+    mode: str = "min"            # "min" or "max" for ``metric``
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns: the best dev metrics and how long it took."""
+
+    best_metrics: dict[str, float]
+    best_step: int
+    steps: int
+    epochs: float
+    seconds: float
+    stopped: str                 # "epochs", "max_steps", "max_seconds" or "early_stopping"
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in self.best_metrics.items())
+        return (f"{self.steps} steps in {self.seconds:.1f}s (stopped: {self.stopped}); "
+                f"best at step {self.best_step}: {metrics}")
+
+
+class Callback(Protocol):
+    def on_step(self, trainer: "Trainer", step: int, loss: float) -> None: ...
+    def on_eval(self, trainer: "Trainer", step: int, metrics: dict[str, float]) -> None: ...
+    def on_end(self, trainer: "Trainer", result: TrainResult) -> None: ...
+
+
+class ProgressCallback:
+    """A tqdm bar with the running loss and the last dev metric."""
+
+    def __init__(self, desc: str = "train", total: int | None = None):
+        self.desc, self.total, self.bar, self.last = desc, total, None, ""
+        self.running: float | None = None
+
+    def on_step(self, trainer: "Trainer", step: int, loss: float) -> None:
+        if self.bar is None:
+            self.bar = progress.bar(total=self.total, desc=self.desc, unit="step")
+        self.running = loss if self.running is None else 0.98 * self.running + 0.02 * loss
+        self.bar.update(1)
+        if step % 10 == 0:
+            self.bar.set_postfix_str(f"loss={self.running:.4f} {self.last}")
+
+    def on_eval(self, trainer: "Trainer", step: int, metrics: dict[str, float]) -> None:
+        m = trainer.config.metric
+        if m in metrics:
+            self.last = f"dev_{m}={metrics[m]:.4f}"
+
+    def on_end(self, trainer: "Trainer", result: TrainResult) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a torch generator for data order."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+class Trainer:
+    """Fits ``model`` with AdamW; keeps (and restores at the end) the best weights on dev."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, *,
+                 loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+                 evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+                 callbacks: Iterable[Callback] = ()):
+        if config.mode not in ("min", "max"):
+            raise ValueError(f"TrainConfig.mode must be 'min' or 'max', got {config.mode!r}")
+        self.model, self.config = model, config
+        self.loss_fn, self.evaluate = loss_fn, evaluate
+        self.callbacks = list(callbacks)
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                           weight_decay=config.weight_decay)
+
+    def _lr_factor(self, step: int, progress_frac: float) -> float:
+        c = self.config
+        if c.warmup_steps and step < c.warmup_steps:
+            return (step + 1) / c.warmup_steps
+        if c.schedule == "constant":
+            return 1.0
+        p = min(max(progress_frac, 0.0), 1.0)
+        return c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p))
+
+    def _better(self, value: float, best: float | None) -> bool:
+        if best is None or math.isnan(best):
+            return not math.isnan(value)
+        return value < best if self.config.mode == "min" else value > best
+
+    def fit(self, batches: Iterable) -> TrainResult:
+        """Train over ``batches`` (re-iterated each epoch) until a budget or patience ends it."""
+        c = self.config
+        try:
+            per_epoch = len(batches)  # type: ignore[arg-type]
+        except TypeError:
+            per_epoch = None
+        total_steps = c.max_steps
+        if per_epoch is not None and (total_steps is None or c.epochs * per_epoch < total_steps):
+            total_steps = c.epochs * per_epoch
+        for cb in self.callbacks:
+            if isinstance(cb, ProgressCallback) and cb.total is None:
+                cb.total = total_steps
+        start = time.monotonic()
+        step, best, best_step, bad_evals, stopped = 0, None, 0, 0, "epochs"
+        best_metrics: dict[str, float] = {}
+        best_state = None
+        history: list[dict[str, float]] = []
+
+        def run_eval() -> bool:
+            nonlocal best, best_step, bad_evals, best_metrics, best_state
+            if self.evaluate is None:
+                return False
+            self.model.eval()
+            metrics = dict(self.evaluate(self.model))
+            self.model.train()
+            history.append({"step": step, **metrics})
+            for cb in self.callbacks:
+                cb.on_eval(self, step, metrics)
+            value = metrics.get(c.metric, float("nan"))
+            if self._better(value, best):
+                best, best_step, bad_evals, best_metrics = value, step, 0, metrics
+                best_state = copy.deepcopy(self.model.state_dict())
+            else:
+                bad_evals += 1
+            return c.patience is not None and bad_evals >= c.patience
+
+        self.model.train()
+        epoch, done = 0, False
+        while not done and epoch < c.epochs:
+            for batch in batches:
+                elapsed = time.monotonic() - start
+                frac = max(step / total_steps if total_steps else 0.0,
+                           elapsed / c.max_seconds if c.max_seconds else 0.0)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = c.lr * self._lr_factor(step, frac)
+                loss = self.loss_fn(self.model, batch)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if c.grad_clip:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+                self.optimizer.step()
+                step += 1
+                for cb in self.callbacks:
+                    cb.on_step(self, step, float(loss.detach()))
+                if c.eval_every and step % c.eval_every == 0 and run_eval():
+                    stopped, done = "early_stopping", True
+                elif c.max_steps is not None and step >= c.max_steps:
+                    stopped, done = "max_steps", True
+                elif c.max_seconds is not None and time.monotonic() - start >= c.max_seconds:
+                    stopped, done = "max_seconds", True
+                if done:
+                    break
+            epoch += 1
+            if per_epoch == 0 or step == 0:
+                break
+            if not done and not c.eval_every and run_eval():
+                stopped, done = "early_stopping", True
+        if stopped in ("max_steps", "max_seconds") and (not history or history[-1]["step"] != step):
+            run_eval()
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        self.model.eval()
+        result = TrainResult(best_metrics=best_metrics, best_step=best_step, steps=step,
+                             epochs=step / per_epoch if per_epoch else float(epoch),
+                             seconds=time.monotonic() - start, stopped=stopped, history=history)
+        for cb in self.callbacks:
+            cb.on_end(self, result)
+        return result

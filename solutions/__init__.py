@@ -1,0 +1,1 @@
+"""Reference implementations of the student modules (never shipped to students)."""
