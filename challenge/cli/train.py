@@ -1,3 +1,19 @@
-"""CLI commands (placeholder: filled in by its issue)."""
+"""CLI: ``challenge train spam|sorter`` and ``challenge baseline spam``."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import click
+
+from challenge.cli.train_sorter import SORTER_COMMANDS
+from challenge.cli.train_spam import BASELINE_COMMANDS, SPAM_COMMANDS
+
+
+@click.group()
+def train() -> None:
+    """Train a model (reference solutions or your own modules) and save a checkpoint."""
+
+
+for _command in SPAM_COMMANDS + SORTER_COMMANDS:
+    train.add_command(_command)
+
+COMMANDS: list = [train, *BASELINE_COMMANDS]
