@@ -1,0 +1,172 @@
+"""The check protocol: inputs are made and outputs verified in the grader's process; only the
+``run`` step executes student code (in a sandboxed child process when grading a submission).
+
+A check that fails raises :class:`CheckFailure` with a message that tells a student what was
+expected, what came back, and a hint - never the check's source or any hidden data.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import asdict, dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+
+class CheckFailure(AssertionError):
+    """A check's verdict: the student's output is wrong; the message says how."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One unit-level check of one student module.
+
+    make_inputs(seed) -> data  (grader process; plain tensors/lists/dicts/numbers)
+    run(module, data) -> output  (calls student code; output is plain data as well)
+    verify(data, output) -> None (grader process; raises CheckFailure)
+    """
+
+    part: str       # the student module, e.g. "lstm_cell"
+    name: str       # short, stable, e.g. "forward_matches_torch"
+    points: float
+    make_inputs: Callable[[int], Any]
+    run: Callable[[ModuleType, Any], Any]
+    verify: Callable[[Any, Any], None]
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.part}.{self.name}"
+
+
+@dataclass
+class CheckResult:
+    part: str
+    name: str
+    passed: bool
+    points: float
+    max_points: float
+    message: str
+    status: str = "passed"   # "passed" | "failed" | "not_implemented" | "error"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        mark = "PASS" if self.passed else "FAIL"
+        return f"[{mark}] {self.part}.{self.name} ({self.points:g}/{self.max_points:g}) {self.message}"
+
+
+@dataclass
+class RunOutcome:
+    """What the run step produced: an output, or the reason it produced none."""
+
+    output: Any = None
+    status: str = "ok"       # "ok" | "not_implemented" | "error"
+    message: str = ""
+
+
+def execute(check: Check, module: ModuleType, data: Any) -> RunOutcome:
+    """Run the student-code step of ``check``, turning exceptions into an outcome."""
+    try:
+        return RunOutcome(output=check.run(module, data))
+    except NotImplementedError as e:
+        return RunOutcome(status="not_implemented", message=str(e) or "see the docstring")
+    except Exception as e:  # student code may raise anything; report where, not our source
+        return RunOutcome(status="error", message=_describe_exception(e))
+
+
+def judge(check: Check, data: Any, outcome: RunOutcome) -> CheckResult:
+    """Verify an outcome in the grader's process and give points."""
+    def result(passed: bool, message: str, status: str) -> CheckResult:
+        return CheckResult(check.part, check.name, passed, check.points if passed else 0.0,
+                           check.points, message, status)
+
+    if outcome.status == "not_implemented":
+        return result(False, f"not implemented yet: {outcome.message}", "not_implemented")
+    if outcome.status != "ok":
+        return result(False, outcome.message, "error")
+    try:
+        check.verify(data, outcome.output)
+    except CheckFailure as e:
+        return result(False, str(e), "failed")
+    except Exception as e:  # malformed output (wrong type, NaN...) is the student's error too
+        return result(False, f"output could not be checked: {type(e).__name__}: {e}", "failed")
+    return result(True, "ok", "passed")
+
+
+def _describe_exception(e: BaseException) -> str:
+    """``TypeError at tokenizer.py:42 in encode: ...`` - the student's frame, not the grader's."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if "/grader/" not in f.filename]
+    where = ""
+    if frames:
+        f = frames[-1]
+        where = f" at {f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}"
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"raised {type(e).__name__}{where}" + (f": {text[:300]}" if text else "")
+
+
+# --- tensor-aware assertions, for verify() --------------------------------------------------
+
+def as_tensor(x: Any, what: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(x)
+    raise CheckFailure(f"{what}: expected a tensor, got {type(x).__name__}")
+
+
+def expect_shape(x: Any, shape: tuple, what: str, hint: str = "") -> torch.Tensor:
+    t = as_tensor(x, what)
+    if tuple(t.shape) != tuple(shape):
+        raise CheckFailure(f"{what}: expected shape {tuple(shape)}, got {tuple(t.shape)}"
+                           + (f". Hint: {hint}" if hint else ""))
+    return t
+
+
+def expect_dtype(x: Any, dtypes: tuple, what: str) -> torch.Tensor:
+    t = as_tensor(x, what)
+    if t.dtype not in dtypes:
+        names = " or ".join(str(d).replace("torch.", "") for d in dtypes)
+        raise CheckFailure(f"{what}: expected dtype {names}, got {str(t.dtype).replace('torch.', '')}")
+    return t
+
+
+def expect_close(actual: Any, expected: Any, what: str, *, atol: float = 1e-5,
+                 rtol: float = 1e-4, hint: str = "") -> None:
+    """Shape, finiteness, then values; the message names the first mismatching index."""
+    a = as_tensor(actual, what)
+    e = as_tensor(expected, f"reference {what}")
+    if tuple(a.shape) != tuple(e.shape):
+        raise CheckFailure(f"{what}: expected shape {tuple(e.shape)}, got {tuple(a.shape)}"
+                           + (f". Hint: {hint}" if hint else ""))
+    a64, e64 = a.detach().to(torch.float64), e.detach().to(torch.float64)
+    if not torch.isfinite(a64).all():
+        bad = torch.nonzero(~torch.isfinite(a64))[0].tolist()
+        raise CheckFailure(f"{what}: contains NaN or inf (first at index {tuple(bad)})"
+                           + (f". Hint: {hint}" if hint else ""))
+    diff = (a64 - e64).abs()
+    bad = diff > atol + rtol * e64.abs()
+    if bad.any():
+        idx = tuple(torch.nonzero(bad)[0].tolist())
+        raise CheckFailure(
+            f"{what}: values differ at {int(bad.sum())} of {bad.numel()} positions; first at index "
+            f"{idx}: expected {e64[idx].item():.6g}, got {a64[idx].item():.6g} "
+            f"(max abs difference {diff.max().item():.3g}, tolerance {atol:g})"
+            + (f". Hint: {hint}" if hint else ""))
+
+
+def expect_equal(actual: Any, expected: Any, what: str, hint: str = "") -> None:
+    """Exact equality of plain values (ids, strings, lists)."""
+    if isinstance(actual, torch.Tensor):
+        actual = actual.tolist()
+    if isinstance(expected, torch.Tensor):
+        expected = expected.tolist()
+    if actual != expected:
+        a, e = repr(actual), repr(expected)
+        a = a if len(a) <= 200 else a[:200] + "..."
+        e = e if len(e) <= 200 else e[:200] + "..."
+        raise CheckFailure(f"{what}: expected {e}, got {a}" + (f". Hint: {hint}" if hint else ""))
