@@ -61,10 +61,12 @@ class FetchResult:
             return (f"{self.corpus} corpus already fetched and verified under {self.data_dir} "
                     f"({self.messages:,} messages); nothing to do (use --force to fetch again)")
         groups = ", ".join(f"{g} {n:,}" for g, n in self.groups.items())
+        failed = "".join(f"\n  skipped {a['source']}: {a['reason']}" for a in self.attempts
+                         if a["reason"] != "ok")
         return (f"fetched {self.corpus} from {self.source}: {self.messages:,} messages "
                 f"({self.ham:,} ham, {self.spam:,} spam; {groups}), all MD5-verified, "
                 f"{self.parse_failures} parse failures, {self.empty_body} empty bodies; "
-                f"in {sum(self.seconds.values()):.1f} s")
+                f"in {sum(self.seconds.values()):.1f} s{failed}")
 
 
 def _result(meta: dict, root: Path, cached: bool, **kw) -> FetchResult:
