@@ -1,0 +1,69 @@
+"""CLI: the student's ``challenge check`` and ``challenge submit``, and the instructor's
+``challenge release`` (the student bundle)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from challenge import release as release_lib
+from challenge import student as student_lib
+
+
+@click.command()
+@click.argument("part", required=False)
+@click.option("--impl", default="challenge", show_default=True,
+              help="Whose modules to check: 'challenge' (yours), 'solutions' (the reference, "
+                   "instructors only) or a folder of modules.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the checks' random inputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+def check(part: str | None, impl: str, seed: int, as_json: bool) -> None:
+    """Run the public checks of PART (default: every part) on your modules.
+
+    Prints, per part, the checks passed, the points and the message of each failed check
+    (a stub not written yet says "not implemented yet: <hint>"). The exit code is 0 whenever
+    the checks ran, even if some failed: failing checks are feedback, not a crash. It is
+    non-zero only for a usage error such as an unknown PART.
+    """
+    report = student_lib.check(part, impl=impl, seed=seed)
+    click.echo(json.dumps(report.to_dict()) if as_json else report.summary())
+
+
+@click.command()
+@click.option("--student", default=None,
+              help="Your name as the course knows it (letters, digits, - _ .); default: "
+                   "$CHALLENGE_STUDENT, else your login name.")
+@click.option("--out", default="submission.zip", show_default=True, type=click.Path(),
+              help="Where to write the submission zip (replaced atomically).")
+@click.option("--spam-checkpoint", default=None, type=click.Path(),
+              help="Your spam checkpoint; default: where `challenge train spam --impl "
+                   "challenge` saves it. Missing: the spam quality part scores zero.")
+@click.option("--sorter-checkpoint", default=None, type=click.Path(),
+              help="Your sorter checkpoint; default: where `challenge train sorter --impl "
+                   "challenge` saves it. Missing: the sorter quality part scores zero.")
+@click.option("--impl", default="challenge", show_default=True,
+              help="Whose modules to pack: 'challenge' (yours) or a folder of modules.")
+def submit(student: str | None, out: str, spam_checkpoint: str | None,
+           sorter_checkpoint: str | None, impl: str) -> None:
+    """Pack your modules, your checkpoints and a manifest into a submission zip."""
+    result = student_lib.submit(student=student, out=out, spam_checkpoint=spam_checkpoint,
+                                sorter_checkpoint=sorter_checkpoint, impl=impl)
+    click.echo(result.summary())
+
+
+@click.command()
+@click.argument("out", type=click.Path())
+@click.option("--force", is_flag=True,
+              help="Replace OUT even if it exists and is not empty.")
+def release(out: str, force: bool) -> None:
+    """Build the student bundle in OUT: stubs, public checks and tests, README, public data.
+
+    It never contains the solutions, hidden sets, secrets, reference checkpoints or the
+    instructor's tests.
+    """
+    result = release_lib.build_release(out=out, force=force)
+    click.echo(result.summary())
+
+
+COMMANDS: list = [check, submit, release]

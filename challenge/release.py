@@ -1,0 +1,217 @@
+"""``challenge release OUT/``: the student bundle, built from the instructor's checkout.
+
+The bundle is assembled from an allow-list - the kit package with freshly generated stubs,
+the grader's code (public checks and metrics), tests/public/, the student README, an adjusted
+pyproject.toml, the dataset manifests, the public train/dev splits and the published unlabelled
+test files (data/public/*.csv) - so solutions/, split.json (its seed),
+data/hidden/, secrets, runs/ and the instructor's tests cannot slip in. Before the bundle is
+moved into place, every file is scanned for code that only occurs inside solution fences.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from challenge.errors import ChallengeError
+from challenge.impl import STUDENT_MODULES
+from challenge.paths import atomic_dir, data_dir
+
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+#: Fenced lines shorter than this are too generic (``return h, c``) to prove a leak.
+MIN_LEAK_LINE = 16
+#: Grader files that are code or the public rubric; data such as databases never ships.
+GRADER_SUFFIXES = (".py", ".toml", ".md")
+#: Names that never ship, wherever they are.
+FORBIDDEN_NAMES = re.compile(r"secret|\.pt$|\.pth$|\.db$|\.sqlite|\.zip$", re.IGNORECASE)
+SPLIT_PARTS = ("train.jsonl", "dev.jsonl")
+GITIGNORE = ("__pycache__/\n*.pyc\n*.egg-info/\n.venv/\n/data/raw/\n/data/corpora/\n/runs/\n"
+             "submission.zip\n")
+
+
+@dataclass
+class ReleaseResult:
+    """What went into the bundle: its folder and the relative paths of its files."""
+
+    out: str
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"out": self.out, "files": self.files, "warnings": self.warnings}
+
+    def summary(self) -> str:
+        tops: dict[str, int] = {}
+        for f in self.files:
+            top = f.split("/", 1)[0] + ("/" if "/" in f else "")
+            tops[top] = tops.get(top, 0) + 1
+        parts = ", ".join(f"{k} ({n} files)" if k.endswith("/") else k for k, n in tops.items())
+        lines = [f"wrote the student bundle {self.out}: {parts}"]
+        lines += [f"warning: {w}" for w in self.warnings]
+        lines.append(f"next: cd {self.out} && pip install -e '.[dev]' && challenge check")
+        return "\n".join(lines)
+
+
+def repo_root() -> Path:
+    """The instructor's checkout: the folder holding challenge/, grader/ and solutions/."""
+    return Path(__file__).resolve().parent.parent
+
+
+def fenced_lines(source: str) -> tuple[set[str], set[str]]:
+    """(stripped code lines inside solution fences, stripped lines outside them) of a module."""
+    inside, outside, fenced = set(), set(), False
+    for line in source.splitlines():
+        s = line.strip()
+        if s == BEGIN:
+            fenced = True
+        elif s == END:
+            fenced = False
+        elif fenced and s and not s.startswith("#"):
+            inside.add(s)
+        elif not fenced:
+            outside.add(s)
+    return inside, outside
+
+
+def solution_signatures(solutions: Path) -> dict[str, str]:
+    """Lines that occur only inside solution fences (long enough to be telling) -> their module.
+
+    Lines that also appear outside the fences of any reference module, or in the kit's own
+    shipped code, are left out: they are plumbing, not the answer.
+    """
+    inside: dict[str, str] = {}
+    shared: set[str] = set()
+    for name in STUDENT_MODULES:
+        path = solutions / f"{name}.py"
+        if path.is_file():
+            ins, outs = fenced_lines(path.read_text(encoding="utf-8"))
+            inside.update({line: name for line in ins if len(line) >= MIN_LEAK_LINE})
+            shared |= outs
+    return {line: mod for line, mod in inside.items() if line not in shared}
+
+
+def find_leaks(bundle: Path, signatures: dict[str, str], allowed: set[str] = frozenset()) -> list[str]:
+    """``path:line: <text> (from solutions/<m>.py)`` for every signature line found in ``bundle``.
+
+    ``allowed`` holds lines the kit's own shipped code legitimately contains.
+    """
+    leaks = []
+    for path in sorted(bundle.rglob("*.py")):
+        for no, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            s = line.strip()
+            if s in signatures and s not in allowed:
+                leaks.append(f"{path.relative_to(bundle)}:{no}: {s[:80]} "
+                             f"(from solutions/{signatures[s]}.py)")
+    return leaks
+
+
+def _copy_tree(src: Path, dst: Path, keep) -> list[Path]:
+    """Copy the files under ``src`` for which ``keep(relative path)`` holds; return them."""
+    copied = []
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if not path.is_file() or "__pycache__" in rel.parts or path.suffix == ".pyc":
+            continue
+        if FORBIDDEN_NAMES.search(path.name) or not keep(rel):
+            continue
+        target = dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        copied.append(target)
+    return copied
+
+
+def student_pyproject(text: str) -> str:
+    """The kit's pyproject.toml without the solutions package (the bundle has none)."""
+    out = re.sub(r',\s*"solutions\*"|"solutions\*"\s*,\s*', "", text)
+    if '"solutions' in out:
+        raise ChallengeError("pyproject.toml: cannot remove 'solutions*' from the package list "
+                             "automatically; list the packages as [\"challenge*\", "
+                             "\"solutions*\", \"grader*\"] under [tool.setuptools.packages.find]")
+    return out
+
+
+def _check_out(out: Path, root: Path, force: bool) -> None:
+    resolved = out.resolve()
+    if resolved == root or root.is_relative_to(resolved):
+        raise ChallengeError(f"release OUT {out} would replace the kit itself; pick a new folder")
+    for inner in ("challenge", "grader", "solutions", "tests", "data"):
+        if resolved.is_relative_to(root / inner):
+            raise ChallengeError(f"release OUT {out} lies inside the kit's {inner}/ folder; "
+                                 f"pick a folder outside it, e.g. ../bundle")
+    if out.exists() and not out.is_dir():
+        raise ChallengeError(f"release OUT {out} is a file; pass a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ChallengeError(f"release OUT {out} exists and is not empty; pass an empty or new "
+                             f"folder, or --force to replace it")
+
+
+def build_release(*, out: str | os.PathLike, force: bool = False,
+                  root: str | os.PathLike | None = None,
+                  data: str | os.PathLike | None = None) -> ReleaseResult:
+    """Write the student bundle into ``out`` (atomically: all of it, or nothing).
+
+    ``root`` is the instructor's checkout (default: the one this kit runs from); ``data`` the
+    data folder whose public splits ship (default: :func:`challenge.paths.data_dir`).
+    """
+    from challenge.stubs import generate_stub
+
+    root = Path(root).resolve() if root is not None else repo_root()
+    data = data_dir(data)
+    solutions = root / "solutions"
+    if not solutions.is_dir():
+        raise ChallengeError(f"no reference solutions at {solutions}: `challenge release` runs in "
+                             f"the instructor's checkout, not in a student bundle")
+    readme = root / "README.students.md"
+    if not readme.is_file():
+        raise ChallengeError(f"{readme} is missing: the bundle's README comes from it")
+    out = Path(out)
+    _check_out(out, root, force)
+    student_files = {f"{m}.py" for m in STUDENT_MODULES}
+    with atomic_dir(out) as tmp:
+        shipped = _copy_tree(root / "challenge", tmp / "challenge",
+                             lambda rel: rel.as_posix() not in student_files)
+        allowed = set()
+        for path in shipped:  # lines of the kit's own code are not leaks
+            allowed |= {s.strip() for s in path.read_text(encoding="utf-8").splitlines()}
+        for name in STUDENT_MODULES:
+            ref = solutions / f"{name}.py"
+            if not ref.is_file():
+                raise ChallengeError(f"{ref} is missing: every student module needs a reference "
+                                     f"to generate its stub from")
+            stub = generate_stub(ref.read_text(encoding="utf-8"), filename=f"solutions/{name}.py")
+            (tmp / "challenge" / f"{name}.py").write_text(stub, encoding="utf-8")
+        _copy_tree(root / "grader", tmp / "grader", lambda rel: rel.suffix in GRADER_SUFFIXES)
+        _copy_tree(root / "tests" / "public", tmp / "tests" / "public", lambda rel: True)
+        _copy_tree(root / "data" / "manifests", tmp / "data" / "manifests", lambda rel: True)
+        splits = data / "splits"
+        if splits.is_dir():
+            _copy_tree(splits, tmp / "data" / "splits",
+                       lambda rel: len(rel.parts) == 2 and rel.name in SPLIT_PARTS)
+        if (data / "public").is_dir():   # published, unlabelled test files (predictions mode)
+            _copy_tree(data / "public", tmp / "data" / "public",
+                       lambda rel: len(rel.parts) == 1 and rel.suffix == ".csv")
+        shutil.copyfile(readme, tmp / "README.md")
+        (tmp / "pyproject.toml").write_text(
+            student_pyproject((root / "pyproject.toml").read_text(encoding="utf-8")),
+            encoding="utf-8")
+        (tmp / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+        signatures = solution_signatures(solutions)
+        leaks = find_leaks(tmp, signatures, allowed)
+        # The public checks may compute an expected value the way a solution would; that is
+        # the checks' authors' call, so it is reported rather than refused.
+        warnings = [f"public check shares a line with the solution: {leak}"
+                    for leak in leaks if leak.startswith("grader/")]
+        leaks = [leak for leak in leaks if not leak.startswith("grader/")]
+        if leaks:
+            raise ChallengeError(f"the bundle would contain solution code, so nothing was written: "
+                                 f"{leaks[0]}" + (f" (and {len(leaks) - 1} more)" if len(leaks) > 1
+                                                  else ""))
+        files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+        for path in tmp.rglob("*"):  # the temporary folder is private; a bundle is for sharing
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        tmp.chmod(0o755)
+    return ReleaseResult(out=str(out), files=files, warnings=warnings)

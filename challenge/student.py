@@ -1,0 +1,310 @@
+"""The student's own commands: ``challenge check`` (the public checks, part by part, with a
+summary) and ``challenge submit`` (the student's modules, checkpoints and a manifest in one zip).
+
+Failing checks are feedback, not errors: :func:`check` returns a report whatever the checks say.
+The submission layout is the one in docs/interfaces.md ("Submissions").
+"""
+
+from __future__ import annotations
+
+import ast
+import getpass
+import hashlib
+import importlib
+import json
+import os
+import re
+import sys
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+import challenge
+from challenge.checkpoint import load_checkpoint
+from challenge.errors import ChallengeError
+from challenge.impl import IMPLS, STUDENT_MODULES
+from challenge.paths import atomic_write, runs_dir
+
+#: A checkpoint bigger than this is refused (the grader would refuse it too).
+MAX_CHECKPOINT_BYTES = 50 * 2**20
+#: The tasks whose checkpoints a submission carries, as ``checkpoints/<task>.pt``.
+TASKS = ("spam", "sorter")
+#: What a student module may import (docs/interfaces.md: torch, numpy, the standard library).
+ALLOWED_IMPORTS = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "__future__"}
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+# --- challenge check --------------------------------------------------------------------------
+
+@dataclass
+class PartSummary:
+    """The checks of one part: how many passed, the points, and what failed."""
+
+    part: str
+    passed: int
+    total: int
+    points: float
+    max_points: float
+    status: str          # "passed" | "failed" | "not_implemented" | "no_checks"
+    checks: list = field(default_factory=list)   # CheckResult.to_dict() of each check
+
+    def failures(self) -> list[dict]:
+        return [c for c in self.checks if not c["passed"]]
+
+
+@dataclass
+class CheckReport:
+    """What ``challenge check`` found: one :class:`PartSummary` per part."""
+
+    impl: str
+    parts: list[PartSummary]
+    seconds: float
+
+    @property
+    def points(self) -> float:
+        return sum(p.points for p in self.parts)
+
+    @property
+    def max_points(self) -> float:
+        return sum(p.max_points for p in self.parts)
+
+    def to_dict(self) -> dict:
+        return {"impl": self.impl, "points": self.points, "max_points": self.max_points,
+                "seconds": round(self.seconds, 3), "parts": [asdict(p) for p in self.parts]}
+
+    def summary(self) -> str:
+        """A table: part, checks passed, points, and under each part the failed checks' messages."""
+        rows = [("part", "status", "checks", "points")]
+        for p in self.parts:
+            rows.append((p.part, p.status.replace("_", " "), f"{p.passed}/{p.total}",
+                         f"{p.points:g}/{p.max_points:g}"))
+        rows.append(("total", "", f"{sum(p.passed for p in self.parts)}/"
+                     f"{sum(p.total for p in self.parts)}", f"{self.points:g}/{self.max_points:g}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+
+        def line(r: tuple) -> str:
+            return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+
+        out = [line(rows[0]), line(tuple("-" * w for w in widths))]
+        for p, row in zip(self.parts, rows[1:-1]):
+            out.append(line(row))
+            by_message: dict[str, list[str]] = {}   # one line per distinct message
+            for c in p.failures():
+                by_message.setdefault(c["message"], []).append(c["name"])
+            for message, names in by_message.items():
+                out.append(f"    x {', '.join(names)}: {message}")
+        out += [line(tuple("-" * w for w in widths)), line(rows[-1])]
+        todo = [p.part for p in self.parts if p.status not in ("passed", "no_checks")]
+        out.append(f"checked impl {self.impl!r} in {self.seconds:.1f}s; "
+                   + (f"to do: {', '.join(todo)}" if todo else "every check passed"))
+        return "\n".join(out)
+
+
+def _part_status(results: list) -> str:
+    if not results:
+        return "no_checks"
+    if all(r.passed for r in results):
+        return "passed"
+    if all(r.status == "not_implemented" for r in results):
+        return "not_implemented"
+    return "failed"
+
+
+def check(part: str | None = None, *, impl: str = "challenge", seed: int = 0) -> CheckReport:
+    """Run the public checks of ``part`` (every part when None) on ``impl``.
+
+    Raises :class:`ChallengeError` only for an unknown part or implementation; failing,
+    crashing or unwritten student code is reported in the result, never raised.
+    """
+    from grader.checks import PARTS, run_local
+
+    if part is not None and part not in PARTS:
+        raise ChallengeError(f"unknown part {part!r}; expected one of {', '.join(PARTS)}")
+    parts = [part] if part else list(PARTS)
+    start = time.monotonic()
+    summaries = []
+    for name in parts:
+        results = run_local(impl, [name], seed=seed)
+        summaries.append(PartSummary(
+            part=name, passed=sum(r.passed for r in results), total=len(results),
+            points=sum(r.points for r in results), max_points=sum(r.max_points for r in results),
+            status=_part_status(results), checks=[r.to_dict() for r in results]))
+    return CheckReport(impl=impl, parts=summaries, seconds=time.monotonic() - start)
+
+
+# --- challenge submit -------------------------------------------------------------------------
+
+@dataclass
+class SubmitResult:
+    """What ``challenge submit`` wrote: the zip, its files (name -> bytes) and any warnings."""
+
+    path: str
+    student: str
+    files: dict[str, int]
+    sha256: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [f"packed {self.path} for student {self.student!r}:"]
+        for name, size in self.files.items():
+            lines.append(f"  {name:<26} {size:>10,} bytes  sha256 {self.sha256[name][:12]}")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def modules_dir(impl: str = "challenge") -> Path:
+    """The folder holding ``impl``'s student modules ("challenge", "solutions" or a folder)."""
+    if impl in IMPLS:
+        try:
+            package = importlib.import_module(impl)
+        except ModuleNotFoundError:
+            raise ChallengeError(f"implementation {impl!r} is not installed here; "
+                                 f"use --impl challenge or a folder") from None
+        return Path(package.__file__).parent
+    folder = Path(impl)
+    if not folder.is_dir():
+        raise ChallengeError(f"implementation {impl!r}: expected 'challenge', 'solutions' or a "
+                             f"folder of student modules; {folder} is not a folder")
+    return folder
+
+
+def default_checkpoint(task: str, impl: str = "challenge") -> Path:
+    """Where ``challenge train <task> --impl <impl>`` saves its checkpoint."""
+    try:
+        module = importlib.import_module(f"challenge.tasks.{task}")
+    except ModuleNotFoundError:
+        module = None
+    finder = getattr(module, "default_checkpoint", None)
+    if callable(finder):
+        return Path(finder(impl))
+    return runs_dir() / task / impl / "model.pt"
+
+
+def resolve_student(student: str | None) -> str:
+    """The student's name: ``student``, else ``$CHALLENGE_STUDENT``, else the login name."""
+    name = student or os.environ.get("CHALLENGE_STUDENT") or ""
+    source = "--student" if student else "$CHALLENGE_STUDENT"
+    if not name:
+        try:
+            name, source = getpass.getuser(), "your login name"
+        except Exception:  # no login name in some containers
+            name = ""
+    if not name:
+        raise ChallengeError("no student name: pass --student NAME (letters, digits, - _ .)")
+    if not _SAFE_NAME.fullmatch(name):
+        raise ChallengeError(f"student name {name!r} (from {source}) is not allowed: use 1-64 "
+                             f"letters, digits, '-', '_' or '.', starting with a letter or "
+                             f"digit, e.g. --student alice_smith")
+    return name
+
+
+def check_imports(path: Path) -> None:
+    """Refuse a module that does not parse or imports anything beyond torch/numpy/stdlib.
+
+    The grader loads the submitted modules on their own, so an import of a helper file, of the
+    kit or of another package would only fail there.
+    """
+    source = path.read_text(encoding="utf-8")
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as e:
+        raise ChallengeError(f"{path} has a syntax error at line {e.lineno}: {e.msg}; "
+                             f"fix it (challenge check shows it too) and submit again") from None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            names = ["." * node.level + (node.module or "")]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            if name.startswith(".") or name.split(".")[0] not in ALLOWED_IMPORTS:
+                raise ChallengeError(
+                    f"{path.name} line {node.lineno} imports {name!r}: a submission holds only "
+                    f"the student modules, which may import torch, numpy and the standard "
+                    f"library only; move that code into {path.name}")
+
+
+def check_checkpoint(path: Path, task: str, max_bytes: int = MAX_CHECKPOINT_BYTES) -> None:
+    """Refuse a checkpoint that is too big, does not load with weights_only=True, or is of
+    another task."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ChallengeError(f"{task} checkpoint {path} is {size / 2**20:.1f} MB, over the "
+                             f"{max_bytes / 2**20:g} MB limit; train a smaller model")
+    ckpt = load_checkpoint(path)
+    got = ckpt["config"].get("task") if isinstance(ckpt["config"], dict) else None
+    if got is not None and got != task:
+        raise ChallengeError(f"checkpoint {path} is a {got!r} checkpoint, not {task!r}; pass it "
+                             f"as --{got}-checkpoint")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    try:
+        from grader.version import grader_version
+        grader = grader_version()
+    except ImportError:  # a kit without the grader package
+        grader = "unknown"
+    return {"kit_version": challenge.__version__, "grader_version": grader,
+            "torch_version": torch.__version__}
+
+
+def submit(*, student: str | None = None, out: str | os.PathLike = "submission.zip",
+           spam_checkpoint: str | os.PathLike | None = None,
+           sorter_checkpoint: str | os.PathLike | None = None, impl: str = "challenge",
+           max_checkpoint_bytes: int = MAX_CHECKPOINT_BYTES) -> SubmitResult:
+    """Pack ``impl``'s student modules, the checkpoints and a manifest into ``out``, atomically.
+
+    A checkpoint left as None is looked for where ``challenge train`` saves it; a missing one is
+    a warning (that task's quality part will score zero), a given path that is missing is an error.
+    """
+    name = resolve_student(student)
+    folder = modules_dir(impl)
+    payload: dict[str, bytes] = {}
+    for module in STUDENT_MODULES:
+        path = folder / f"{module}.py"
+        if not path.is_file():
+            raise ChallengeError(f"student module {path} is missing; every module of "
+                                 f"{', '.join(STUDENT_MODULES)} must be there (a stub is fine)")
+        check_imports(path)
+        payload[f"modules/{module}.py"] = path.read_bytes()
+    warnings = []
+    given = {"spam": spam_checkpoint, "sorter": sorter_checkpoint}
+    for task in TASKS:
+        path = Path(given[task]) if given[task] is not None else default_checkpoint(task)
+        if not path.is_file():
+            if given[task] is not None:
+                raise ChallengeError(f"--{task}-checkpoint {path} does not exist; pass the "
+                                     f"checkpoint that challenge train {task} wrote")
+            warnings.append(f"no {task} checkpoint at {path}: the {task} quality part will "
+                            f"score zero (train one with: challenge train {task} --impl challenge)")
+            continue
+        check_checkpoint(path, task, max_checkpoint_bytes)
+        payload[f"checkpoints/{task}.pt"] = path.read_bytes()
+    hashes = {k: _sha256(v) for k, v in payload.items()}
+    manifest = {"student": name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                **_versions(), "files": hashes}
+    manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    out = Path(out)
+    with atomic_write(out, "wb") as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("manifest.json", manifest_bytes)
+            for arcname, data in payload.items():
+                zf.writestr(arcname, data)
+    payload = {"manifest.json": manifest_bytes, **payload}
+    return SubmitResult(path=str(out), student=name,
+                        files={k: len(v) for k, v in payload.items()},
+                        sha256={k: _sha256(v) for k, v in payload.items()}, warnings=warnings)

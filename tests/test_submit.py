@@ -1,0 +1,170 @@
+"""``challenge submit``: the zip layout of docs/interfaces.md, the manifest, and every refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from challenge import student
+from challenge.checkpoint import save_checkpoint
+from challenge.cli import main
+from challenge.errors import ChallengeError
+from challenge.impl import STUDENT_MODULES
+
+
+class NotPlainData:
+    """An object a weights_only load refuses."""
+
+
+@pytest.fixture
+def impl_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHALLENGE_RUNS_DIR", str(tmp_path / "runs"))
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for name in STUDENT_MODULES:
+        (folder / f"{name}.py").write_text(f'"""{name}"""\nimport math\nimport torch\n\n'
+                                           f'VALUE = {len(name)}\n')
+    return folder
+
+
+def _ckpt(path, task, size=4):
+    save_checkpoint(path, state_dict={"w": torch.zeros(size)}, config={"task": task})
+    return path
+
+
+def _submit(args):
+    return CliRunner().invoke(main, ["submit", *args])
+
+
+def test_packs_modules_checkpoints_and_manifest(impl_dir, tmp_path):
+    spam, sorter = _ckpt(tmp_path / "s.pt", "spam"), _ckpt(tmp_path / "o.pt", "sorter")
+    out = tmp_path / "alice.zip"
+    result = _submit(["--student", "alice", "--out", str(out), "--impl", str(impl_dir),
+                      "--spam-checkpoint", str(spam), "--sorter-checkpoint", str(sorter)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+        expected = {f"modules/{m}.py" for m in STUDENT_MODULES}
+        expected |= {"checkpoints/spam.pt", "checkpoints/sorter.pt", "manifest.json"}
+        assert names == expected
+        manifest = json.loads(zf.read("manifest.json"))
+        assert manifest["student"] == "alice"
+        assert manifest["torch_version"] == torch.__version__
+        assert manifest["kit_version"] and manifest["grader_version"] and manifest["created"]
+        assert set(manifest["files"]) == expected - {"manifest.json"}
+        for name, digest in manifest["files"].items():
+            assert hashlib.sha256(zf.read(name)).hexdigest() == digest
+        assert zf.read("modules/bptt.py") == (impl_dir / "bptt.py").read_bytes()
+        assert zf.read("checkpoints/spam.pt") == spam.read_bytes()
+    for name in expected:
+        assert name in result.output          # it prints what it packed
+    assert "warning" not in result.output
+
+
+def test_default_checkpoints_are_where_training_saves_them(impl_dir, tmp_path):
+    spam = _ckpt(student.default_checkpoint("spam"), "spam")
+    assert spam.is_relative_to(tmp_path / "runs")
+    out = tmp_path / "sub.zip"
+    result = _submit(["--student", "bob", "--out", str(out), "--impl", str(impl_dir)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as zf:
+        assert "checkpoints/spam.pt" in zf.namelist()
+        assert "checkpoints/sorter.pt" not in zf.namelist()
+    assert "warning: no sorter checkpoint" in result.output
+    assert "sorter quality part will score zero" in result.output
+    assert "no spam checkpoint" not in result.output
+
+
+def test_missing_checkpoints_are_a_warning_not_an_error(impl_dir, tmp_path):
+    out = tmp_path / "sub.zip"
+    result = _submit(["--student", "bob", "--out", str(out), "--impl", str(impl_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("quality part will score zero") == 2
+    with zipfile.ZipFile(out) as zf:
+        assert not [n for n in zf.namelist() if n.startswith("checkpoints/")]
+
+
+@pytest.mark.parametrize("name", ["a b", "../evil", "", ".hidden", "x" * 65, "naïve", "a/b"])
+def test_unsafe_student_names_are_refused(impl_dir, tmp_path, name, monkeypatch):
+    monkeypatch.setenv("CHALLENGE_STUDENT", name)   # "" falls through to the login name
+    if not name:
+        monkeypatch.setattr(student.getpass, "getuser", lambda: "bad name")
+    out = tmp_path / "sub.zip"
+    result = _submit(["--out", str(out), "--impl", str(impl_dir)])
+    assert result.exit_code == 1
+    assert "student name" in result.output and "--student" in result.output
+    assert not out.exists()
+
+
+def test_student_name_from_the_environment(impl_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHALLENGE_STUDENT", "carol.d-2_x")
+    result = student.submit(out=tmp_path / "s.zip", impl=str(impl_dir))
+    assert result.student == "carol.d-2_x"
+
+
+def test_oversized_checkpoint_is_refused_and_nothing_is_written(impl_dir, tmp_path):
+    out = tmp_path / "sub.zip"
+    out.write_bytes(b"previous submission")
+    spam = _ckpt(tmp_path / "big.pt", "spam", size=10_000)
+    with pytest.raises(ChallengeError, match=r"big\.pt is .* MB, over the .* MB limit"):
+        student.submit(student="dan", out=out, impl=str(impl_dir), spam_checkpoint=spam,
+                       max_checkpoint_bytes=20_000)
+    assert out.read_bytes() == b"previous submission"
+    assert list(tmp_path.glob(".sub.zip*")) == []    # no temporary file left behind
+
+
+def test_checkpoint_that_needs_unpickling_is_refused(impl_dir, tmp_path):
+    bad = tmp_path / "bad.pt"
+    torch.save({"state_dict": {}, "config": {"task": "spam"}, "x": NotPlainData()}, bad)
+    result = _submit(["--student", "eve", "--out", str(tmp_path / "s.zip"),
+                      "--impl", str(impl_dir), "--spam-checkpoint", str(bad)])
+    assert result.exit_code == 1
+    assert "cannot be loaded safely" in result.output
+    assert not (tmp_path / "s.zip").exists()
+
+
+def test_checkpoint_of_the_other_task_is_refused(impl_dir, tmp_path):
+    sorter = _ckpt(tmp_path / "o.pt", "sorter")
+    result = _submit(["--student", "eve", "--out", str(tmp_path / "s.zip"),
+                      "--impl", str(impl_dir), "--spam-checkpoint", str(sorter)])
+    assert result.exit_code == 1
+    assert "is a 'sorter' checkpoint, not 'spam'" in result.output
+
+
+def test_given_checkpoint_that_does_not_exist_is_an_error(impl_dir, tmp_path):
+    result = _submit(["--student", "eve", "--out", str(tmp_path / "s.zip"),
+                      "--impl", str(impl_dir), "--sorter-checkpoint", str(tmp_path / "no.pt")])
+    assert result.exit_code == 1
+    assert "--sorter-checkpoint" in result.output and "no.pt" in result.output
+
+
+@pytest.mark.parametrize("line, bad", [("import helpers", "'helpers'"),
+                                       ("from challenge.paths import data_dir", "'challenge.paths'"),
+                                       ("from . import tokenizer", "'.'"),
+                                       ("import pandas as pd", "'pandas'")])
+def test_imports_beyond_torch_numpy_stdlib_are_refused(impl_dir, tmp_path, line, bad):
+    (impl_dir / "batching.py").write_text(f"import numpy as np\n{line}\n")
+    result = _submit(["--student", "eve", "--out", str(tmp_path / "s.zip"),
+                      "--impl", str(impl_dir)])
+    assert result.exit_code == 1
+    assert f"batching.py line 2 imports {bad}" in result.output
+    assert not (tmp_path / "s.zip").exists()
+
+
+def test_syntax_error_is_refused_with_its_line(impl_dir, tmp_path):
+    (impl_dir / "bptt.py").write_text("x = 1\ndef f(:\n")
+    result = _submit(["--student", "eve", "--out", str(tmp_path / "s.zip"),
+                      "--impl", str(impl_dir)])
+    assert result.exit_code == 1
+    assert "bptt.py has a syntax error at line 2" in result.output
+
+
+def test_missing_student_module_is_an_error(impl_dir, tmp_path):
+    (impl_dir / "lstm_cell.py").unlink()
+    with pytest.raises(ChallengeError, match=r"lstm_cell\.py is missing"):
+        student.submit(student="eve", out=tmp_path / "s.zip", impl=str(impl_dir))
