@@ -1,3 +1,40 @@
-"""CLI: ``challenge train sorter`` (placeholder: filled in by the sorter issue)."""
+"""CLI: ``challenge train sorter``, a thin layer over :func:`challenge.tasks.sorter.train_sorter`."""
 
-SORTER_COMMANDS: list = []
+from __future__ import annotations
+
+import json
+
+import click
+
+from challenge.tasks.sorter import ARCHS
+
+
+@click.command("sorter")
+@click.option("--impl", default="solutions", show_default=True,
+              help="Whose sorter_model to train: 'solutions' (reference), 'challenge' (yours) "
+                   "or a folder holding sorter_model.py.")
+@click.option("--arch", default="pointer", show_default=True,
+              help=f"Decoder architecture: {', '.join(ARCHS)}.")
+@click.option("--max-len", type=int, default=10, show_default=True,
+              help="Longest training sequence (lengths 1..max-len).")
+@click.option("--vocab", type=int, default=100, show_default=True,
+              help="Number of distinct values (values 0..vocab-1).")
+@click.option("--minutes", type=float, default=5.0, show_default=True,
+              help="Training time budget in minutes.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for initialisation and the generated batches.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Checkpoint path [default: runs/sorter/<impl>-<arch>.pt].")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run as one JSON object instead of a summary line.")
+def sorter(impl: str, arch: str, max_len: int, vocab: int, minutes: float, seed: int,
+           out: str | None, as_json: bool) -> None:
+    """Train the number sorter on freshly generated sequences and save a checkpoint."""
+    from challenge.tasks.sorter import train_sorter
+
+    run = train_sorter(impl=impl, arch=arch, max_len=max_len, vocab=vocab, minutes=minutes,
+                       seed=seed, out=out)
+    click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
+
+
+SORTER_COMMANDS: list = [sorter]

@@ -1,0 +1,188 @@
+"""Number sequences for the sorter: seeded (input, sorted target) pairs, their token ids, a
+Dataset and collate for fixed sets, an endless stream of fresh batches for training, and the
+hidden sets an instructor derives from a secret.
+
+Token ids: ``<pad>``=0, ``<unk>``=1, ``<sos>``=2, ``<eos>``=3, value ``v`` -> ``v + 4``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import asdict, dataclass
+from typing import Iterator, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from challenge.errors import ChallengeError
+
+PAD_ID, UNK_ID, SOS_ID, EOS_ID = 0, 1, 2, 3
+VALUE_OFFSET = 4
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<sos>", "<eos>")
+
+Pair = tuple[list[int], list[int]]
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    """Lengths ``min_len..max_len`` and values ``low..high``, both inclusive."""
+
+    min_len: int = 1
+    max_len: int = 10
+    low: int = 0
+    high: int = 99
+
+    def __post_init__(self) -> None:
+        for name in ("min_len", "max_len", "low", "high"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ChallengeError(f"{name} must be an integer, got {value!r}")
+        if self.min_len < 1:
+            raise ChallengeError(f"min_len must be at least 1, got {self.min_len}")
+        if self.max_len < self.min_len:
+            raise ChallengeError(f"max_len ({self.max_len}) must be at least min_len "
+                                 f"({self.min_len}); pass a larger max_len")
+        if self.low < 0:
+            raise ChallengeError(f"low must be 0 or more (values map to ids v + {VALUE_OFFSET}), "
+                                 f"got {self.low}")
+        if self.high < self.low:
+            raise ChallengeError(f"high ({self.high}) must be at least low ({self.low})")
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids the model must know: the 4 special tokens and every value 0..high."""
+        return self.high + 1 + VALUE_OFFSET
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def id_scheme(config: SequenceConfig) -> dict:
+    """The token-id convention, as stored in a sorter checkpoint's ``tokenizer`` field."""
+    return {"kind": "number-sequences", "special_tokens": list(SPECIAL_TOKENS),
+            "value_offset": VALUE_OFFSET, "low": config.low, "high": config.high,
+            "vocab_size": config.vocab_size}
+
+
+def encode_values(values: Sequence[int]) -> list[int]:
+    """Values -> token ids (``v + 4``)."""
+    return [int(v) + VALUE_OFFSET for v in values]
+
+
+def decode_ids(ids: Sequence[int]) -> list[int]:
+    """Token ids -> values, stopping at the first ``<eos>``; other special ids are dropped."""
+    values = []
+    for i in ids:
+        i = int(i)
+        if i == EOS_ID:
+            break
+        if i >= VALUE_OFFSET:
+            values.append(i - VALUE_OFFSET)
+    return values
+
+
+def make_sequences(n: int, seed: int, min_len: int = 1, max_len: int = 10, low: int = 0,
+                   high: int = 99) -> list[Pair]:
+    """``n`` pairs ``(values, sorted(values))`` with uniform lengths and values, deterministic in
+    ``seed`` (a local generator; global random state is neither used nor changed)."""
+    config = SequenceConfig(min_len, max_len, low, high)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ChallengeError(f"the number of sequences must be a non-negative integer, got {n!r}")
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        length = rng.randint(config.min_len, config.max_len)
+        values = [rng.randint(config.low, config.high) for _ in range(length)]
+        pairs.append((values, sorted(values)))
+    return pairs
+
+
+def secret_seed(secret: str | int, purpose: str = "") -> int:
+    """A 63-bit seed derived from ``secret`` (and what it is for) with SHA-256."""
+    digest = hashlib.sha256(f"sorter:{purpose}:{secret}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def hidden_sequences(secret: str | int, n: int = 2000, min_len: int = 1, max_len: int = 10,
+                     long_min_len: int | None = None, long_max_len: int | None = None,
+                     low: int = 0, high: int = 99) -> dict[str, list[Pair]]:
+    """The grader's hidden sets from an instructor's secret: ``{"in_range": ..., "longer": ...}``.
+
+    ``in_range`` has lengths ``min_len..max_len`` (as in training); ``longer`` has lengths never
+    seen in training, ``long_min_len..long_max_len`` (default ``max_len+1 .. 2*max_len``).
+    """
+    if secret is None or str(secret) == "":
+        raise ChallengeError("the hidden sorter sets need a non-empty secret; set the "
+                             "instructor's secret seed")
+    long_min = max_len + 1 if long_min_len is None else long_min_len
+    long_max = 2 * max_len if long_max_len is None else long_max_len
+    if long_min <= max_len:
+        raise ChallengeError(f"long_min_len ({long_min}) must exceed max_len ({max_len}): the "
+                             f"longer set measures lengths never seen in training")
+    return {
+        "in_range": make_sequences(n, secret_seed(secret, "in_range"), min_len, max_len, low, high),
+        "longer": make_sequences(n, secret_seed(secret, "longer"), long_min, long_max, low, high),
+    }
+
+
+class SequenceDataset(Dataset):
+    """A fixed list of ``(values, sorted values)`` pairs; batch it with :func:`collate`."""
+
+    def __init__(self, pairs: Sequence[Pair]):
+        self.pairs = list(pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> Pair:
+        return self.pairs[index]
+
+
+def collate(batch: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pairs -> ``src`` (B, S) ids padded with ``<pad>``, ``src_lengths`` (B,), and ``tgt`` (B, S+1):
+    the sorted ids, then ``<eos>``, then ``<pad>``."""
+    if len(batch) == 0:
+        raise ChallengeError("cannot collate an empty batch of sequences")
+    lengths = torch.tensor([len(values) for values, _ in batch], dtype=torch.long)
+    if int(lengths.min()) < 1:
+        raise ChallengeError("every sequence needs at least one value; drop empty sequences")
+    width = int(lengths.max())
+    src = torch.full((len(batch), width), PAD_ID, dtype=torch.long)
+    tgt = torch.full((len(batch), width + 1), PAD_ID, dtype=torch.long)
+    for row, (values, target) in enumerate(batch):
+        src[row, :len(values)] = torch.tensor(encode_values(values), dtype=torch.long)
+        tgt[row, :len(target)] = torch.tensor(encode_values(target), dtype=torch.long)
+        tgt[row, len(target)] = EOS_ID
+    return src, lengths, tgt
+
+
+def random_batch(config: SequenceConfig, batch_size: int,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One freshly generated batch in the :func:`collate` format, drawn from ``generator``."""
+    lengths = torch.randint(config.min_len, config.max_len + 1, (batch_size,), generator=generator)
+    width = int(lengths.max())
+    ids = torch.randint(config.low + VALUE_OFFSET, config.high + VALUE_OFFSET + 1,
+                        (batch_size, width), generator=generator)
+    pad = torch.arange(width)[None, :] >= lengths[:, None]  # (B, S)
+    src = ids.masked_fill(pad, PAD_ID)
+    # padding sorts last when its key is larger than every value id
+    ordered = ids.masked_fill(pad, config.high + VALUE_OFFSET + 1).sort(dim=1).values  # (B, S)
+    tgt = torch.cat([ordered.masked_fill(pad, PAD_ID),
+                     torch.full((batch_size, 1), PAD_ID, dtype=torch.long)], dim=1)  # (B, S+1)
+    tgt[torch.arange(batch_size), lengths] = EOS_ID
+    return src, lengths, tgt
+
+
+class SequenceStream:
+    """An endless, seeded stream of fresh batches: iterate it as a training loader."""
+
+    def __init__(self, config: SequenceConfig, batch_size: int = 128, seed: int = 0):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ChallengeError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.config, self.batch_size, self.seed = config, batch_size, seed
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        while True:
+            yield random_batch(self.config, self.batch_size, self._generator)
