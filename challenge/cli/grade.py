@@ -1,3 +1,100 @@
-"""CLI commands (placeholder: filled in by its issue)."""
+"""CLI: ``challenge grade`` (students, the reference, one submission) and ``challenge hidden make``."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from challenge.errors import ChallengeError
+from challenge.paths import atomic_write
+
+
+@click.command()
+@click.option("--impl", default=None,
+              help="Whose modules to grade: 'challenge' (yours, the default), 'solutions' (the "
+                   "reference; trains its checkpoints first when none is cached) or a folder.")
+@click.option("--hidden", "hidden_submission", default=None, type=click.Path(dir_okay=False),
+              metavar="SUBMISSION",
+              help="Instructor: grade SUBMISSION (a .zip from `challenge submit`, or a predictions "
+                   ".csv) against the hidden sets.")
+@click.option("--submission", default=None, type=click.Path(dir_okay=False),
+              help="Grade a submission .zip against the public dev sets (try your zip before "
+                   "you hand it in).")
+@click.option("--on-hidden", is_flag=True,
+              help="With --impl: measure on the hidden sets instead of the dev sets (instructor).")
+@click.option("--rubric", default=None, type=click.Path(dir_okay=False),
+              help="The rubric TOML file (default: the one shipped in grader/rubric.toml).")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+              help="The data folder (default: $CHALLENGE_DATA_DIR or ./data).")
+@click.option("--no-train", is_flag=True,
+              help="With --impl solutions: never train a missing reference checkpoint.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="Also write the report as JSON to this file (atomically).")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object: the report.")
+@click.option("--verbose", is_flag=True, help="Also show how the submission was isolated.")
+def grade(impl, hidden_submission, submission, on_hidden, rubric, data_dir, no_train, out,
+          as_json, verbose) -> None:
+    """Grade modules and checkpoints: checks and model quality, weighted by the rubric.
+
+    \b
+    challenge grade                          your modules, your checkpoints, the dev sets
+    challenge grade --impl solutions --json  the reference (must earn full marks)
+    challenge grade --hidden alice.zip       instructor: one submission, the hidden sets
+    challenge grade --hidden alice.csv       instructor: a predictions file
+    """
+    from grader.grade import grade as grade_lib
+
+    if hidden_submission and submission:
+        raise ChallengeError("pass either --hidden SUBMISSION or --submission SUBMISSION, not both")
+    if (hidden_submission or submission) and impl:
+        raise ChallengeError("--impl grades modules in place; leave it out when grading a "
+                             "submission file")
+    report = grade_lib(impl=impl, submission=hidden_submission or submission,
+                       hidden=bool(hidden_submission) or on_hidden, rubric=rubric,
+                       data_dir=data_dir, train=not no_train)
+    payload = report.to_dict()
+    if out:
+        with atomic_write(Path(out), "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=1)
+    click.echo(json.dumps(payload) if as_json else report.summary(verbose=verbose))
+
+
+@click.group()
+def hidden() -> None:
+    """Instructor: the hidden test sets (made from a secret, kept under data/hidden/)."""
+
+
+@hidden.command("make")
+@click.option("--secret-file", required=True, type=click.Path(dir_okay=False),
+              help="File holding the instructor's secret; every hidden set derives from it. "
+                   "Keep it out of the student bundle and out of version control.")
+@click.option("--new", is_flag=True,
+              help="Create --secret-file with a fresh random secret first (refuses to overwrite).")
+@click.option("--rubric", default=None, type=click.Path(dir_okay=False),
+              help="The rubric whose [hidden] and [sorter] settings to follow (default: shipped).")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+              help="The data folder (default: $CHALLENGE_DATA_DIR or ./data).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object of what was written.")
+def make(secret_file, new, rubric, data_dir, as_json) -> None:
+    """Split the spam corpus with a secret seed (public train/dev, hidden test), make the hidden
+    sorter sets (in range and longer), fix each set's public/private partition, and publish the
+    unlabelled spam test file for predictions submissions."""
+    from grader.hidden import make_hidden
+
+    summary = make_hidden(secret_file=secret_file, data_dir=data_dir, rubric=rubric, new=new)
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    spam, sorter = summary["spam"], summary["sorter"]
+    click.echo(f"hidden sets in {summary['folder']} (secret fingerprint "
+               f"{summary['secret_fingerprint']}):\n"
+               f"  spam: {spam['messages']} test messages of corpus {spam['corpus']} "
+               f"({spam['scheme']} split), {spam['private']} of them private\n"
+               f"  sorter: {sorter['in_range']} sequences of lengths {sorter['lengths']}, "
+               f"{sorter['longer']} of lengths {sorter['long_lengths']}\n"
+               f"  published for predictions submissions: {summary['public_file']}")
+
+
+COMMANDS: list = [grade, hidden]

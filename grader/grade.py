@@ -1,0 +1,216 @@
+"""Grading: one submission (or an implementation) -> one :class:`GradeReport`.
+
+Three modes:
+- ``impl``: a student's own modules (``challenge grade``) or the reference (``--impl solutions``)
+  with their checkpoints under runs/ (the reference trains its own, cached, when missing), on the
+  public dev sets, or on the hidden ones with ``hidden=True``;
+- ``code``: a submission zip (layout in :mod:`grader.submission`), graded on the hidden sets
+  (or the dev sets, for a student trying their zip);
+- ``predictions``: a CSV ``id,prediction`` for the published unlabelled spam test file.
+Student code always runs in the sandbox (:mod:`grader.sandbox`); the labels never leave this
+process. A submission that cannot be graded at all is a report with ``status: failed``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from challenge import paths
+from challenge.errors import ChallengeError
+from grader import hidden as hidden_sets
+from grader import quality
+from grader.checks import all_checks, judge
+from grader.checks.base import CheckResult, RunOutcome
+from grader.predictions import PredictionsError, read_predictions
+from grader.reference import reference_checkpoints, student_checkpoints
+from grader.report import GradeReport, QualityResult, TaskResult
+from grader.rubric import Rubric, TaskRubric, load_rubric
+from grader.sandbox import Unit, UnitResult, run_units
+from grader.submission import BadSubmission, open_submission, sha256_file, student_from_name
+from grader.version import grader_version
+
+
+def grade(impl: str | None = None, submission: str | os.PathLike | None = None,
+          hidden: bool = False, rubric: str | os.PathLike | Rubric | None = None,
+          data_dir: str | os.PathLike | None = None, *, train: bool = True,
+          protect: tuple[str | os.PathLike, ...] = ()) -> GradeReport:
+    """Grade ``submission`` (a .zip or .csv) or else implementation ``impl`` (default: the
+    student's own, "challenge"); see the module docstring for the modes."""
+    rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    if submission is None:
+        impl = impl or "challenge"
+        checkpoints = (reference_checkpoints(rub, data_dir=data_dir, train=train)
+                       if impl == "solutions" else student_checkpoints(impl))
+        return _grade_code(rub, impl=impl, checkpoints=checkpoints, hidden=hidden,
+                           data_dir=data_dir, mode="impl", student=impl, protect=protect)
+    path = Path(submission)
+    if not path.is_file():
+        raise ChallengeError(f"submission {path} does not exist; pass a .zip made by "
+                             f"`challenge submit` or a predictions .csv")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        if not hidden:
+            raise ChallengeError(f"{path} is a predictions file for the hidden test set; grade it "
+                                 f"with --hidden")
+        return grade_predictions(path, rub, data_dir)
+    if suffix != ".zip":
+        raise ChallengeError(f"submission {path} is neither a .zip (code) nor a .csv (predictions)")
+    work = Path(tempfile.mkdtemp(prefix="challenge-submission-"))
+    try:
+        try:
+            sub = open_submission(path, work / "files", max_files=rub.submission.max_files,
+                                  max_bytes=int(rub.submission.max_unzipped_mb * (1 << 20)))
+        except BadSubmission as e:
+            return _failed(rub, path, student_from_name(path), "code", str(e), hidden)
+        protect = (*protect, path.resolve().parent)   # other students' submissions
+        return _grade_code(rub, impl=str(sub.modules), checkpoints=sub.checkpoints,
+                           hidden=hidden, data_dir=data_dir, mode="code", student=sub.student,
+                           submission=path, protect=protect)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _base(rub: Rubric, path: Path | None, student: str, mode: str, hidden: bool) -> dict:
+    return {"student": student, "submission": path.name if path else "",
+            "sha256": sha256_file(path) if path else "", "mode": mode,
+            "rubric_hash": rub.hash, "grader_version": grader_version(),
+            "torch_version": torch.__version__, "sets": "hidden" if hidden else "dev"}
+
+
+def _failed(rub: Rubric, path: Path, student: str, mode: str, reason: str,
+            hidden: bool) -> GradeReport:
+    tasks = {t.name: TaskResult(t.name, 0.0, t.max_points,
+                                quality=quality.failed(t, "failed", reason) if t.quality else None)
+             for t in rub.tasks}
+    if mode == "predictions":
+        tasks = {"spam": tasks["spam"]} if "spam" in tasks else {}
+        for t in tasks.values():
+            t.max_points = t.quality.max_points if t.quality else 0.0
+    return GradeReport(**_base(rub, path, student, mode, hidden), status="failed", reason=reason,
+                       points=0.0, max_points=sum(t.max_points for t in tasks.values()), tasks=tasks)
+
+
+def grade_predictions(path: Path, rub: Rubric, data_dir=None) -> GradeReport:
+    """Predictions mode: the spam task's quality only, on the hidden test set."""
+    task = rub.task("spam")
+    if task is None or task.quality is None:
+        raise ChallengeError(f"the rubric ({rub.source}) has no spam quality band to grade "
+                             f"predictions with; add [tasks.spam.quality]")
+    data = hidden_sets.hidden_spam(data_dir)
+    student = student_from_name(path)
+    try:
+        probs = read_predictions(path, data.ids,
+                                 max_bytes=int(rub.submission.max_predictions_mb * (1 << 20)))
+    except PredictionsError as e:
+        return _failed(rub, path, student, "predictions", str(e), True)
+    result, examples = quality.spam_quality(task, data, probs, 0.5)
+    spam = TaskResult("spam", result.points, task.quality.points, quality=result, examples=examples)
+    return GradeReport(**_base(rub, path, student, "predictions", True), status="ok", reason="",
+                       points=spam.points, max_points=spam.max_points, tasks={"spam": spam})
+
+
+def _sets(rub: Rubric, hidden: bool, data_dir) -> dict:
+    """The spam and sorter sets to measure on, or the reason each is unavailable."""
+    sets: dict = {}
+    for name, make in (("spam", lambda: hidden_sets.hidden_spam(data_dir) if hidden
+                        else hidden_sets.dev_spam(rub, data_dir)),
+                       ("sorter", lambda: hidden_sets.hidden_sorter(data_dir, rub) if hidden
+                        else hidden_sets.dev_sorter(rub))):
+        try:
+            sets[name] = make()
+        except ChallengeError as e:
+            sets[name] = str(e)
+    return sets
+
+
+def _quality_unit(task: TaskRubric, data, checkpoint: Path | None) -> Unit | QualityResult:
+    if isinstance(data, str):
+        return quality.failed(task, "error", f"no set to measure on: {data}")
+    if checkpoint is None:
+        return quality.failed(task, "missing", f"no {task.name} checkpoint; train one with "
+                                               f"`challenge train {task.name}`")
+    if task.name == "spam":
+        messages = [{"id": i, "subject": m.subject, "body": m.body, "headers": m.headers}
+                    for i, m in zip(data.ids, data.messages)]
+        return Unit("quality:spam", "spam", {"checkpoint": "spam.pt", "messages": messages})
+    return Unit("quality:sorter", "sorter", {"checkpoint": "sorter.pt",
+                                             "inputs": [list(v) for v in data.inputs]})
+
+
+def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden: bool, data_dir,
+                mode: str, student: str, submission: Path | None = None,
+                protect: tuple = ()) -> GradeReport:
+    sets = _sets(rub, hidden, data_dir)
+    seed = hidden_sets.checks_seed(data_dir) if hidden else 0
+    units: list[Unit] = []
+    plan: dict[str, tuple] = {}
+    for task in rub.tasks:
+        checks = all_checks(task.parts) if task.parts else []
+        inputs = [check.make_inputs(seed) for check in checks]
+        units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": d})
+                  for c, d in zip(checks, inputs)]
+        q = None
+        if task.quality is not None:
+            q = _quality_unit(task, sets.get(task.name), checkpoints.get(task.name))
+            if isinstance(q, Unit):
+                units.append(q)
+        plan[task.name] = (task, checks, inputs, q)
+    protect = (*protect, paths.data_dir(data_dir), paths.runs_dir())
+    files = {f"{t}.pt": p for t, p in checkpoints.items()}
+    run = run_units(units, impl=impl, files=files, limits=rub.limits,
+                    protect=[Path(p) for p in protect])
+    by_key = {r.key: r for r in run.results}
+    tasks = {}
+    for name, (task, checks, inputs, q) in plan.items():
+        results = _check_results(task, checks, inputs, by_key)
+        result, examples = (_quality(task, sets[name], by_key[q.key]) if isinstance(q, Unit)
+                            else (q, None))
+        points = round(sum(c.points for c in results) + (result.points if result else 0.0), 6)
+        tasks[name] = TaskResult(name, points, task.max_points, results, result, examples)
+    total = round(sum(t.points for t in tasks.values()), 6)
+    report = GradeReport(**_base(rub, submission, student, mode, hidden), status="ok", reason="",
+                         points=total, max_points=rub.max_points, tasks=tasks,
+                         isolation=run.isolation, log=run.log)
+    return report
+
+
+def _check_results(task: TaskRubric, checks, inputs, by_key: dict) -> list[CheckResult]:
+    weight = sum(c.points for c in checks) or 1.0
+    out = []
+    for check, data in zip(checks, inputs):
+        unit = by_key[f"check:{check.key}"]
+        if unit.status == "ok":
+            reply = unit.reply
+            outcome = RunOutcome(output=reply.get("output"), status=str(reply.get("status", "error")),
+                                 message=str(reply.get("message", "")))
+        else:
+            outcome = RunOutcome(status="error", message=f"{unit.status}: {unit.reason}")
+        verdict = judge(check, data, outcome)
+        scale = task.checks * check.points / weight
+        verdict.max_points = round(scale, 6)
+        verdict.points = round(scale, 6) if verdict.passed else 0.0
+        if unit.status == "timeout":
+            verdict.status = "timeout"
+        out.append(verdict)
+    return out
+
+
+def _quality(task: TaskRubric, data, unit: UnitResult) -> tuple[QualityResult, dict | None]:
+    if unit.status != "ok":
+        return quality.failed(task, unit.status, unit.reason), None
+    reply = unit.reply
+    if reply.get("status") != "ok":
+        return quality.failed(task, str(reply.get("status")), str(reply.get("message"))), None
+    try:
+        if task.name == "spam":
+            scores, threshold = quality.spam_scores(reply["output"], len(data.ids))
+            return quality.spam_quality(task, data, scores, threshold)
+        rows = quality.sorter_rows(reply["output"], len(data.inputs))
+        return quality.sorter_quality(task, data, rows)
+    except quality.Malformed as e:
+        return quality.failed(task, "malformed", str(e)), None

@@ -1,0 +1,228 @@
+"""Hidden test sets from an instructor's secret (``challenge hidden make``), and the sets a grade
+is computed on: the hidden ones for the instructor, the public dev ones for a student.
+
+From one secret file come, each with its own derived seed: the spam split (public train/dev,
+hidden test, by the data module), the published order and opaque ids of the hidden test messages
+(``m00001``...: a corpus id would give the label away), the hidden sorter sequences (in range and
+longer), and the public/private partition of every hidden set. Files under ``data/hidden/`` are
+private to the instructor (mode 600); ``data/public/spam_test_unlabelled.csv`` is for students.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from challenge import paths
+from challenge.data.corpus import Message, load_meta, load_split, read_jsonl, split_path
+from challenge.data.sequences import make_sequences
+from challenge.errors import ChallengeError
+from grader.predictions import write_unlabelled
+from grader.rubric import Rubric, SorterSettings, load_rubric
+
+META_NAME = "hidden.json"
+UNLABELLED_NAME = "spam_test_unlabelled.csv"
+
+
+@dataclass(frozen=True)
+class SpamSet:
+    """Labelled messages to grade on, in the order the submission sees them."""
+
+    ids: tuple[str, ...]
+    messages: tuple[Message, ...]
+    private: tuple[bool, ...]
+
+    @property
+    def labels(self) -> list[int]:
+        return [m.label for m in self.messages]
+
+
+@dataclass(frozen=True)
+class SorterSet:
+    """Number sequences to sort: ``long`` marks lengths beyond the training range."""
+
+    ids: tuple[str, ...]
+    inputs: tuple[tuple[int, ...], ...]
+    long: tuple[bool, ...]
+    private: tuple[bool, ...]
+
+
+def hidden_root(data_dir: str | os.PathLike | None = None) -> Path:
+    return paths.data_dir(data_dir) / "hidden"
+
+
+def unlabelled_path(data_dir: str | os.PathLike | None = None) -> Path:
+    """The published unlabelled spam test file (``id,text``) for predictions submissions."""
+    return paths.data_dir(data_dir) / "public" / UNLABELLED_NAME
+
+
+def read_secret(path: str | os.PathLike) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise ChallengeError(f"secret file {path} does not exist; create one with "
+                             f"`challenge hidden make --secret-file {path} --new`")
+    secret = path.read_text(encoding="utf-8", errors="strict").strip()
+    if not secret:
+        raise ChallengeError(f"secret file {path} is empty; put a long random string in it or "
+                             f"create a new one with --new")
+    return secret
+
+
+def new_secret(path: str | os.PathLike) -> Path:
+    """Write a fresh random secret (256 bits) to ``path``, readable by its owner only."""
+    path = Path(path)
+    if path.exists():
+        raise ChallengeError(f"secret file {path} already exists; drop --new to use it, or pick "
+                             f"another path (never overwrite a secret that graded anything)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    return path
+
+
+def derive_seed(secret: str, purpose: str) -> int:
+    """A 63-bit seed for one purpose; seeds of different purposes reveal nothing of each other."""
+    digest = hashlib.sha256(f"challenge-hidden:{purpose}:{secret}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def _private_flags(n: int, secret: str, purpose: str, public_fraction: float) -> list[bool]:
+    k = round(n * (1.0 - public_fraction))
+    chosen = set(random.Random(derive_seed(secret, f"partition:{purpose}")).sample(range(n), k))
+    return [i in chosen for i in range(n)]
+
+
+def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+                rubric: str | os.PathLike | Rubric | None = None, new: bool = False) -> dict:
+    """Make every hidden set from the secret in ``secret_file``; returns what was written."""
+    from challenge.data.split import make_split  # the data module owns the split itself
+
+    rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    corpus, scheme = rub.hidden.spam_corpus, rub.hidden.spam_scheme
+    load_meta(corpus, data_dir)  # a missing corpus is an error before anything is written
+    if new:
+        new_secret(secret_file)
+    secret = read_secret(secret_file)
+    split = make_split(corpus, derive_seed(secret, "spam-split"), scheme, data_dir)
+    test = sorted(read_jsonl(split_path(corpus, "test", data_dir)), key=lambda m: m.id)
+    random.Random(derive_seed(secret, "spam-order")).shuffle(test)
+    spam_private = _private_flags(len(test), secret, "spam", rub.hidden.public_fraction)
+    spam_ids = [f"m{j + 1:05d}" for j in range(len(test))]
+
+    s = rub.sorter
+    seqs = {name: make_sequences(s.hidden_size, derive_seed(secret, f"sorter-{name}"), lo, hi,
+                                 s.low, s.high)
+            for name, lo, hi in (("in", s.min_len, s.max_len),
+                                 ("long", s.long_min_len, s.long_max_len))}
+    rows = []
+    for name, pairs in seqs.items():
+        flags = _private_flags(len(pairs), secret, f"sorter-{name}", rub.hidden.public_fraction)
+        rows += [{"id": f"{name}-{j + 1:05d}", "long": name == "long", "private": flags[j],
+                  "values": values} for j, (values, _) in enumerate(pairs)]
+    root = hidden_root(data_dir)
+    sorter_file = root / "sorter" / "test.jsonl"
+    blob = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+    with paths.atomic_write(sorter_file, "w", encoding="utf-8") as f:
+        f.write(blob)
+    public = write_unlabelled(unlabelled_path(data_dir), spam_ids, [m.text() for m in test])
+    os.chmod(public, 0o644)
+    meta = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "secret_fingerprint": hashlib.sha256(f"fingerprint:{secret}".encode()).hexdigest()[:16],
+        "public_fraction": rub.hidden.public_fraction,
+        "checks_seed": derive_seed(secret, "checks") % (1 << 31),
+        "spam": {"corpus": corpus, "scheme": scheme, "test_sha256": split.sha256["test"],
+                 "examples": [[i, m.id, p] for i, m, p in zip(spam_ids, test, spam_private)]},
+        "sorter": {"settings": _sorter_settings(s), "file_sha256": _sha256(blob.encode())},
+    }
+    with paths.atomic_write(root / META_NAME, "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1)
+    return {"folder": str(root), "public_file": str(public),
+            "spam": {"corpus": corpus, "scheme": scheme, "messages": len(test),
+                     "private": sum(spam_private), "splits": split.counts},
+            "sorter": {"in_range": s.hidden_size, "longer": s.hidden_size,
+                       "lengths": f"{s.min_len}..{s.max_len}",
+                       "long_lengths": f"{s.long_min_len}..{s.long_max_len}"},
+            "secret_fingerprint": meta["secret_fingerprint"]}
+
+
+def _sorter_settings(s: SorterSettings) -> dict:
+    return {k: getattr(s, k) for k in ("low", "high", "min_len", "max_len", "long_min_len",
+                                       "long_max_len", "hidden_size")}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _meta(data_dir) -> dict:
+    path = hidden_root(data_dir) / META_NAME
+    if not path.is_file():
+        raise ChallengeError(f"no hidden sets under {path.parent}; run `challenge hidden make "
+                             f"--secret-file F` first (with --data-dir if you use one)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def hidden_spam(data_dir: str | os.PathLike | None = None) -> SpamSet:
+    """The hidden spam test set in its published order, with labels (grader process only)."""
+    meta = _meta(data_dir)["spam"]
+    path = split_path(meta["corpus"], "test", data_dir)
+    if not path.is_file() or _sha256(path.read_bytes()) != meta["test_sha256"]:
+        raise ChallengeError(f"{path} is missing or differs from the one `challenge hidden make` "
+                             f"wrote (was the corpus split again?); run hidden make again")
+    by_id = {m.id: m for m in read_jsonl(path)}
+    examples = meta["examples"]
+    return SpamSet(ids=tuple(e[0] for e in examples), messages=tuple(by_id[e[1]] for e in examples),
+                   private=tuple(bool(e[2]) for e in examples))
+
+
+def hidden_sorter(data_dir: str | os.PathLike | None = None, rubric: Rubric | None = None) -> SorterSet:
+    """The hidden sorter sequences; ChallengeError if the rubric's setting changed since."""
+    meta = _meta(data_dir)["sorter"]
+    path = hidden_root(data_dir) / "sorter" / "test.jsonl"
+    blob = path.read_bytes() if path.is_file() else b""
+    if _sha256(blob) != meta["file_sha256"]:
+        raise ChallengeError(f"{path} is missing or was changed; run `challenge hidden make` again")
+    if rubric is not None and _sorter_settings(rubric.sorter) != meta["settings"]:
+        raise ChallengeError(f"the hidden sorter sets were made for {meta['settings']}, but the "
+                             f"rubric ({rubric.source}) asks for {_sorter_settings(rubric.sorter)}; "
+                             f"run `challenge hidden make` again with this rubric")
+    rows = [json.loads(line) for line in blob.decode("utf-8").splitlines() if line.strip()]
+    return SorterSet(ids=tuple(r["id"] for r in rows), inputs=tuple(tuple(r["values"]) for r in rows),
+                     long=tuple(bool(r["long"]) for r in rows),
+                     private=tuple(bool(r["private"]) for r in rows))
+
+
+def checks_seed(data_dir: str | os.PathLike | None = None) -> int:
+    """The seed of the checks' inputs when grading on the hidden sets: a student never saw them."""
+    return int(_meta(data_dir)["checks_seed"])
+
+
+def hidden_spam_ids(data_dir: str | os.PathLike | None = None) -> list[str]:
+    return [e[0] for e in _meta(data_dir)["spam"]["examples"]]
+
+
+def dev_spam(rubric: Rubric, data_dir: str | os.PathLike | None = None) -> SpamSet:
+    """The public dev split a student grades on (no private part)."""
+    messages = load_split(rubric.hidden.spam_corpus, "dev", data_dir)
+    return SpamSet(ids=tuple(m.id for m in messages), messages=tuple(messages),
+                   private=(False,) * len(messages))
+
+
+def dev_sorter(rubric: Rubric) -> SorterSet:
+    """Public dev sequences from the rubric's public seed, in range and longer."""
+    s = rubric.sorter
+    pairs = [(False, v) for v, _ in make_sequences(s.dev_size, s.dev_seed, s.min_len, s.max_len,
+                                                   s.low, s.high)]
+    pairs += [(True, v) for v, _ in make_sequences(s.dev_size, s.dev_seed + 1, s.long_min_len,
+                                                   s.long_max_len, s.low, s.high)]
+    return SorterSet(ids=tuple(f"dev-{j + 1:05d}" for j in range(len(pairs))),
+                     inputs=tuple(tuple(v) for _, v in pairs), long=tuple(f for f, _ in pairs),
+                     private=(False,) * len(pairs))

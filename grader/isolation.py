@@ -1,0 +1,182 @@
+"""The walls around a submission, raised by the sandboxed child on itself before any student code
+is imported. Each layer is tried and its outcome recorded ("on", or why it is "unavailable");
+the grader reports what it achieved rather than assuming.
+
+Kernel layers (Linux, needs root or unprivileged user namespaces):
+- a new network namespace: no interface but a downed loopback, so no connection goes anywhere;
+- a new mount namespace: the data and runs folders, the reference solutions and any other
+  protected path are hidden under empty read-only tmpfs mounts, the root filesystem is read-only
+  except the scratch folder, and the cgroup filesystem is hidden;
+- a new PID namespace with a fresh /proc: the submission sees (and can signal) only itself, and
+  killing its first process ends every process it started;
+- a pids cgroup (when the grader runs as root, where RLIMIT_NPROC is not enforced) capping
+  processes and threads; capabilities dropped and no_new_privs set, so none of this can be undone.
+Resource limits: RLIMIT_AS, RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NPROC, RLIMIT_NOFILE, no core files.
+Python layer (everywhere, defence in depth): an audit hook that refuses sockets, new processes,
+ctypes, links, writes outside the scratch folder, reads of protected paths, and imports of the
+reference solutions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import resource
+import sys
+from pathlib import Path
+
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUSER = 0x20000, 0x20000000, 0x40000000, 0x10000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+_libc = None
+
+
+def _c():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                ctypes.c_ulong, ctypes.c_void_p]
+    return _libc
+
+
+def _call(name: str, *args) -> None:
+    if getattr(_c(), name)(*args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{name}: {os.strerror(err)}")
+
+
+def _mount(source, target, fstype, flags, data=None) -> None:
+    enc = lambda s: None if s is None else str(s).encode()  # noqa: E731
+    _call("mount", enc(source), enc(target), enc(fstype), flags, enc(data))
+
+
+def enter_namespaces(*, scratch: Path, work: Path, protect: list[Path], cgroup: str | None,
+                     report: dict) -> None:
+    """Unshare network, mount and PID namespaces and fork; returns in the grandchild (PID 1 of
+    the new namespace), while this process waits for it and exits with its status."""
+    if not sys.platform.startswith("linux"):
+        report.update(network="unavailable (not Linux)", filesystem="unavailable (not Linux)",
+                      processes="rlimit only")
+        return
+    if cgroup:
+        try:
+            Path(cgroup, "cgroup.procs").write_text(str(os.getpid()))
+            report["processes"] = "pids cgroup"
+        except OSError as e:
+            report["processes"] = f"rlimit only (cgroup: {e.strerror})"
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
+    if os.geteuid() != 0:
+        flags |= CLONE_NEWUSER
+    try:
+        uid, gid = os.geteuid(), os.getegid()
+        _call("unshare", flags)
+        if flags & CLONE_NEWUSER:
+            Path("/proc/self/setgroups").write_text("deny")
+            Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+            Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    except OSError as e:
+        report.update(network=f"unavailable ({e.strerror}); sockets refused by the audit hook",
+                      filesystem=f"unavailable ({e.strerror}); protected paths refused by the "
+                                 f"audit hook")
+        return
+    report["network"] = "network namespace (no interfaces)"
+    _fork_as_init(report)
+    try:
+        _walls(scratch, work, protect)
+        report["filesystem"] = "mount namespace (protected paths hidden, read-only root)"
+    except OSError as e:
+        report["filesystem"] = f"partial ({e}); protected paths refused by the audit hook"
+
+
+def _fork_as_init(report: dict) -> None:
+    """Fork into the new PID namespace; the parent only relays the child's exit status."""
+    pid = os.fork()
+    if pid == 0:
+        report["pid_namespace"] = "on"
+        return
+    for fd in range(3, 256):  # the relay keeps nothing open but stdio
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(status) % 256 if os.WIFEXITED(status)
+             else 128 + os.WTERMSIG(status))
+
+
+def _walls(scratch: Path, work: Path, protect: list[Path]) -> None:
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount(work, work, None, MS_BIND | MS_REC)          # the one writable place
+    for path in protect:
+        if path.is_dir() and not _inside(scratch, path):
+            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    for path in ("/sys/fs/cgroup",):
+        if Path(path).is_dir():
+            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    if Path("/dev/shm").is_dir():
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m")
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _mount("/", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    for path in {_mount_point(p) for p in protect if p.exists()} - {Path("/")}:
+        _mount(path, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _mount_point(path: Path) -> Path:
+    path = path.resolve()
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def drop_privileges(report: dict) -> None:
+    """No new privileges, an empty capability bounding set, no capabilities left."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        _call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        for cap in range(64):
+            if _c().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                break
+        header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (ctypes.c_uint32 * 6)()
+        _call("capset", header, data)
+        report["privileges"] = "capabilities dropped, no_new_privs"
+    except OSError as e:
+        report["privileges"] = f"not dropped ({e})"
+
+
+def set_limits(*, memory_mb: int, cpu_seconds: int, max_output_mb: int, max_processes: int,
+               report: dict) -> None:
+    """Resource limits on this process and everything it starts."""
+    def limit(which: int, value: int) -> None:
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+    limit(resource.RLIMIT_AS, memory_mb << 20)
+    limit(resource.RLIMIT_CPU, cpu_seconds)
+    limit(resource.RLIMIT_FSIZE, max_output_mb << 20)
+    limit(resource.RLIMIT_CORE, 0)
+    limit(resource.RLIMIT_NOFILE, 256)
+    try:
+        limit(resource.RLIMIT_NPROC, max_processes)
+    except (ValueError, OSError):
+        pass
+    report["limits"] = (f"memory {memory_mb} MiB, CPU {cpu_seconds} s, files {max_output_mb} MiB, "
+                        f"{max_processes} processes")
+    if "processes" not in report:
+        report["processes"] = "RLIMIT_NPROC" if os.geteuid() != 0 else \
+            "unenforced for root (no cgroup); new processes refused by the audit hook"

@@ -1,0 +1,101 @@
+"""Which checkpoints a grade uses: the student's, where ``challenge train`` saved them, or the
+reference's, trained by the grader itself the first time (with progress) and cached under
+``runs/grade/``, so a fresh clone grades ``--impl solutions`` with nothing else to do.
+
+The reference sorter is trained on exactly the rubric's graded setting (its lengths and values);
+a cached checkpoint made for another setting is retrained.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from challenge import paths
+from challenge.checkpoint import load_checkpoint
+from challenge.errors import ChallengeError
+from grader.rubric import Rubric
+
+
+@dataclass(frozen=True)
+class ReferenceTraining:
+    """How long the grader trains the reference models when none is cached."""
+
+    sorter_arch: str = "pointer"
+    sorter_minutes: float = 4.0
+    spam_minutes: float = 4.0
+    seed: int = 0
+
+
+def reference_dir() -> Path:
+    return paths.runs_dir() / "grade"
+
+
+def student_checkpoints(impl: str) -> dict[str, Path]:
+    """The checkpoints ``challenge submit`` would pack for ``impl``, where they exist."""
+    from challenge.student import default_checkpoint
+
+    found = {}
+    for task in ("spam", "sorter"):
+        path = Path(default_checkpoint(task, impl))
+        if path.is_file():
+            found[task] = path
+    return found
+
+
+def reference_checkpoints(rub: Rubric, *, data_dir: str | os.PathLike | None = None,
+                          train: bool = True,
+                          config: ReferenceTraining = ReferenceTraining()) -> dict[str, Path]:
+    """The reference's checkpoints for ``rub``, trained first where missing (``train``)."""
+    found = {}
+    for task, fits, make in (("sorter", _sorter_fits, _train_sorter), ("spam", _spam_fits, _train_spam)):
+        if rub.task(task) is None or rub.task(task).quality is None:
+            continue
+        path = reference_dir() / f"{task}.pt"
+        if path.is_file() and fits(path, rub):
+            found[task] = path
+        elif train:
+            print(f"grade: no cached reference {task} checkpoint for this rubric; training one "
+                  f"(cached as {path})", file=sys.stderr)
+            try:
+                make(path, rub, data_dir, config)
+            except ChallengeError as e:
+                print(f"grade: could not train the reference {task} model: {e}", file=sys.stderr)
+                continue
+            found[task] = path
+    return found
+
+
+def _sorter_fits(path: Path, rub: Rubric) -> bool:
+    try:
+        data = load_checkpoint(path)["config"].get("data", {})
+    except (ChallengeError, AttributeError):
+        return False
+    s = rub.sorter
+    return (data.get("min_len") == s.min_len and data.get("max_len") == s.max_len
+            and data.get("low", 0) <= s.low and data.get("high") == s.high)
+
+
+def _train_sorter(path: Path, rub: Rubric, data_dir, config: ReferenceTraining) -> None:
+    from challenge.tasks.sorter import train_sorter
+
+    s = rub.sorter
+    train_sorter(impl="solutions", arch=config.sorter_arch, min_len=s.min_len, max_len=s.max_len,
+                 vocab=s.high + 1, minutes=config.sorter_minutes, seed=config.seed, out=path)
+
+
+def _spam_fits(path: Path, rub: Rubric) -> bool:
+    try:
+        cfg = load_checkpoint(path)["config"]
+    except ChallengeError:
+        return False
+    return isinstance(cfg, dict) and cfg.get("task") == "spam"
+
+
+def _train_spam(path: Path, rub: Rubric, data_dir, config: ReferenceTraining) -> None:
+    from challenge.tasks.spam import train_spam
+
+    train_spam(impl="solutions", corpus=rub.hidden.spam_corpus, minutes=config.spam_minutes,
+               seed=config.seed, out=path, data_dir=data_dir)

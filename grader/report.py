@@ -1,0 +1,109 @@
+"""The grade report: typed results per task (checks, quality, examples) with ``to_dict()`` in the
+shape of docs/interfaces.md ("Grade reports") and ``summary()``, a table for people."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from grader.checks.base import CheckResult
+
+
+@dataclass
+class QualityResult:
+    """A trained model's metrics on a set, and the points they earned."""
+
+    points: float
+    max_points: float
+    status: str = "ok"          # "ok" | "missing" | "error" | "not_implemented" | "timeout" | ...
+    reason: str = ""
+    metrics: dict = field(default_factory=dict)     # the whole set
+    public: dict = field(default_factory=dict)      # the public part
+    private: dict = field(default_factory=dict)     # the private part (empty on dev sets)
+    components: list = field(default_factory=list)  # per rubric band: metric, value, points, ...
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TaskResult:
+    name: str
+    points: float
+    max_points: float
+    checks: list[CheckResult] = field(default_factory=list)
+    quality: QualityResult | None = None
+    examples: dict | None = None    # y_true, y_pred, private: one entry per example
+
+    def to_dict(self) -> dict:
+        return {"points": self.points, "max_points": self.max_points,
+                "checks": [c.to_dict() for c in self.checks],
+                "quality": self.quality.to_dict() if self.quality else None,
+                "examples": self.examples}
+
+
+@dataclass
+class GradeReport:
+    student: str
+    submission: str
+    sha256: str
+    mode: str                    # "code" | "predictions" | "impl"
+    status: str                  # "ok" | "failed"
+    reason: str
+    points: float
+    max_points: float
+    tasks: dict[str, TaskResult]
+    rubric_hash: str
+    grader_version: str
+    torch_version: str
+    sets: str = "dev"            # "hidden" or "dev": what the quality was measured on
+    isolation: dict = field(default_factory=dict)
+    log: str = ""                # the tail of the submission's captured output
+
+    def to_dict(self) -> dict:
+        return {"student": self.student, "submission": self.submission, "sha256": self.sha256,
+                "mode": self.mode, "status": self.status, "reason": self.reason,
+                "points": self.points, "max_points": self.max_points,
+                "tasks": {name: t.to_dict() for name, t in self.tasks.items()},
+                "rubric_hash": self.rubric_hash, "grader_version": self.grader_version,
+                "torch_version": self.torch_version, "sets": self.sets,
+                "isolation": self.isolation, "log": self.log}
+
+    def summary(self, verbose: bool = False) -> str:
+        who = self.student or "-"
+        head = (f"{who}: {self.points:g} / {self.max_points:g} points "
+                f"({self.mode} mode, {self.sets} sets"
+                + (f", {self.submission}" if self.submission else "") + ")")
+        lines = [head]
+        if self.status != "ok":
+            lines.append(f"  FAILED: {self.reason}")
+        width = max([len(n) for n in self.tasks] + [8])
+        for name, task in self.tasks.items():
+            lines.append(f"  {name:<{width}}  {task.points:7.2f} / {task.max_points:g}")
+            if task.checks:
+                passed = sum(c.passed for c in task.checks)
+                got = sum(c.points for c in task.checks)
+                top = sum(c.max_points for c in task.checks)
+                lines.append(f"    {'checks':<{width - 2}}  {got:7.2f} / {top:g}   "
+                             f"({passed}/{len(task.checks)} passed)")
+            q = task.quality
+            if q is not None:
+                detail = "; ".join(f"{c['metric']} {_fmt(c['value'])}"
+                                   + (f" -> {c['points']:g}/{c['max_points']:g}"
+                                      + (" bonus" if c.get("bonus") else ""))
+                                   for c in q.components)
+                state = "" if q.status == "ok" else f"[{q.status}] {q.reason}"
+                lines.append(f"    {'quality':<{width - 2}}  {q.points:7.2f} / {q.max_points:g}   "
+                             f"{detail or state}")
+                if detail and state:
+                    lines.append(f"      {state}")
+        failed = [c for t in self.tasks.values() for c in t.checks if not c.passed]
+        if failed:
+            lines.append("Failed checks:")
+            lines += [f"  {c.part}.{c.name}: {c.message}" for c in failed]
+        if verbose and self.isolation:
+            lines.append("Isolation: " + "; ".join(f"{k}: {v}" for k, v in self.isolation.items()))
+        return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,0 +1,307 @@
+"""Runs untrusted student code in a separate, walled-in process and brings back plain data.
+
+The grader hands :func:`run_units` a list of units (one check's run step, or one task's
+predictions on a set of inputs). They are written into a fresh scratch folder with the student's
+modules and checkpoints; a child process (``grader.runner_child``) raises its walls
+(``grader.isolation``, ``grader.guard``), runs the units one by one and writes each reply with
+``torch.save``; this process loads the replies with ``weights_only=True``. Nothing labelled ever
+enters the scratch folder.
+
+Each unit has its own time limit and the whole run a wall-clock one. A unit that hangs, crashes
+the child, runs out of memory or CPU, or replies with something unreadable fails alone, with a
+named reason: the child is killed (with every process it started) and a new one resumes with the
+next unit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from challenge.impl import IMPLS, STUDENT_MODULES
+from grader.rubric import Limits
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+SETUP_SECONDS = 120.0          # the child's own start (imports) before its first unit
+EXIT_SECONDS = 10.0            # after its last reply
+_POLL = 0.02
+_SIGNALS = {signal.SIGKILL: "killed (out of memory, or a process limit)",
+            signal.SIGXCPU: "CPU time limit exceeded", signal.SIGSEGV: "crashed (segmentation fault)",
+            signal.SIGABRT: "aborted (often: out of memory in native code)",
+            signal.SIGXFSZ: "file size limit exceeded", signal.SIGBUS: "crashed (bus error)"}
+
+
+@dataclass(frozen=True)
+class Unit:
+    key: str          # e.g. "check:tokenizer.round_trip", "quality:spam"
+    kind: str         # "check" | "spam" | "sorter"
+    payload: Any      # plain data for the child (a check's inputs; texts; sequences)
+
+
+@dataclass
+class UnitResult:
+    key: str
+    status: str       # "ok" | "timeout" | "crashed" | "malformed" | "not_run"
+    reason: str = ""
+    reply: Any = None  # the child's reply when status is "ok"
+
+
+@dataclass
+class SandboxRun:
+    results: list[UnitResult]
+    isolation: dict = field(default_factory=dict)
+    log: str = ""
+    seconds: float = 0.0
+    processes: int = 0
+
+
+def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = None,
+              limits: Limits = Limits(), protect: list[Path] | tuple = (),
+              isolate: bool = True) -> SandboxRun:
+    """Run ``units`` on implementation ``impl`` ("solutions", "challenge" or a folder of student
+    modules) in sandboxed children; one :class:`UnitResult` per unit, in order."""
+    start = time.monotonic()
+    deadline = start + limits.wall_seconds
+    scratch = Path(tempfile.mkdtemp(prefix="challenge-grade-"))
+    cgroup = _make_cgroup(limits.max_processes) if isolate else None
+    try:
+        child_impl = _stage(scratch, units, impl, files or {}, limits, protect, isolate, cgroup)
+        results: dict[int, UnitResult] = {}
+        run = SandboxRun(results=[])
+        while len(results) < len(units) and time.monotonic() < deadline:
+            todo = [i for i in range(len(units)) if i not in results]
+            run.processes += 1
+            done, info, failed_to_start = _round(scratch, todo, units, limits, deadline, cgroup)
+            results.update(done)
+            if info and not run.isolation:
+                run.isolation = info
+            if failed_to_start:
+                for i in todo:
+                    results.setdefault(i, UnitResult(units[i].key, "crashed", failed_to_start))
+        for i, unit in enumerate(units):
+            results.setdefault(i, UnitResult(unit.key, "not_run",
+                                             f"the submission's time limit ({limits.wall_seconds:g} s) "
+                                             f"ran out before this ran"))
+        run.results = [results[i] for i in range(len(units))]
+        run.log = _tail(scratch / "log.txt", limits.max_log_chars)
+        run.seconds = time.monotonic() - start
+        run.isolation.setdefault("impl", child_impl)
+        return run
+    finally:
+        if cgroup:
+            _kill_cgroup(cgroup)
+            try:
+                os.rmdir(cgroup)
+            except OSError:
+                pass
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _stage(scratch: Path, units, impl, files, limits, protect, isolate, cgroup) -> str:
+    work = scratch / "work"
+    (work / "out").mkdir(parents=True)
+    (work / "tmp").mkdir()
+    sub = scratch / "sub"
+    (sub / "files").mkdir(parents=True)
+    if impl in IMPLS:
+        child_impl = impl
+    else:
+        (sub / "modules").mkdir()
+        for name in STUDENT_MODULES:
+            src = Path(impl) / f"{name}.py"
+            if src.is_file():
+                shutil.copyfile(src, sub / "modules" / f"{name}.py")
+        child_impl = str(sub / "modules")
+    for name, src in files.items():
+        shutil.copyfile(src, sub / "files" / name)
+    torch.save([{"key": u.key, "kind": u.kind, "payload": u.payload} for u in units],
+               scratch / "units.pt")
+    protect = [str(Path(p).resolve()) for p in protect]
+    if impl != "solutions":
+        protect.append(str(KIT_ROOT / "solutions"))
+    job = {"impl": child_impl, "files": str(sub / "files"), "isolate": isolate, "cgroup": cgroup,
+           "protect": protect, "limits": limits.__dict__}
+    (scratch / "job.json").write_text(json.dumps(job))
+    for path in (scratch, sub, work):
+        os.chmod(path, 0o755)
+    return impl
+
+
+def _round(scratch: Path, todo: list[int], units, limits: Limits, deadline: float, cgroup):
+    """One child process over ``todo``; returns (results, isolation info, start failure)."""
+    work = scratch / "work"
+    (work / "todo.json").write_text(json.dumps(todo))
+    progress = work / "progress"
+    progress.unlink(missing_ok=True)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work / "tmp"),
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0",
+           "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "CUDA_VISIBLE_DEVICES": "",
+           "CHALLENGE_QUIET": "1"}
+    boot = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from grader.runner_child import main; main(sys.argv[2])")
+    started = time.monotonic()
+    with open(scratch / "log.txt", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-s", "-P", "-c", boot, str(KIT_ROOT), str(scratch)],
+                                cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)
+    current, since, why = None, started, ""
+    while True:
+        rc = proc.poll()
+        if rc is not None:
+            break
+        now = time.monotonic()
+        mark = _read_progress(progress)
+        if mark is not None and mark != current:
+            current, since = mark, now
+        if current is None and now - started > SETUP_SECONDS:
+            why = f"the grader's sandbox did not start within {SETUP_SECONDS:g} s"
+        elif current is not None and current >= 0 and now - since > limits.unit_seconds:
+            why = f"timed out after {limits.unit_seconds:g} s (infinite loop, or far too slow)"
+        elif current == -1 and now - since > EXIT_SECONDS:
+            break  # every reply is in; a child that will not exit is simply killed
+        elif now > deadline:
+            why = f"the submission's time limit ({limits.wall_seconds:g} s) ran out"
+        if why:
+            _kill(proc, cgroup)
+            break
+        time.sleep(_POLL)
+    _kill(proc, cgroup)  # anything it left behind
+    info = _isolation_info(scratch / "log.txt")
+    results: dict[int, UnitResult] = {}
+    for i in todo:
+        reply = work / "out" / f"{i}.pt"
+        if reply.exists():
+            results[i] = _load_reply(units[i].key, reply, limits)
+    if current is None and not results:
+        reason = why or f"the grader's sandbox failed to start ({_exit_text(proc.returncode)}): " \
+                        f"{_last_line(scratch / 'log.txt')}"
+        return results, info, reason
+    if current is not None and 0 <= current < len(units) and current not in results:
+        status = "timeout" if why else "crashed"
+        reason = why or f"{_exit_text(proc.returncode)} while running this; last output: " \
+                        f"{_last_line(scratch / 'log.txt')}"
+        results[current] = UnitResult(units[current].key, status, reason)
+    return results, info, ""
+
+
+def _load_reply(key: str, path: Path, limits: Limits) -> UnitResult:
+    if path.stat().st_size > limits.max_output_mb << 20:
+        return UnitResult(key, "malformed", f"output larger than {limits.max_output_mb} MiB")
+    try:
+        reply = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a pickle payload or a corrupt file: the student's problem
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        return UnitResult(key, "malformed", f"output could not be read safely ({first}); return "
+                                            f"plain tensors, numbers, strings, lists and dicts")
+    if not isinstance(reply, dict) or reply.get("key") != key or "output" not in reply:
+        return UnitResult(key, "malformed", "the reply is not in the grader's format")
+    return UnitResult(key, "ok", "", reply)
+
+
+def _read_progress(path: Path) -> int | None:
+    try:
+        with open(path, "rb") as f:
+            return int(f.read(32).split(b"\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+
+
+def _kill(proc: subprocess.Popen, cgroup: str | None) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if cgroup:
+        _kill_cgroup(cgroup)
+    proc.wait()
+
+
+def _exit_text(rc: int | None) -> str:
+    if rc is None:
+        return "stopped"
+    sig = -rc if rc < 0 else rc - 128 if rc > 128 else 0
+    if sig:
+        try:
+            return _SIGNALS.get(signal.Signals(sig), f"killed by {signal.Signals(sig).name}")
+        except ValueError:
+            pass
+    return f"exited with code {rc}"
+
+
+def _tail(path: Path, chars: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - chars * 4))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line for line in text.splitlines() if not line.startswith("@@ISOLATION ")]
+    return "\n".join(lines)[-chars:]
+
+
+def _last_line(path: Path) -> str:
+    lines = [line for line in _tail(path, 2000).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "(no output)"
+
+
+def _isolation_info(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192).decode("utf-8", errors="replace")
+    except OSError:
+        return {}
+    for line in head.splitlines():
+        if line.startswith("@@ISOLATION "):
+            try:
+                return json.loads(line[len("@@ISOLATION "):])
+            except ValueError:
+                return {}
+    return {}
+
+
+def _make_cgroup(max_processes: int) -> str | None:
+    """A pids cgroup for the child when this process may make one (root, cgroup v1 or v2)."""
+    if os.geteuid() != 0:
+        return None
+    for base in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
+        if not (base / "cgroup.procs").exists():
+            continue
+        path = base / f"challenge-grade-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            path.mkdir()
+            (path / "pids.max").write_text(str(max_processes))
+            return str(path)
+        except OSError:
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+    return None
+
+
+def _kill_cgroup(cgroup: str) -> None:
+    for _ in range(50):
+        try:
+            pids = [int(p) for p in Path(cgroup, "cgroup.procs").read_text().split()]
+        except OSError:
+            return
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
