@@ -46,7 +46,8 @@ def bench_fetch(data: Path, repeats: int) -> dict:
     assert again.cached
     manifest = load_manifest(data_dir=data)
     raw = data / "raw" / "spam"
-    best = min(_timed(lambda: build_corpus(raw, manifest, source="bench"))[1] for _ in range(repeats))
+    best = min(_timed(lambda: build_corpus(raw, manifest, source="bench"))[1]
+               for _ in range(repeats))
     return {"fetch_source": result.source, "fetch_cold_s": round(cold, 2),
             "fetch_cold_parts_s": result.seconds, "fetch_cached_s": round(cached, 4),
             "messages": result.messages, "parse_verify_s": round(best, 2),
@@ -63,7 +64,8 @@ def bench_student_modules(data: Path, repeats: int) -> dict:
     tok_mod, batching = load_module("solutions", "tokenizer"), load_module("solutions", "batching")
     messages = load_corpus("spam", data)
     texts = [m.text() for m in messages]
-    tokenizer, train_s = _timed(lambda: tok_mod.Tokenizer.train_from_iterator(texts, vocab_size=20000))
+    tokenizer, train_s = _timed(
+        lambda: tok_mod.Tokenizer.train_from_iterator(texts, vocab_size=20000))
     best, ids = float("inf"), []
     for _ in range(repeats):
         ids, seconds = _timed(lambda: tokenizer.encode_batch(texts))
@@ -71,8 +73,10 @@ def bench_student_modules(data: Path, repeats: int) -> dict:
     tokens = sum(len(x) for x in ids)
     pairs = [(x, m.label) for x, m in zip(ids, messages)]
     batches = [pairs[i:i + BATCH] for i in range(0, len(pairs), BATCH)]
-    collate_best = min(_timed(lambda: [batching.collate(b, pad_id=tokenizer.pad_id, max_length=MAX_LEN)
-                                       for b in batches])[1] for _ in range(repeats))
+    def collate_all() -> list:
+        return [batching.collate(b, pad_id=tokenizer.pad_id, max_length=MAX_LEN) for b in batches]
+
+    collate_best = min(_timed(collate_all)[1] for _ in range(repeats))
     return {"tokenizer_train_s": round(train_s, 2), "tokenizer_vocab": tokenizer.get_vocab_size(),
             "tokens": tokens, "tokenizer_tokens_per_s": round(tokens / best),
             "collate_batch_size": BATCH, "collate_max_length": MAX_LEN,

@@ -232,3 +232,44 @@ def test_cli_bad_from_is_one_line_and_nonzero(tmp_path, make_bad, expected):
 def test_cli_fetch_of_another_name(tmp_path):
     result = _cli(["data", "fetch", "enron", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1 and "challenge data import" in result.output
+
+
+def _truncated(tmp_path: Path) -> list[str]:
+    write_tiny_corpus(tmp_path / "src", TINY_COUNTS)
+    archive = _tar(tmp_path / "src", tmp_path / "c.tar.gz", "w:gz")
+    archive.write_bytes(archive.read_bytes()[:300])
+    return ["data", "fetch", "spam", "--from", str(archive)]
+
+
+def _corrupted(tmp_path: Path) -> list[str]:
+    files = write_tiny_corpus(tmp_path / "src", TINY_COUNTS)
+    files["spam-2"][0].write_bytes(b"Subject: swapped\n\nnot the original\n")
+    return ["data", "fetch", "spam", "--from", str(tmp_path / "src")]
+
+
+def _no_label_column(tmp_path: Path) -> list[str]:
+    (tmp_path / "x.csv").write_text("id,text\n1,hi\n")
+    return ["data", "import", "mine", str(tmp_path / "x.csv"), "--format", "csv"]
+
+
+def _empty_corpus(tmp_path: Path) -> list[str]:
+    (tmp_path / "box").mkdir()
+    (tmp_path / "box" / "ham").mkdir()
+    return ["data", "import", "mine", str(tmp_path / "box"), "--format", "maildir"]
+
+
+@pytest.mark.parametrize("make_args, expected", [
+    (_truncated, "c.tar.gz is truncated or corrupt"),
+    (_corrupted, "1 files do not match the MD5 in their name: spam-2/00001."),
+    (_no_label_column, "no label column found (columns: id, text); pass --label-col"),
+    (_empty_corpus, "no messages found in"),
+])
+def test_cli_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, make_args, expected):
+    data = tmp_path / "data"
+    tiny_manifest(data / "manifests" / "spam.json")
+    result = _cli(make_args(tmp_path) + ["--data-dir", str(data)])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+    assert expected in result.output and "Traceback" not in result.output
+    left = sorted(p.relative_to(data).as_posix() for p in data.rglob("*"))
+    assert [p for p in left if not p.startswith("manifests")] in ([], ["raw"])  # raw/ stays empty

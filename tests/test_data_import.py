@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import mailbox
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -55,7 +54,7 @@ def test_csv_latin1_with_broken_quoting_reports_line_numbers(tmp_path):
 
 
 def test_csv_named_columns_and_encoding(tmp_path):
-    (tmp_path / "m.csv").write_bytes("id;kind;content\n1;Spam;na\xefve\n".replace(";", ",").encode("latin-1"))
+    (tmp_path / "m.csv").write_bytes("id,kind,content\n1,Spam,na\xefve\n".encode("latin-1"))
     result = import_corpus("m", "csv", tmp_path / "m.csv", label_col="kind", text_col="2",
                            encoding="latin-1", data_dir=tmp_path)
     assert result.spam == 1 and load_corpus("m", tmp_path)[0].body == "naïve"

@@ -53,12 +53,14 @@ def stats(name: str, as_json: bool, data_dir: str | None) -> None:
 @click.argument("name")
 @click.option("--seed", required=True, help="Integer seed; the same seed gives identical files.")
 @click.option("--scheme", default="random", show_default=True,
-              help=f"{' or '.join(SCHEMES)}. random: stratified 70/10/20; temporal: older mail for train/dev, newer for test.")
+              help=f"{' or '.join(SCHEMES)}. random: stratified 70/10/20; temporal: older "
+                   "mail for train/dev, newer for test.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @_DATA_DIR
 def split(name: str, seed: str, scheme: str, as_json: bool, data_dir: str | None) -> None:
     """Write the public train/dev splits and the hidden test split of corpus NAME."""
-    # seed, scheme (and import's format) stay strings here so that a bad one gets the library's one-line message
+    # seed, scheme (and import's format) stay strings here: a bad value gets the library's
+    # one-line message naming it, not click's usage block
     result = make_split(name, seed=seed, scheme=scheme, data_dir=data_dir)
     click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
 
@@ -67,13 +69,16 @@ def split(name: str, seed: str, scheme: str, as_json: bool, data_dir: str | None
 @click.argument("name")
 @click.argument("path", type=click.Path())
 @click.option("--format", "fmt", required=True,
-              help=f"{'|'.join(FORMATS)}. tsv: label<TAB>text lines; csv: header row; maildir: ham/ and spam/ folders; "
-                   "mbox: one mbox file (needs --label).")
-@click.option("--label-col", default=None, help="CSV column holding the label (name or 0-based index).")
-@click.option("--text-col", default=None, help="CSV column holding the text (name or 0-based index).")
+              help=f"{'|'.join(FORMATS)}. tsv: label<TAB>text lines; csv: header row; "
+                   "maildir: ham/ and spam/ folders; mbox: one mbox file (needs --label).")
+@click.option("--label-col", default=None,
+              help="CSV column holding the label (name or 0-based index).")
+@click.option("--text-col", default=None,
+              help="CSV column holding the text (name or 0-based index).")
 @click.option("--encoding", default=None,
               help="Encoding of a TSV/CSV file (default: UTF-8, else cp1252, else latin-1).")
-@click.option("--label", default=None, help="ham or spam: the label of every message (mbox, maildir).")
+@click.option("--label", default=None,
+              help="ham or spam: the label of every message (mbox, maildir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @_DATA_DIR
 def import_(name: str, path: str, fmt: str, label_col: str | None, text_col: str | None,

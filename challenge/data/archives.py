@@ -43,7 +43,8 @@ def _safe_relpath(name: str) -> Path | None:
     return Path(*parts)
 
 
-def extract_archive(archive: Path, dest: Path, keep: Callable[[str], bool] = is_message_name) -> int:
+def extract_archive(archive: Path, dest: Path,
+                    keep: Callable[[str], bool] = is_message_name) -> int:
     """Extract the regular files of ``archive`` whose names pass ``keep`` into ``dest``.
 
     Only plain files are written (no links, devices or absolute / ``..`` paths), so a hostile

@@ -94,8 +94,8 @@ def read_jsonl(path: Path) -> list[Message]:
             try:
                 out.append(Message.from_dict(json.loads(line)))
             except (ValueError, KeyError, TypeError) as e:
-                raise ChallengeError(f"{path}, line {n}: not a message record ({e}); "
-                                     "re-create it with challenge data fetch/import/split") from None
+                raise ChallengeError(f"{path}, line {n}: not a message record ({e}); re-create "
+                                     "it with challenge data fetch/import/split") from None
     return out
 
 

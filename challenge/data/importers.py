@@ -102,7 +102,8 @@ def _maildir(path: Path, label: int | None, failed: list[str]) -> list[Message]:
     for root, lab, file in bar(files, desc="parse", unit="msg"):
         parent = root.parent.relative_to(path) if root != path else Path(".")
         group = "imported" if str(parent) == "." else parent.as_posix()
-        out.append(_parsed(file.relative_to(path).as_posix(), group, lab, file.read_bytes(), failed))
+        mid = file.relative_to(path).as_posix()
+        out.append(_parsed(mid, group, lab, file.read_bytes(), failed))
     return out
 
 
@@ -116,6 +117,11 @@ def _mbox(path: Path, label: int, failed: list[str]) -> list[Message]:
                 for n, k in enumerate(bar(keys, desc="parse", unit="msg"), 1)]
     finally:
         box.close()
+
+
+def _sha256(path: Path) -> str:
+    """The source file's sha256, recorded in meta.json ("" for a folder)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
 def _check_options(fmt: str, label_col, text_col, encoding, label) -> None:
@@ -132,9 +138,10 @@ def _check_options(fmt: str, label_col, text_col, encoding, label) -> None:
         raise ChallengeError("an mbox carries no labels; pass --label ham or --label spam")
 
 
-def import_corpus(name: str, format: str, path: str | os.PathLike, *, label_col: str | None = None,
-                  text_col: str | None = None, encoding: str | None = None,
-                  label: str | None = None, data_dir: str | os.PathLike | None = None) -> ImportResult:
+def import_corpus(name: str, format: str, path: str | os.PathLike, *,
+                  label_col: str | None = None, text_col: str | None = None,
+                  encoding: str | None = None, label: str | None = None,
+                  data_dir: str | os.PathLike | None = None) -> ImportResult:
     """Import the labelled mail at ``path`` as corpus ``name`` (see the module docstring)."""
     check_name(name, allow_builtin=False)
     _check_options(format, label_col, text_col, encoding, label)
@@ -169,7 +176,7 @@ def import_corpus(name: str, format: str, path: str | os.PathLike, *, label_col:
             "licence": "unknown (imported by the instructor)", "encoding": used,
             "messages": len(messages), "ham": len(messages) - spam, "spam": spam,
             "groups": groups, "verified": False,
-            "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "",
+            "source_sha256": _sha256(path),
             "skipped_rows": skipped, "parse_failures": len(failed), "parse_failed": failed,
             "empty_body": sum(1 for m in messages if not m.body)}
     write_corpus(name, messages, meta, data_dir)

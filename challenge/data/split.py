@@ -144,7 +144,7 @@ def _counts(part: list[Message]) -> dict[str, int]:
 
 def make_split(name: str, seed: int, scheme: str = "random",
                data_dir: str | os.PathLike | None = None) -> SplitResult:
-    """Split corpus ``name`` with ``seed`` and ``scheme``; write train/dev (public) and test (hidden)."""
+    """Split corpus ``name`` by ``seed`` and ``scheme``: train/dev (public), test (hidden)."""
     check_name(name)
     seed = parse_seed(seed)
     if scheme not in SCHEMES:

@@ -87,11 +87,13 @@ def _find_column(header: list[str], wanted: str | None, names: tuple[str, ...], 
     for name in names:
         if name in lowered:
             return lowered.index(name)
-    raise ChallengeError(f"{path}: no {what} column found (columns: {', '.join(header) or 'none'}); "
+    columns = ", ".join(header) or "none"
+    raise ChallengeError(f"{path}: no {what} column found (columns: {columns}); "
                          f"pass {option} NAME")
 
 
-def _records(lines: list[str], is_row: Callable[[str], bool]) -> Iterator[tuple[int, list[str] | None, str]]:
+def _records(lines: list[str],
+             is_row: Callable[[str], bool]) -> Iterator[tuple[int, list[str] | None, str]]:
     """(first line, fields or None, reason) per record, recovering from unbalanced quotes.
 
     A quoted field left open swallows the lines after it. When a multi-line record holds a

@@ -109,8 +109,9 @@ def build_corpus(raw_dir: Path, manifest: dict, source: str) -> tuple[list[Messa
                                         body=parsed.body, headers=parsed.headers))
                 progress.update()
     if bad:
-        raise ChallengeError(f"corrupted corpus: {_listing(bad, 'files do not match the MD5 in their name')}"
-                             "; fetch again from a good copy (or pass --from a clean one)")
+        listing = _listing(bad, "files do not match the MD5 in their name")
+        raise ChallengeError(f"corrupted corpus: {listing}; fetch again from a good copy (or "
+                             "pass --from a clean one)")
     spam = sum(m.label for m in messages)
     meta = {
         "name": manifest.get("name", "spam"), "title": manifest.get("title", ""),
