@@ -175,16 +175,30 @@ def modules_dir(impl: str = "challenge") -> Path:
     return folder
 
 
-def default_checkpoint(task: str, impl: str = "challenge") -> Path:
-    """Where ``challenge train <task> --impl <impl>`` saves its checkpoint."""
+def checkpoint_candidates(task: str, impl: str = "challenge") -> list[Path]:
+    """Every path ``challenge train <task> --impl <impl>`` may save to (one per sorter
+    architecture), the default first."""
     try:
         module = importlib.import_module(f"challenge.tasks.{task}")
     except ModuleNotFoundError:
         module = None
-    finder = getattr(module, "default_checkpoint", None)
-    if callable(finder):
-        return Path(finder(impl))
-    return runs_dir() / task / impl / "model.pt"
+    default_path = getattr(module, "default_path", None)
+    if not callable(default_path):
+        name = impl if impl in IMPLS else Path(impl).name or "impl"
+        return [runs_dir() / task / f"{name}.pt"]
+    archs = getattr(module, "ARCHS", None)
+    if not archs:
+        return [Path(default_path(impl))]
+    default = getattr(module, "DEFAULT_ARCH", "pointer")
+    return [Path(default_path(impl, a)) for a in sorted(archs, key=lambda a: a != default)]
+
+
+def default_checkpoint(task: str, impl: str = "challenge") -> Path:
+    """The checkpoint ``challenge submit`` packs for ``task``: of the existing candidates the
+    newest, else the default path (which then does not exist)."""
+    candidates = checkpoint_candidates(task, impl)
+    existing = [p for p in candidates if p.is_file()]
+    return max(existing, key=lambda p: p.stat().st_mtime) if existing else candidates[0]
 
 
 def resolve_student(student: str | None) -> str:
@@ -284,7 +298,12 @@ def submit(*, student: str | None = None, out: str | os.PathLike = "submission.z
     warnings = []
     given = {"spam": spam_checkpoint, "sorter": sorter_checkpoint}
     for task in TASKS:
-        path = Path(given[task]) if given[task] is not None else default_checkpoint(task)
+        path = Path(given[task]) if given[task] is not None else default_checkpoint(task, impl)
+        if given[task] is None:
+            others = [str(p) for p in checkpoint_candidates(task, impl) if p.is_file() and p != path]
+            if others:
+                warnings.append(f"several {task} checkpoints; packed the newest, {path} (not "
+                                f"{', '.join(others)}); pass --{task}-checkpoint to choose")
         if not path.is_file():
             if given[task] is not None:
                 raise ChallengeError(f"--{task}-checkpoint {path} does not exist; pass the "

@@ -222,10 +222,18 @@ def test_bundle_installs_and_runs_as_a_student_would(bundle, tmp_path):
     assert table.returncode == 0 and "not implemented yet: " in table.stdout
     assert "Traceback" not in table.stdout + table.stderr
 
-    grade = run("grade")
+    grade = run("grade", "--json")
     assert "Traceback" not in grade.stdout + grade.stderr, grade.stderr
     assert grade.returncode == 0, grade.stdout + grade.stderr
-    assert "not implemented yet" in grade.stdout
+    report = json.loads(grade.stdout)
+    assert report["points"] == 0 and report["max_points"] > 0
+    for name, task in report["tasks"].items():            # zero, and every zero has a reason
+        assert task["points"] == 0, name
+        assert all(c["message"].startswith("not implemented yet: ") for c in task["checks"])
+        if task.get("quality"):
+            assert task["quality"]["status"] != "ok" and task["quality"]["reason"], name
+    table = run("grade")
+    assert table.returncode == 0 and "Traceback" not in table.stdout + table.stderr
 
     pytest_run = subprocess.run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p",
                                  "no:cacheprovider", "tests/public"], cwd=student, env=env,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 
 import pytest
@@ -67,7 +68,7 @@ def test_packs_modules_checkpoints_and_manifest(impl_dir, tmp_path):
 
 
 def test_default_checkpoints_are_where_training_saves_them(impl_dir, tmp_path):
-    spam = _ckpt(student.default_checkpoint("spam"), "spam")
+    spam = _ckpt(student.default_checkpoint("spam", str(impl_dir)), "spam")
     assert spam.is_relative_to(tmp_path / "runs")
     out = tmp_path / "sub.zip"
     result = _submit(["--student", "bob", "--out", str(out), "--impl", str(impl_dir)])
@@ -168,3 +169,17 @@ def test_missing_student_module_is_an_error(impl_dir, tmp_path):
     (impl_dir / "lstm_cell.py").unlink()
     with pytest.raises(ChallengeError, match=r"lstm_cell\.py is missing"):
         student.submit(student="eve", out=tmp_path / "s.zip", impl=str(impl_dir))
+
+
+def test_newest_of_several_sorter_checkpoints_is_packed_with_a_warning(impl_dir, tmp_path):
+    candidates = student.checkpoint_candidates("sorter", str(impl_dir))
+    assert len(candidates) >= 2 and all(p.is_relative_to(tmp_path / "runs") for p in candidates)
+    older, newer = _ckpt(candidates[0], "sorter", size=3), _ckpt(candidates[1], "sorter", size=5)
+    os.utime(older, (1_000_000, 1_000_000))
+    out = tmp_path / "s.zip"
+    result = student.submit(student="fay", out=out, impl=str(impl_dir))
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("checkpoints/sorter.pt") == newer.read_bytes()
+    [warning] = [w for w in result.warnings if w.startswith("several")]
+
+    assert str(newer) in warning and str(older) in warning and "--sorter-checkpoint" in warning
