@@ -1,0 +1,240 @@
+"""Leaderboard exports: a terminal table, csv for an LMS, Markdown, and one self-contained HTML page.
+
+Boards and a student's history are first turned into a plain :class:`Table`; each format then
+renders that table (the HTML page adds the per-check pass rates). Names are escaped in every
+format; ``--out`` files are written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from challenge.errors import ChallengeError
+from challenge.paths import atomic_write
+from grader.leaderboard import Entry, Leaderboard, default_db_path
+from grader.ranking import PRIMARY, Board, build_board, load_board, task_order
+
+FORMATS = ("table", "csv", "md", "html")
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list]              # cells: str, int, float or None
+    kinds: list[str]              # per row: "student" | "baseline" | "reference" | a status
+    notes: list[str] = field(default_factory=list)
+
+
+def board_table(board: Board) -> Table:
+    """Columns: rank, student, then the primary metric and its interval (task boards) or the
+    points (overall), the other metrics, attempts and the submission file."""
+    metric_cols = [c for c in board.columns if c not in ("points", "max_points")]
+    if board.task is not None:
+        lead = metric_cols[:1] + ["ci_low", "ci_high"] + metric_cols[1:] + ["points", "max_points"]
+    else:
+        lead = ["points", "max_points"] + metric_cols
+    columns = ["rank", "student"] + lead + ["attempts", "submission"]
+    rows = []
+    for r in board.rows:
+        known = {"points": r.points, "max_points": r.max_points, "ci_low": r.ci_low,
+                 "ci_high": r.ci_high, **r.metrics}
+        rows.append([r.rank_label, r.student] + [known.get(c) for c in lead]
+                    + [r.attempts, r.submission])
+    title = f"{board.task or 'Overall'} leaderboard - {board.part} part, ranked by {board.score_name}"
+    return Table(title, columns, rows, [r.kind for r in board.rows], list(board.notes))
+
+
+def history_table(entries: list[Entry], student: str, part: str = "public") -> Table:
+    tasks = sorted({t for e in entries for t in e.tasks}, key=task_order)
+    cols = [f"{t}.{PRIMARY.get(t, 'points')}" for t in tasks]
+    rows = []
+    for e in entries:
+        vals = [None if t not in e.tasks else e.tasks[t].metrics.get(part, {}).get(PRIMARY[t])
+                if t in PRIMARY else e.tasks[t].points for t in tasks]
+        rows.append([e.graded_at, e.submission, e.status, e.points, e.max_points] + vals
+                    + [e.rubric_hash[:12], e.reason])
+    return Table(f"Submissions of {student} ({part} part)",
+                 ["graded_at", "submission", "status", "points", "max_points"] + cols
+                 + ["rubric", "reason"], rows, [e.status for e in entries])
+
+
+def _text(v, column: str = "") -> str:
+    """Metrics with 4 decimals, points with up to 2 (``87.5``, ``100``)."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if column.endswith("points"):
+            return f"{v:.2f}".rstrip("0").rstrip(".")
+        return f"{v:.4f}"
+    return str(v)
+
+
+def to_csv(table: Table) -> str:
+    """csv for an LMS: student, points, max_points first, full precision, student rows only
+    (the marked rows are not students); a board's rank is split into ``rank`` and ``tie``."""
+    lead = [c for c in ("student", "points", "max_points") if c in table.columns]
+    order = lead + [c for c in table.columns if c not in lead]
+    header = [h for c in order for h in (("rank", "tie") if c == "rank" else (c,))]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for kind, row in zip(table.kinds, table.rows):
+        if kind in ("baseline", "reference"):
+            continue
+        cells = dict(zip(table.columns, row))
+        out = []
+        for c in order:
+            v = cells[c]
+            if c == "rank":
+                out += [str(v).lstrip("="), int(str(v).startswith("="))]
+            else:
+                out.append("" if v is None else repr(v) if isinstance(v, float) else v)
+        w.writerow(out)
+    return buf.getvalue()
+
+
+def to_text(table: Table) -> str:
+    cells = [table.columns] + [[_text(v, c) for c, v in zip(table.columns, row)] for row in table.rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(table.columns))]
+    lines = [table.title, ""]
+    for n, r in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if not table.rows:
+        lines.append("(no graded submissions)")
+    return "\n".join(lines + [""] + [f"* {n}" for n in table.notes]).rstrip() + "\n"
+
+
+def _md(s: str) -> str:
+    out = html.escape(s, quote=False)
+    for c in "\\`*_[]|#":
+        out = out.replace(c, "\\" + c)
+    return out.replace("\n", " ")
+
+
+def to_markdown(table: Table) -> str:
+    lines = [f"## {_md(table.title)}", "", "| " + " | ".join(table.columns) + " |",
+             "|" + "|".join("---" for _ in table.columns) + "|"]
+    for kind, row in zip(table.kinds, table.rows):
+        cells = [_md(_text(v, c)) for c, v in zip(table.columns, row)]
+        if kind in ("baseline", "reference"):
+            cells = [f"*{c}*" if c else c for c in cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    if not table.rows:
+        lines.append("\n_No graded submissions yet._")
+    return "\n".join(lines + [""] + [f"- {_md(n)}" for n in table.notes]) + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#1d2330}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}.meta,.notes{color:#5a6270;font-size:.9em}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
+th,td{padding:.3em .5em;border-bottom:1px solid #dde1e8;text-align:left;white-space:nowrap}
+th{background:#f2f4f8;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.baseline td,tr.reference td{background:#fff8e1;font-style:italic}
+tr.tie td.rank{color:#b35c00;font-weight:600}tr.failed td{color:#a33}
+.scroll{overflow-x:auto}.track{display:inline-block;width:6em;height:.7em;background:#e4e8ef;
+vertical-align:middle;margin-right:.5em}.bar{display:block;height:100%;background:#4a7bd0}
+"""
+
+
+def _html_table(table: Table, table_id: str) -> list[str]:
+    out = [f'<div class="scroll"><table id="{table_id}"><thead><tr>'
+           + "".join(f"<th>{html.escape(c)}</th>" for c in table.columns) + "</tr></thead><tbody>"]
+    for kind, row in zip(table.kinds, table.rows):
+        tie = " tie" if isinstance(row[0], str) and row[0].startswith("=") else ""
+        cells = []
+        for col, v in zip(table.columns, row):
+            cls = "rank" if col == "rank" else "num" if isinstance(v, (int, float)) else ""
+            text = html.escape(_text(v, col))
+            cells.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
+        out.append(f'<tr class="{html.escape(kind)}{tie}">' + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    return out
+
+
+def to_html(table: Table, board: Board | None = None) -> str:
+    """One self-contained page: inline CSS, no scripts, no external assets, names escaped."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{html.escape(table.title)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{html.escape(table.title)}</h1>", f'<p class="meta">Generated {now}. '
+             "Rank &ldquo;=N&rdquo;: tied (confidence intervals overlap); shaded rows are the "
+             "baseline and the reference solution.</p>"]
+    parts += _html_table(table, "ranking") if table.rows else ['<p id="empty">No graded submissions yet.</p>']
+    if table.notes:
+        parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
+    if board is not None and board.checks:
+        parts.append("<h2>Checks, most failed first</h2>")
+        parts.append('<table id="checks"><thead><tr><th>task</th><th>part</th><th>check</th>'
+                     "<th>passed</th><th>students</th><th>pass rate</th></tr></thead><tbody>")
+        for c in board.checks:
+            parts.append(f"<tr><td>{html.escape(c.task)}</td><td>{html.escape(c.part)}</td>"
+                         f"<td>{html.escape(c.name)}</td><td class=\"num\">{c.passed}</td>"
+                         f"<td class=\"num\">{c.total}</td><td class=\"num\"><span class=\"track\"><span "
+                         f"class=\"bar\" style=\"width:{c.rate:.1%}\"></span></span>{c.rate:.1%}</td></tr>")
+        parts.append("</tbody></table>")
+    return "\n".join(parts + ["</body></html>", ""])
+
+
+def render(table: Table, fmt: str, board: Board | None = None) -> str:
+    if fmt == "csv":
+        return to_csv(table)
+    if fmt == "md":
+        return to_markdown(table)
+    if fmt == "html":
+        return to_html(table, board)
+    if fmt == "table":
+        return to_text(table)
+    raise ChallengeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+@dataclass(frozen=True)
+class Shown:
+    text: str                     # what to print (empty when written to a file)
+    message: str = ""             # a one-line notice for stderr
+    path: Path | None = None
+
+
+def leaderboard(*, db: str | Path | None = None, task: str | None = None, private: bool = False,
+                fmt: str = "table", out: str | Path | None = None, student: str | None = None,
+                select: str = "public") -> Shown:
+    """The ``challenge leaderboard`` command: rank (or one student's history) and render.
+
+    A missing default database is an empty board; a missing ``db`` that was given is an error.
+    """
+    if fmt not in FORMATS:
+        raise ChallengeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    part = "private" if private else "public"
+    board = None
+    message = ""
+    if db is None and not default_db_path().is_file():
+        message = f"no leaderboard yet at {default_db_path()}: grade with `challenge grade --hidden DIR`"
+        table = history_table([], student, part) if student is not None else None
+        board = None if student is not None else build_board([], task=task, part=part, select=select)
+    elif student is not None:
+        with Leaderboard(db, readonly=True) as store:
+            entries = store.entries(student=student)
+            if not entries:
+                known = ", ".join(store.students()[:20]) or "none yet"
+                raise ChallengeError(f"no submissions for student {student!r}; known: {known}")
+        table = history_table(entries, student, part)
+    else:
+        board = load_board(db, task=task, part=part, select=select)
+        if not board.rows:
+            message = "the leaderboard is empty: no graded submissions yet"
+    if board is not None:
+        table = board_table(board)
+    text = render(table, fmt, board)
+    if out is None:
+        return Shown(text, message)
+    with atomic_write(out, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    return Shown("", message or f"wrote {out}", Path(out))
