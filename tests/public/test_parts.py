@@ -20,7 +20,7 @@ import pytest
 from grader.checks import PARTS, run_local
 
 
-def tested_impl() -> str:
+def impl_under_test() -> str:
     """The implementation under test (see the module docstring)."""
     if os.environ.get("CHALLENGE_IMPL"):
         return os.environ["CHALLENGE_IMPL"]
@@ -30,7 +30,7 @@ def tested_impl() -> str:
 
 @pytest.mark.parametrize("part", PARTS)
 def test_part(part: str) -> None:
-    impl = tested_impl()
+    impl = impl_under_test()
     results = run_local(impl, [part])
     if not results:
         pytest.skip(f"the grader has no public checks for {part} yet")
