@@ -28,6 +28,7 @@ def _module(context: dict, part: str):
     """The student's module ``part``, imported once; an import failure is remembered."""
     cache = context["modules"]
     if part not in cache:
+        context["mark"](part)   # a hang or crash now is the module's, not this check's
         try:
             cache[part] = load_module(context["impl"], part)
         except ChallengeError as e:
@@ -35,6 +36,7 @@ def _module(context: dict, part: str):
         except BaseException as e:  # the student's module-level code: anything goes
             cache[part] = {"status": "error", "output": None,
                            "message": f"module {part} failed to import: {_describe_exception(e)}"}
+        context["mark"]("")
     return cache[part]
 
 

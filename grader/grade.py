@@ -152,7 +152,7 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
     for task in rub.tasks:
         checks = all_checks(task.parts) if task.parts else []
         inputs = [check.make_inputs(seed) for check in checks]
-        units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": d})
+        units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": d}, c.part)
                   for c, d in zip(checks, inputs)]
         q = None
         if task.quality is not None:
@@ -170,7 +170,9 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
         results = _check_results(task, checks, inputs, by_key)
         result, examples = (_quality(task, sets[name], by_key[q.key]) if isinstance(q, Unit)
                             else (q, None))
-        points = round(sum(c.points for c in results) + (result.points if result else 0.0), 6)
+        earned = sum(c.points for c, ok in zip(checks, results) if ok.passed)
+        check_points = task.checks * earned / (sum(c.points for c in checks) or 1.0)
+        points = round(check_points + (result.points if result else 0.0), 6)
         tasks[name] = TaskResult(name, points, task.max_points, results, result, examples)
     total = round(sum(t.points for t in tasks.values()), 6)
     report = GradeReport(**_base(rub, submission, student, mode, hidden), status="ok", reason="",

@@ -94,19 +94,32 @@ def enter_namespaces(*, scratch: Path, work: Path, protect: list[Path], cgroup: 
 
 
 def _fork_as_init(report: dict) -> None:
-    """Fork into the new PID namespace; the parent only relays the child's exit status."""
+    """Fork into the new PID namespace twice: its PID 1 only reaps and relays, and the runner is
+    PID 2, an ordinary process (signals to PID 1 itself would be ignored)."""
     pid = os.fork()
-    if pid == 0:
-        report["pid_namespace"] = "on"
-        return
+    if pid != 0:
+        _relay(pid)
+    pid = os.fork()
+    if pid != 0:
+        _relay(pid)
+    report["pid_namespace"] = "on"
+
+
+def _relay(child: int) -> None:
+    """Reap until ``child`` ends, then exit with its status (as a shell would)."""
     for fd in range(3, 256):  # the relay keeps nothing open but stdio
         try:
             os.close(fd)
         except OSError:
             pass
-    _, status = os.waitpid(pid, 0)
-    os._exit(os.waitstatus_to_exitcode(status) % 256 if os.WIFEXITED(status)
-             else 128 + os.WTERMSIG(status))
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(1)
+        if pid == child:
+            break  # other ends are orphans PID 1 inherited
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 
 def _walls(scratch: Path, work: Path, protect: list[Path]) -> None:
@@ -160,23 +173,28 @@ def drop_privileges(report: dict) -> None:
 
 def set_limits(*, memory_mb: int, cpu_seconds: int, max_output_mb: int, max_processes: int,
                report: dict) -> None:
-    """Resource limits on this process and everything it starts."""
-    def limit(which: int, value: int) -> None:
-        soft, hard = resource.getrlimit(which)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (value, value))
+    """Resource limits on this process and everything it starts (each where the OS has it)."""
+    applied, missing = [], []
 
-    limit(resource.RLIMIT_AS, memory_mb << 20)
-    limit(resource.RLIMIT_CPU, cpu_seconds)
-    limit(resource.RLIMIT_FSIZE, max_output_mb << 20)
-    limit(resource.RLIMIT_CORE, 0)
-    limit(resource.RLIMIT_NOFILE, 256)
-    try:
-        limit(resource.RLIMIT_NPROC, max_processes)
-    except (ValueError, OSError):
-        pass
-    report["limits"] = (f"memory {memory_mb} MiB, CPU {cpu_seconds} s, files {max_output_mb} MiB, "
-                        f"{max_processes} processes")
+    def limit(name: str, value: int, text: str) -> None:
+        which = getattr(resource, name, None)
+        try:
+            soft, hard = resource.getrlimit(which)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(which, (value, value))
+            applied.append(text)
+        except (TypeError, ValueError, OSError):
+            missing.append(text)
+
+    limit("RLIMIT_AS", memory_mb << 20, f"memory {memory_mb} MiB")
+    limit("RLIMIT_CPU", cpu_seconds, f"CPU {cpu_seconds} s")
+    limit("RLIMIT_FSIZE", max_output_mb << 20, f"files {max_output_mb} MiB")
+    limit("RLIMIT_CORE", 0, "no core files")
+    limit("RLIMIT_NOFILE", 256, "256 open files")
+    limit("RLIMIT_NPROC", max_processes, f"{max_processes} processes")
+    report["limits"] = ", ".join(applied) + (f" (not available: {', '.join(missing)})"
+                                             if missing else "")
     if "processes" not in report:
-        report["processes"] = "RLIMIT_NPROC" if os.geteuid() != 0 else \
-            "unenforced for root (no cgroup); new processes refused by the audit hook"
+        report["processes"] = ("RLIMIT_NPROC" if os.geteuid() != 0 else
+                               "not capped (root, no pids cgroup); new processes refused by the "
+                               "audit hook")

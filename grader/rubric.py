@@ -61,6 +61,7 @@ class Limits:
     """What one submission's sandboxed child may use."""
 
     wall_seconds: float = 600.0
+    check_seconds: float = 60.0
     unit_seconds: float = 180.0
     cpu_seconds: int = 1200
     memory_mb: int = 6144

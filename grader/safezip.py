@@ -44,7 +44,7 @@ def check_name(name: str) -> PurePosixPath:
 def _kind(info: zipfile.ZipInfo) -> str:
     """"dir", "file", or the name of a refused special file type."""
     mode = info.external_attr >> 16
-    if info.create_system == 3 and mode:        # made on Unix: the high bits are st_mode
+    if info.create_system == 3 and stat.S_IFMT(mode):  # made on Unix: the high bits are st_mode
         if stat.S_ISLNK(mode):
             return "symlink"
         if stat.S_ISDIR(mode):

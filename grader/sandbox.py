@@ -38,7 +38,7 @@ EXIT_SECONDS = 10.0            # after its last reply
 _POLL = 0.02
 _SIGNALS = {signal.SIGKILL: "killed (out of memory, or a process limit)",
             signal.SIGXCPU: "CPU time limit exceeded", signal.SIGSEGV: "crashed (segmentation fault)",
-            signal.SIGABRT: "aborted (often: out of memory in native code)",
+            signal.SIGABRT: "aborted (SIGABRT; often out of memory in native code)",
             signal.SIGXFSZ: "file size limit exceeded", signal.SIGBUS: "crashed (bus error)"}
 
 
@@ -47,6 +47,10 @@ class Unit:
     key: str          # e.g. "check:tokenizer.round_trip", "quality:spam"
     kind: str         # "check" | "spam" | "sorter"
     payload: Any      # plain data for the child (a check's inputs; texts; sequences)
+    part: str = ""    # the student module a check exercises
+
+    def seconds(self, limits: Limits) -> float:
+        return limits.check_seconds if self.kind == "check" else limits.unit_seconds
 
 
 @dataclass
@@ -76,7 +80,7 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
     scratch = Path(tempfile.mkdtemp(prefix="challenge-grade-"))
     cgroup = _make_cgroup(limits.max_processes) if isolate else None
     try:
-        child_impl = _stage(scratch, units, impl, files or {}, limits, protect, isolate, cgroup)
+        _stage(scratch, units, impl, files or {}, limits, protect, isolate, cgroup)
         results: dict[int, UnitResult] = {}
         run = SandboxRun(results=[])
         while len(results) < len(units) and time.monotonic() < deadline:
@@ -96,7 +100,6 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
         run.results = [results[i] for i in range(len(units))]
         run.log = _tail(scratch / "log.txt", limits.max_log_chars)
         run.seconds = time.monotonic() - start
-        run.isolation.setdefault("impl", child_impl)
         return run
     finally:
         if cgroup:
@@ -108,7 +111,7 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _stage(scratch: Path, units, impl, files, limits, protect, isolate, cgroup) -> str:
+def _stage(scratch: Path, units, impl, files, limits, protect, isolate, cgroup) -> None:
     work = scratch / "work"
     (work / "out").mkdir(parents=True)
     (work / "tmp").mkdir()
@@ -135,7 +138,6 @@ def _stage(scratch: Path, units, impl, files, limits, protect, isolate, cgroup) 
     (scratch / "job.json").write_text(json.dumps(job))
     for path in (scratch, sub, work):
         os.chmod(path, 0o755)
-    return impl
 
 
 def _round(scratch: Path, todo: list[int], units, limits: Limits, deadline: float, cgroup):
@@ -156,19 +158,23 @@ def _round(scratch: Path, todo: list[int], units, limits: Limits, deadline: floa
         proc = subprocess.Popen([sys.executable, "-s", "-P", "-c", boot, str(KIT_ROOT), str(scratch)],
                                 cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, close_fds=True)
-    current, since, why = None, started, ""
+    current, importing, since, why = None, "", started, ""
     while True:
         rc = proc.poll()
         if rc is not None:
             break
         now = time.monotonic()
         mark = _read_progress(progress)
-        if mark is not None and mark != current:
-            current, since = mark, now
+        if mark is not None and mark[0] != current:
+            current, since = mark[0], now
+        if mark is not None:
+            importing = mark[1]
         if current is None and now - started > SETUP_SECONDS:
             why = f"the grader's sandbox did not start within {SETUP_SECONDS:g} s"
-        elif current is not None and current >= 0 and now - since > limits.unit_seconds:
-            why = f"timed out after {limits.unit_seconds:g} s (infinite loop, or far too slow)"
+        elif current is not None and 0 <= current < len(units) \
+                and now - since > units[current].seconds(limits):
+            why = (f"timed out after {units[current].seconds(limits):g} s (an infinite loop, or "
+                   f"far too slow)")
         elif current == -1 and now - since > EXIT_SECONDS:
             break  # every reply is in; a child that will not exit is simply killed
         elif now > deadline:
@@ -192,6 +198,11 @@ def _round(scratch: Path, todo: list[int], units, limits: Limits, deadline: floa
         status = "timeout" if why else "crashed"
         reason = why or f"{_exit_text(proc.returncode)} while running this; last output: " \
                         f"{_last_line(scratch / 'log.txt')}"
+        if importing:  # the module itself hangs or crashes: every check of it would too
+            reason = f"module {importing} {status} while being imported: {reason}"
+            for i in todo:
+                if units[i].part == importing and i not in results:
+                    results[i] = UnitResult(units[i].key, status, reason)
         results[current] = UnitResult(units[current].key, status, reason)
     return results, info, ""
 
@@ -210,11 +221,13 @@ def _load_reply(key: str, path: Path, limits: Limits) -> UnitResult:
     return UnitResult(key, "ok", "", reply)
 
 
-def _read_progress(path: Path) -> int | None:
+def _read_progress(path: Path) -> tuple[int, str] | None:
+    """``(unit index, module being imported or "")`` from the child's progress file."""
     try:
         with open(path, "rb") as f:
-            return int(f.read(32).split(b"\n", 1)[0])
-    except (OSError, ValueError):
+            fields = f.read(64).split(b"\n", 1)[0].decode().split()
+        return int(fields[0]), (fields[1] if len(fields) > 1 else "")
+    except (OSError, ValueError, IndexError, UnicodeDecodeError):
         return None
 
 

@@ -1,0 +1,102 @@
+"""Builders for the grader tests: a tiny separable spam corpus, a tiny rubric, hidden sets in a
+temporary data folder, sorter checkpoints and submission zips with a valid manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import tomllib
+import zipfile
+from pathlib import Path
+
+from challenge.data.corpus import Message, write_corpus
+from grader.rubric import DEFAULT_RUBRIC, Rubric, parse_rubric
+
+REPO = Path(__file__).resolve().parents[1]
+SPAM_WORDS = "free money win prize cash offer click now viagra lottery winner credit".split()
+HAM_WORDS = "meeting project notes lunch report schedule team review code budget draft".split()
+
+
+def make_corpus(data_dir: Path, n: int = 120, seed: int = 0) -> None:
+    """A corpus of ``n`` messages whose words give the label away (a third spam)."""
+    rng = random.Random(seed)
+    messages = []
+    for i in range(n):
+        label = int(i % 3 == 0)
+        words = SPAM_WORDS if label else HAM_WORDS
+        body = " ".join(rng.choice(words) for _ in range(12)) + f" ref {i}"
+        group = "spam-1" if label else "easy-ham-1"
+        messages.append(Message(id=f"{group}/{i:05d}.x", group=group, label=label,
+                                subject=rng.choice(words), body=body))
+    write_corpus("spam", messages, {"source": "test"}, data_dir)
+
+
+def tiny_rubric(tasks: dict | None = None, **limits) -> Rubric:
+    """The default rubric with small sets and limits; ``tasks`` replaces its tasks table."""
+    raw = tomllib.loads(DEFAULT_RUBRIC.read_text())
+    raw["sorter"].update(low=0, high=9, min_len=1, max_len=4, long_min_len=5, long_max_len=6,
+                         hidden_size=40, dev_size=20)
+    raw["limits"].update(wall_seconds=240.0, check_seconds=20.0, unit_seconds=40.0,
+                         memory_mb=4096, max_log_chars=2000)
+    raw["limits"].update(limits)
+    if tasks is not None:
+        raw["tasks"] = tasks
+    return parse_rubric(raw, source="tiny")
+
+
+def make_hidden_sets(data_dir: Path, rubric: Rubric, secret: str = "s3cret") -> Path:
+    from grader.hidden import make_hidden
+
+    make_corpus(data_dir)
+    secret_file = data_dir.parent / f"secret-{secret}.txt"
+    secret_file.write_text(secret)
+    make_hidden(secret_file=secret_file, data_dir=data_dir, rubric=rubric)
+    return secret_file
+
+
+def sorter_checkpoint(path: Path, rubric: Rubric, steps: int = 0, hidden_size: int = 32) -> Path:
+    """A sorter checkpoint of the reference model: untrained, or trained for ``steps``."""
+    import torch
+
+    from challenge.checkpoint import save_checkpoint
+    from challenge.tasks.sorter import train_sorter
+
+    s = rubric.sorter
+    if steps:
+        train_sorter(impl="solutions", arch="pointer", min_len=s.min_len, max_len=s.max_len,
+                     vocab=s.high + 1, minutes=None, steps=steps, out=path, batch_size=64,
+                     embed_dim=32, hidden_size=hidden_size, dev_size=50, eval_every=steps,
+                     progress=False)
+        return path
+    from solutions.sorter_model import Sorter, SorterConfig
+
+    torch.manual_seed(0)
+    model_config = {"vocab_size": s.high + 5, "embed_dim": 16, "hidden_size": hidden_size,
+                    "arch": "pointer"}
+    model = Sorter(SorterConfig(**model_config))
+    save_checkpoint(path, state_dict=model.state_dict(),
+                    config={"task": "sorter", "impl": "solutions", "model": model_config})
+    return path
+
+
+def reference_modules() -> dict[str, str]:
+    from challenge.impl import STUDENT_MODULES
+
+    return {m: (REPO / "solutions" / f"{m}.py").read_text() for m in STUDENT_MODULES}
+
+
+def build_zip(path: Path, modules: dict[str, str], checkpoints: dict[str, Path] | None = None,
+              student: str = "alice", extra: dict[str, bytes] | None = None,
+              manifest: dict | None = None) -> Path:
+    """A submission zip in the layout of grader.submission, with a correct manifest."""
+    payload = {f"modules/{name}.py": src.encode() for name, src in modules.items()}
+    for task, ckpt in (checkpoints or {}).items():
+        payload[f"checkpoints/{task}.pt"] = Path(ckpt).read_bytes()
+    files = {k: hashlib.sha256(v).hexdigest() for k, v in payload.items()}
+    man = manifest if manifest is not None else {"student": student, "files": files}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", json.dumps(man))
+        for name, data in {**payload, **(extra or {})}.items():
+            zf.writestr(name, data)
+    return path
