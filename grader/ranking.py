@@ -44,7 +44,7 @@ class BoardRow:
     ci_high: float | None
     points: float
     max_points: float
-    metrics: dict[str, float]   # column name -> value, as in Board.columns
+    metrics: dict[str, float]   # column name -> value, as in Board.columns (counts stay int)
 
     @property
     def rank_label(self) -> str:
@@ -144,7 +144,7 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
         metric = PRIMARY[task]
         score_name = f"{task} {metric} ({part})"
         names = sorted({m for e in ok if task in e.tasks for m in e.tasks[task].metrics.get(part, {})},
-                       key=lambda m: (m != metric, m))
+                       key=lambda m: (m != metric, m == "n" or m.startswith("n_"), m))
         columns = ["points", "max_points"] + names
         candidates = [e for e in ok if task in e.tasks
                       and metric in e.tasks[task].metrics.get("public", {})
@@ -221,8 +221,8 @@ def _rank(chosen, intervals, task, part, columns, attempts, value) -> list[Board
                 v = (te.points if m == "points" else te.metrics.get(part, {}).get(m)) if te else None
             else:
                 v = e.tasks[task].metrics.get(part, {}).get(c)
-            if v is not None:
-                metrics[c] = float(v)
+            if v is not None:   # counts (e.g. "n") stay whole numbers
+                metrics[c] = v if isinstance(v, int) and not isinstance(v, bool) else float(v)
         points, max_points = ((e.points, e.max_points) if task is None
                               else (e.tasks[task].points, e.tasks[task].max_points))
         lo, hi = intervals[i]
