@@ -38,6 +38,8 @@ class TrainConfig:
     patience: int | None = 3     # stop after this many evaluations without improvement
     metric: str = "loss"         # the dev metric that selects the best weights
     mode: str = "min"            # "min" or "max" for ``metric``
+    tiebreak: str | None = None  # a second dev metric that decides between equal ``metric``s
+    tiebreak_mode: str = "min"   # (a coarse metric such as F1 on a small dev set ties often)
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -111,8 +113,10 @@ class Trainer:
                  loss_fn: Callable[[nn.Module, Any], torch.Tensor],
                  evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
                  callbacks: Iterable[Callback] = ()):
-        if config.mode not in ("min", "max"):
-            raise ValueError(f"TrainConfig.mode must be 'min' or 'max', got {config.mode!r}")
+        for name in ("mode", "tiebreak_mode"):
+            if getattr(config, name) not in ("min", "max"):
+                raise ValueError(f"TrainConfig.{name} must be 'min' or 'max', "
+                                 f"got {getattr(config, name)!r}")
         self.model, self.config = model, config
         self.loss_fn, self.evaluate = loss_fn, evaluate
         self.callbacks = list(callbacks)
@@ -128,10 +132,19 @@ class Trainer:
         p = min(max(progress_frac, 0.0), 1.0)
         return c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p))
 
-    def _better(self, value: float, best: float | None) -> bool:
-        if best is None or math.isnan(best):
+    def _better(self, metrics: dict[str, float], best: dict[str, float] | None) -> bool:
+        c = self.config
+        value = metrics.get(c.metric, float("nan"))
+        if best is None or math.isnan(best.get(c.metric, float("nan"))):
             return not math.isnan(value)
-        return value < best if self.config.mode == "min" else value > best
+        old = best[c.metric]
+        if value != old or c.tiebreak is None:
+            return value < old if c.mode == "min" else value > old
+        new_t = metrics.get(c.tiebreak, float("nan"))
+        old_t = best.get(c.tiebreak, float("nan"))
+        if math.isnan(new_t) or math.isnan(old_t):
+            return False
+        return new_t < old_t if c.tiebreak_mode == "min" else new_t > old_t
 
     def fit(self, batches: Iterable) -> TrainResult:
         """Train over ``batches`` (re-iterated each epoch) until a budget or patience ends it."""
@@ -162,9 +175,8 @@ class Trainer:
             history.append({"step": step, **metrics})
             for cb in self.callbacks:
                 cb.on_eval(self, step, metrics)
-            value = metrics.get(c.metric, float("nan"))
-            if self._better(value, best):
-                best, best_step, bad_evals, best_metrics = value, step, 0, metrics
+            if self._better(metrics, best):
+                best, best_step, bad_evals, best_metrics = metrics, step, 0, metrics
                 best_state = copy.deepcopy(self.model.state_dict())
             else:
                 bad_evals += 1

@@ -1,4 +1,83 @@
-"""CLI: ``challenge train spam`` and ``challenge baseline`` (placeholder: filled in by the spam issue)."""
+"""CLI: ``challenge train spam`` and ``challenge baseline spam``, thin layers over
+:func:`challenge.tasks.spam.train_spam` and :func:`challenge.baseline.run_baselines`."""
 
-SPAM_COMMANDS: list = []
-BASELINE_COMMANDS: list = []
+from __future__ import annotations
+
+import json
+
+import click
+
+SCHEME_HELP = ("Which split the model must be trained on: random or temporal. The split on disk "
+               "is used as it is; this only checks that it has this scheme [default: whatever "
+               "`challenge data split` made].")
+
+
+@click.command("spam")
+@click.option("--impl", default="solutions", show_default=True,
+              help="Whose modules to train: 'solutions' (reference), 'challenge' (yours) or a "
+                   "folder holding tokenizer.py, batching.py and spam_model.py.")
+@click.option("--scheme", type=click.Choice(["random", "temporal"]), default=None,
+              help=SCHEME_HELP)
+@click.option("--epochs", type=int, default=None,
+              help="Most passes over the training split (early stopping may end sooner) "
+                   "[default: the library's].")
+@click.option("--minutes", type=float, default=None,
+              help="Training time budget in minutes [default: none, epochs decide].")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for initialisation and batch order.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Checkpoint path [default: runs/spam/<impl>-<scheme>.pt].")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Data folder holding the split [default: $CHALLENGE_DATA_DIR or ./data].")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run (dev metrics, checkpoint path) as one JSON object.")
+def spam(impl: str, scheme: str | None, epochs: int | None, minutes: float | None, seed: int,
+         out: str | None, data_dir: str | None, as_json: bool) -> None:
+    """Train the spam classifier on the train split, select it on dev, save a checkpoint.
+
+    Prints the dev metrics at the decision threshold chosen on dev (stored in the checkpoint).
+    """
+    from challenge.tasks.spam import train_spam
+
+    kwargs = {"epochs": epochs} if epochs is not None else {}
+    run = train_spam(impl=impl, scheme=scheme, seed=seed, out=out, data_dir=data_dir,
+                     minutes=minutes, **kwargs)
+    click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
+
+
+@click.group("baseline")
+def baseline() -> None:
+    """Train the scikit-learn baselines the LSTM must beat."""
+
+
+@baseline.command("spam")
+@click.option("--scheme", type=click.Choice(["random", "temporal"]), default=None,
+              help=SCHEME_HELP)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="random_state of the estimators.")
+@click.option("--test", "with_test", is_flag=True,
+              help="Also score the hidden test part (instructors: needs data/hidden/).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Data folder holding the split [default: $CHALLENGE_DATA_DIR or ./data].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+def baseline_spam(scheme: str | None, seed: int, with_test: bool, data_dir: str | None,
+                  as_json: bool) -> None:
+    """TF-IDF (word 1-2 grams) + LogisticRegression and + ComplementNB on the same split.
+
+    Metrics are on dev (and test with --test) at a threshold chosen on dev, as for the LSTM.
+    """
+    from challenge.baseline import run_baselines
+    from challenge.tasks.spam import check_scheme
+
+    used = check_scheme(scheme, data_dir=data_dir)
+    results = run_baselines(seed=seed, with_test=with_test, data_dir=data_dir)
+    if as_json:
+        click.echo(json.dumps({"scheme": used, "models": [r.to_dict() for r in results]}))
+    else:
+        click.echo(f"split: {used}")
+        for r in results:
+            click.echo(r.summary())
+
+
+SPAM_COMMANDS: list = [spam]
+BASELINE_COMMANDS: list = [baseline]

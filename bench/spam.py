@@ -1,0 +1,129 @@
+"""Benchmark of the spam task: the reference LSTM and both TF-IDF baselines trained on the same
+split, scored on its hidden test part; prints one JSON object.
+
+    challenge data split spam --scheme random --seed 0      # once (needs `challenge data fetch spam`)
+    python bench/spam.py [--scheme random|temporal] [--seed 0] [--data-dir data]
+
+Per model: test accuracy, precision, recall, F1 on spam, ROC-AUC (at the threshold chosen on
+dev), train seconds, inference messages/second (raw text to probability: tokenizing or
+vectorizing included) and peak RSS in MB. Each model runs in its own child process, so each
+peak RSS is that model's alone (Python and the libraries included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+MODELS = ("lstm", "tfidf_logreg", "tfidf_cnb")
+KEYS = ("accuracy", "precision", "recall", "f1", "roc_auc", "threshold")
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)   # KiB on Linux
+
+
+def _inference_speed(predict, texts: list[str], repeats: int = 3) -> float:
+    """Messages per second of ``predict(texts)``, best of ``repeats`` passes."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predict(texts)
+        best = min(best, time.perf_counter() - start)
+    return round(len(texts) / best, 1)
+
+
+def run_one(name: str, seed: int, data_dir: str, folder: str) -> dict:
+    """Train and score one model in this process; the figures of one model."""
+    from challenge.baseline import TfidfBaseline
+    from challenge.metrics import binary_metrics
+    from challenge.tasks.spam import load_spam_predictor, load_texts, train_spam
+
+    train = load_texts("spam", "train", data_dir=data_dir)
+    dev = load_texts("spam", "dev", data_dir=data_dir)
+    test_texts, test_labels = load_texts("spam", "test", data_dir=data_dir)
+    start = time.perf_counter()
+    extra: dict = {}
+    if name == "lstm":
+        run = train_spam(seed=seed, data_dir=data_dir, out=os.path.join(folder, "lstm.pt"),
+                         progress=os.environ.get("CHALLENGE_QUIET") != "1")
+        seconds = time.perf_counter() - start
+        model = load_spam_predictor(run.path)
+        predict, threshold = model.predict_proba, model.threshold
+        extra = {"epochs": round(run.epochs, 2), "steps": run.steps, "stopped": run.stopped,
+                 "dev_f1": round(run.metrics["f1"], 4)}
+    else:
+        model = TfidfBaseline(name.split("_")[1], random_state=seed)
+        model.fit(*train, *dev)
+        seconds = time.perf_counter() - start
+        predict, threshold = (lambda texts: model.predict_proba(texts)[:, 1]), model.threshold_
+    metrics = binary_metrics(test_labels, predict(test_texts), threshold).to_dict()
+    return {**{k: round(metrics[k], 4) for k in KEYS}, "train_seconds": round(seconds, 1),
+            "inference_msgs_per_s": _inference_speed(predict, test_texts),
+            "peak_rss_mb": _peak_rss_mb(), **extra}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scheme", choices=("random", "temporal"), default="random",
+                        help="the scheme the split on disk must have (default: random)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the seed the split on disk must have; also the training seed")
+    parser.add_argument("--data-dir", default=None,
+                        help="data folder holding the split (default: $CHALLENGE_DATA_DIR or data)")
+    parser.add_argument("--only", choices=MODELS, help=argparse.SUPPRESS)   # child processes
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    from challenge import paths
+    from challenge.errors import ChallengeError
+    from challenge.tasks.spam import check_scheme, split_info
+
+    data_dir = str(paths.data_dir(args.data_dir))
+    if args.only:
+        print(json.dumps(run_one(args.only, args.seed, data_dir, args.folder)))
+        return
+    try:
+        check_scheme(args.scheme, data_dir=data_dir)
+        info = split_info(data_dir=data_dir)
+        if info.get("seed") != args.seed:
+            raise ChallengeError(f"the split on disk has seed {info.get('seed')}, not {args.seed}; "
+                                 f"run `challenge data split spam --scheme {args.scheme} "
+                                 f"--seed {args.seed}` first")
+    except ChallengeError as e:
+        sys.exit(f"bench/spam.py: {e}")
+    import torch
+
+    load_before = os.getloadavg()
+    models = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in MODELS:
+            proc = subprocess.run([sys.executable, __file__, "--only", name, "--seed",
+                                   str(args.seed), "--data-dir", data_dir, "--folder", folder],
+                                  stdout=subprocess.PIPE, text=True)
+            if proc.returncode != 0:
+                sys.exit(f"bench/spam.py: {name} failed (exit code {proc.returncode})")
+            models[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    lstm = models["lstm"]
+    best_baseline = max(models[m]["f1"] for m in MODELS if m != "lstm")
+    print(json.dumps({
+        "scheme": args.scheme, "seed": args.seed, "view": "subject_body",
+        "split": info.get("counts"),
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "load_avg_before": [round(x, 2) for x in load_before],
+                    "load_avg_after": [round(x, 2) for x in os.getloadavg()]},
+        "models": models,
+        "lstm_f1_minus_best_baseline": round(lstm["f1"] - best_baseline, 4),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+# Your module: generated from the reference solution by `challenge stubs`. Replace each
+# `raise NotImplementedError(...)` with your code; keep the signatures and docstrings.
+"""The spam classifier: tokens -> embeddings -> LSTM over the sequence -> one summary vector ->
+linear head -> one spam logit per message (a many-to-one recurrent network).
+
+Your part: build the layers in ``SpamClassifier.__init__`` and write ``forward``. The one hard
+requirement is padding invariance: a message must get the same logit alone and inside a padded
+batch, so neither the LSTM nor the summary may ever look at a padding position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+POOLINGS = ("last", "max", "mean")
+
+
+@dataclass(frozen=True)
+class SpamModelConfig:
+    """Sizes and options of :class:`SpamClassifier`; ``vocab_size`` comes from the tokenizer."""
+
+    vocab_size: int
+    embed_dim: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.2      # on the embeddings, between LSTM layers and before the head
+    pooling: str = "max"      # summary: "last" hidden state, or masked "max" / "mean" over time
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.vocab_size < 1 or self.embed_dim < 1 or self.hidden_size < 1 or self.num_layers < 1:
+            raise ValueError("vocab_size, embed_dim, hidden_size and num_layers must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
+    """Reverse each sequence of the time-major ``x`` (T, B, D) inside its own length.
+
+    Column b ``[a, b, c, pad, pad]`` with length 3 becomes ``[c, b, a, pad, pad]``; padding
+    stays in place, and applying it twice gives ``x`` back. Optional: only needed if you run
+    the backward direction yourself instead of packing.
+    """
+    raise NotImplementedError('implement reverse_within_length: see the docstring')
+
+
+class SpamClassifier(nn.Module):
+    """Embedding(padding_idx) -> (Bi)LSTM -> summary -> dropout -> Linear -> one logit."""
+
+    def __init__(self, config: SpamModelConfig):
+        super().__init__()
+        self.config = config
+        raise NotImplementedError('SpamClassifier.__init__: nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id), an nn.LSTM with batch_first=True (bidirectional, num_layers from the config), nn.Dropout and an nn.Linear from the summary size (hidden_size, times 2 if bidirectional) to 1.')
+
+    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """Spam logits for a padded batch.
+
+        Args:
+            ids: (B, T) long token ids, padded on the right with ``pad_id``.
+            lengths: (B,) long, the true length of each row (1 <= length <= T).
+        Returns:
+            (B,) float logits; ``torch.sigmoid(logits)`` is the spam probability.
+
+        Steps: embed (B, T, E) -> LSTM outputs (B, T, D*H), D = 2 if bidirectional -> a summary
+        (B, D*H) -> dropout -> linear -> (B, 1) -> squeeze to (B,).
+
+        Padding must not change a logit. The standard tool is
+        ``nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
+        enforce_sorted=False)``: the LSTM then stops at each sequence's end, and its final
+        hidden state ``h_n`` (num_layers * D, B, H) holds, per direction, the state after the
+        last real token (forward) and after the first token (backward). For pooling, unpack the
+        outputs with ``pad_packed_sequence(..., batch_first=True, total_length=T)`` and mask the
+        padded positions: ``max`` must ignore them (fill with -inf first), ``mean`` divides by
+        the true length, not by T.
+
+        Pitfalls: ``outputs[:, -1]`` is the state after the padding, not after the message; a
+        backward LSTM run over a right-padded batch starts on the padding. An equivalent,
+        faster way without packing: run the forward LSTM over the padded batch and read each
+        row at its own last position (it never sees the padding before that), and run the
+        backward direction over each sequence reversed within its own length
+        (:func:`reverse_within_length`), then reverse its outputs back.
+        """
+        raise NotImplementedError('SpamClassifier.forward: embed, pack with pack_padded_sequence(lengths.cpu(), enforce_sorted=False), run the LSTM, then summarise with h_n ("last") or masked max/mean over the unpacked outputs.')
+
+    def _summarise(self, out: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
+        """One direction's outputs (T, B, H) -> (B, H): the state after the last real token, or
+        the max / mean over the real positions only (``mask`` (T, B) is True there)."""
+        raise NotImplementedError('implement SpamClassifier._summarise: see the docstring')

@@ -1,0 +1,395 @@
+"""The spam task assembled: tokenizer, batches, model (from any implementation), the generic
+Trainer, the decision threshold chosen on dev, and the checkpoint; plus fast batched
+prediction from a checkpoint, which the grader and the benchmark use.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from challenge.checkpoint import load_checkpoint, save_checkpoint
+from challenge.data.corpus import VIEWS, Message, load_split, splits_dir
+from challenge.errors import ChallengeError
+from challenge.impl import load_module
+from challenge.metrics import binary_metrics, choose_threshold
+from challenge.paths import runs_dir
+from challenge.training import ProgressCallback, TrainConfig, Trainer, seed_everything
+
+SCHEMES = ("random", "temporal")
+SELECT_METRICS = ("f1", "roc_auc", "loss")
+_PARTS = ("tokenizer", "batching", "spam_model")
+
+
+@dataclass(frozen=True)
+class SpamDataConfig:
+    """How messages become token ids: the text view, the vocabulary and the truncation."""
+
+    view: str = "subject_body"
+    vocab_size: int = 20000
+    min_frequency: int = 2
+    lowercase: bool = True
+    max_length: int = 400          # tokens kept from the start (the subject comes first)
+    chars_per_token: int = 12      # text is cut to max_length * this before tokenizing (speed)
+    batch_size: int = 32
+
+    @property
+    def max_chars(self) -> int:
+        return self.max_length * self.chars_per_token
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SpamRun:
+    """What :func:`train_spam` returns: the checkpoint and the dev figures it was chosen on."""
+
+    path: str
+    impl: str
+    scheme: str
+    metrics: dict[str, float]
+    threshold: float
+    steps: int
+    epochs: float
+    seconds: float
+    stopped: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        m = self.metrics
+        return (f"spam ({self.impl}, {self.scheme} split): {self.steps} steps, "
+                f"{self.epochs:.1f} epochs in {self.seconds:.0f}s (stopped: {self.stopped}); "
+                f"dev F1 {m['f1']:.4f}, precision {m['precision']:.4f}, recall {m['recall']:.4f}, "
+                f"accuracy {m['accuracy']:.4f}, ROC-AUC {m['roc_auc']:.4f} at threshold "
+                f"{self.threshold:.3f}; saved {self.path}")
+
+
+# --- data ----------------------------------------------------------------------------------
+
+def split_info(corpus: str = "spam", data_dir: str | os.PathLike | None = None) -> dict:
+    """``split.json`` of the split on disk; a ChallengeError saying how to make one if absent."""
+    path = splits_dir(corpus, data_dir) / "split.json"
+    if not path.is_file():
+        fetch = ("challenge data fetch spam" if corpus == "spam"
+                 else f"challenge data import {corpus} ...")
+        raise ChallengeError(f"no split of corpus {corpus!r} at {path.parent}; run `{fetch}` and "
+                             f"`challenge data split {corpus} --seed 0` first")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ChallengeError(f"{path} is not valid JSON ({e}); make the split again with "
+                             f"`challenge data split {corpus} --seed 0`") from None
+
+
+def check_scheme(scheme: str | None, corpus: str = "spam",
+                 data_dir: str | os.PathLike | None = None) -> str:
+    """The scheme of the split on disk; ``scheme``, when given, must match it."""
+    if scheme is not None and scheme not in SCHEMES:
+        raise ChallengeError(f"unknown split scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    on_disk = str(split_info(corpus, data_dir).get("scheme", "random"))
+    if scheme is not None and scheme != on_disk:
+        raise ChallengeError(f"the split of {corpus!r} on disk is {on_disk!r}, not {scheme!r}; run "
+                             f"`challenge data split {corpus} --scheme {scheme} --seed 0` first "
+                             f"(or drop --scheme)")
+    return on_disk
+
+
+def load_texts(corpus: str, part: str, view: str = "subject_body",
+               data_dir: str | os.PathLike | None = None) -> tuple[list[str], list[int]]:
+    """Texts (in ``view``) and 0/1 labels of one split part."""
+    if view not in VIEWS:
+        raise ChallengeError(f"unknown text view {view!r}; use one of {', '.join(VIEWS)}")
+    split_info(corpus, data_dir)
+    messages = load_split(corpus, part, data_dir)
+    if not messages:
+        raise ChallengeError(f"split part {part!r} of {corpus!r} is empty; make the split again")
+    return [m.text(view) for m in messages], [int(m.label) for m in messages]
+
+
+# --- student modules ---------------------------------------------------------------------------
+
+def _unfinished(impl: str, err: NotImplementedError) -> ChallengeError:
+    """A one-line error naming the stub's module and its hint."""
+    where = "a student module"
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        stem = Path(frame.filename).stem
+        if stem in _PARTS:
+            where = f"{stem}.py"
+            break
+    hint = str(err).strip().splitlines()[0] if str(err).strip() else "see its docstrings"
+    return ChallengeError(f"{where} in {impl!r} is not finished: {hint}; complete it "
+                          f"(`challenge check` lists what is missing) or use --impl solutions")
+
+
+@dataclass
+class _Modules:
+    tokenizer: ModuleType
+    batching: ModuleType
+    spam_model: ModuleType
+
+
+def _modules(impl: str) -> _Modules:
+    return _Modules(*(load_module(impl, name) for name in _PARTS))
+
+
+def build_model(impl: str, model_config: dict) -> nn.Module:
+    """A fresh ``SpamClassifier`` of ``impl`` from a plain config dict."""
+    module = load_module(impl, "spam_model")
+    try:
+        return module.SpamClassifier(module.SpamModelConfig(**model_config))
+    except NotImplementedError as e:
+        raise _unfinished(impl, e) from None
+    except (TypeError, ValueError) as e:
+        raise ChallengeError(f"spam_model in {impl!r} rejected the model config {model_config} "
+                             f"({e}); keep SpamModelConfig's fields as in the docstring") from None
+
+
+class _EpochBatches:
+    """A DataLoader over a BucketBatchSampler that moves the sampler to the next epoch."""
+
+    def __init__(self, loader: torch.utils.data.DataLoader, sampler: Any):
+        self.loader, self.sampler, self.epoch = loader, sampler, 0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(self.epoch)
+        self.epoch += 1
+        return iter(self.loader)
+
+
+# --- prediction ----------------------------------------------------------------------------
+
+class SpamPredictor:
+    """Spam probabilities for raw texts from a tokenizer, a model and a threshold.
+
+    Texts are cut to ``data.max_chars`` characters, encoded, sorted by length and scored in
+    batches of ``batch_size`` (little padding, no gradients), then put back in input order.
+    """
+
+    def __init__(self, tokenizer: Any, model: nn.Module, batching: ModuleType,
+                 data: SpamDataConfig, threshold: float = 0.5, impl: str = "solutions",
+                 batch_size: int = 256):
+        self.tokenizer, self.model, self.batching = tokenizer, model.eval(), batching
+        self.data, self.threshold, self.impl, self.batch_size = data, threshold, impl, batch_size
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        cut = [t[:self.data.max_chars] for t in texts]
+        try:
+            return self.tokenizer.encode_batch(cut, max_length=self.data.max_length)
+        except NotImplementedError as e:
+            raise _unfinished(self.impl, e) from None
+
+    def scores_of_ids(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
+        """Spam probabilities (N,) float64 for already encoded messages."""
+        out = np.zeros(len(seqs), dtype=np.float64)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        pad = self.tokenizer.pad_id
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(order), self.batch_size):
+                    rows = order[start:start + self.batch_size]
+                    ids, lengths = self.batching.pad_batch([list(seqs[i]) for i in rows], pad_id=pad,
+                                                           max_length=self.data.max_length)
+                    logits = self.model(ids, lengths)                              # (B,)
+                    out[rows] = torch.sigmoid(logits.float()).double().numpy()
+        except NotImplementedError as e:
+            raise _unfinished(self.impl, e) from None
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Spam probabilities (N,) float64 of ``texts``, in their order."""
+        if len(texts) == 0:
+            return np.zeros(0, dtype=np.float64)
+        return self.scores_of_ids(self.encode(texts))
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """0/1 labels at the checkpoint's dev-chosen threshold."""
+        return (self.predict_proba(texts) >= self.threshold).astype(np.int64)
+
+
+def load_spam_predictor(checkpoint: str | os.PathLike, impl: str | None = None) -> SpamPredictor:
+    """A :class:`SpamPredictor` from a spam checkpoint; ``impl`` defaults to the one that trained it."""
+    ckpt = load_checkpoint(checkpoint)
+    config = ckpt["config"]
+    if not isinstance(config, dict) or config.get("task") != "spam":
+        raise ChallengeError(f"checkpoint {checkpoint} is not a spam checkpoint (task "
+                             f"{config.get('task') if isinstance(config, dict) else None!r}); "
+                             f"train one with `challenge train spam`")
+    impl = impl or config.get("impl", "solutions")
+    mods = _modules(impl)
+    try:
+        tokenizer = mods.tokenizer.Tokenizer.from_dict(ckpt["tokenizer"])
+    except NotImplementedError as e:
+        raise _unfinished(impl, e) from None
+    except (TypeError, ValueError, KeyError) as e:
+        raise ChallengeError(f"checkpoint {checkpoint}: its tokenizer cannot be rebuilt ({e}); "
+                             f"retrain with `challenge train spam`") from None
+    model = build_model(impl, config["model"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        raise ChallengeError(f"checkpoint {checkpoint} does not fit this spam_model "
+                             f"({lines[-1] if lines else 'state_dict mismatch'}); retrain it "
+                             f"with `challenge train spam`") from None
+    data = SpamDataConfig(**config.get("data", {}))
+    threshold = float(ckpt.get("threshold", 0.5))
+    return SpamPredictor(tokenizer, model, mods.batching, data, threshold, impl)
+
+
+def predict_spam(checkpoint: str | os.PathLike | SpamPredictor, texts: Sequence[str],
+                 impl: str | None = None) -> np.ndarray:
+    """Spam probabilities (N,) of ``texts`` from a checkpoint path or a loaded predictor."""
+    predictor = (checkpoint if isinstance(checkpoint, SpamPredictor)
+                 else load_spam_predictor(checkpoint, impl))
+    return predictor.predict_proba(list(texts))
+
+
+def predict_messages(checkpoint: str | os.PathLike, messages: Iterable[dict | Message],
+                     impl: str | None = None) -> tuple[torch.Tensor, float]:
+    """What the grader asks of a submission: scores (N,) float tensor and the threshold.
+
+    ``messages`` are :class:`Message` objects or dicts with ``subject``, ``body`` and
+    optionally ``headers``; the text view is the one the checkpoint was trained on.
+    """
+    predictor = load_spam_predictor(checkpoint, impl)
+    texts = []
+    for m in messages:
+        if isinstance(m, dict):
+            m = Message(id=str(m.get("id", "")), group="", label=0, subject=str(m.get("subject", "")),
+                        body=str(m.get("body", "")), headers=str(m.get("headers", "")))
+        texts.append(m.text(predictor.data.view))
+    scores = torch.from_numpy(predictor.predict_proba(texts)).float()
+    return scores, float(predictor.threshold)
+
+
+# --- training --------------------------------------------------------------------------------
+
+def default_path(impl: str, scheme: str) -> Path:
+    """``runs/spam/<impl>-<scheme>.pt`` (a folder implementation is named by its folder)."""
+    name = impl if impl in ("solutions", "challenge") else Path(impl).name or "impl"
+    return runs_dir() / "spam" / f"{name}-{scheme}.pt"
+
+
+def _dev_metrics(predictor: SpamPredictor, dev_ids: list[list[int]], dev_labels: list[int]
+                 ) -> dict[str, float]:
+    scores = predictor.scores_of_ids(dev_ids)
+    threshold = choose_threshold(dev_labels, scores)
+    m = binary_metrics(dev_labels, scores, threshold)
+    p = np.clip(scores, 1e-7, 1 - 1e-7)
+    y = np.asarray(dev_labels, dtype=np.float64)
+    loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return {"f1": m.f1, "precision": m.precision, "recall": m.recall, "accuracy": m.accuracy,
+            "roc_auc": m.roc_auc, "loss": loss, "threshold": threshold}
+
+
+def _check_args(epochs: int, minutes: float | None, select: str, data: SpamDataConfig) -> None:
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ChallengeError(f"--epochs must be a positive integer, got {epochs!r}")
+    if minutes is not None and not (minutes > 0 and math.isfinite(minutes)):
+        raise ChallengeError(f"--minutes must be a positive number, got {minutes!r}")
+    if select not in SELECT_METRICS:
+        raise ChallengeError(f"unknown selection metric {select!r}; use one of "
+                             f"{', '.join(SELECT_METRICS)}")
+    if data.view not in VIEWS:
+        raise ChallengeError(f"unknown text view {data.view!r}; use one of {', '.join(VIEWS)}")
+    if data.max_length < 1 or data.batch_size < 1 or data.vocab_size < 5:
+        raise ChallengeError("max_length and batch_size must be >= 1 and vocab_size >= 5; got "
+                             f"{data.max_length}, {data.batch_size}, {data.vocab_size}")
+
+
+#: The reference settings (see README: the benchmark figures they reach).
+DEFAULT_MODEL = {"embed_dim": 64, "hidden_size": 32, "num_layers": 1, "bidirectional": True,
+                 "dropout": 0.2, "pooling": "max"}
+
+
+def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0,
+               epochs: int = 8, out: str | os.PathLike | None = None,
+               data_dir: str | os.PathLike | None = None, *, corpus: str = "spam",
+               minutes: float | None = None, max_steps: int | None = None,
+               data: SpamDataConfig | None = None, model: dict | None = None, lr: float = 3e-3,
+               weight_decay: float = 1e-2, warmup_steps: int = 50, patience: int | None = 3,
+               select: str = "f1", progress: bool = True) -> SpamRun:
+    """Train a spam classifier of ``impl`` on the split on disk and save its checkpoint.
+
+    The tokenizer is learnt from the training texts, batches come from the impl's
+    ``BucketBatchSampler`` and ``collate``, the generic Trainer (AdamW, clipping, warmup +
+    cosine) keeps the weights best on dev ``select`` and stops after ``patience`` epochs
+    without improvement, ``epochs`` or ``minutes``. The threshold that maximises dev F1 is
+    stored in the checkpoint (``runs/spam/<impl>-<scheme>.pt`` unless ``out``).
+    """
+    data = data or SpamDataConfig()
+    _check_args(epochs, minutes, select, data)
+    scheme = check_scheme(scheme, corpus, data_dir)
+    train_texts, train_labels = load_texts(corpus, "train", data.view, data_dir)
+    dev_texts, dev_labels = load_texts(corpus, "dev", data.view, data_dir)
+    if len(set(train_labels)) < 2:
+        raise ChallengeError(f"the train split of {corpus!r} holds only one class; a classifier "
+                             f"needs ham and spam (check the corpus or the split)")
+    path = Path(out) if out is not None else default_path(impl, scheme)
+    model_config = {**DEFAULT_MODEL, **(model or {})}
+    start = time.monotonic()
+    seed_everything(seed)
+    mods = _modules(impl)
+    try:
+        tokenizer = mods.tokenizer.Tokenizer.train_from_iterator(
+            (t[:data.max_chars] for t in train_texts), vocab_size=data.vocab_size,
+            min_frequency=data.min_frequency, lowercase=data.lowercase)
+        model_config.update(vocab_size=tokenizer.get_vocab_size(), pad_id=tokenizer.pad_id)
+        net = build_model(impl, model_config)
+        predictor = SpamPredictor(tokenizer, net, mods.batching, data, impl=impl)
+        train_ids, dev_ids = predictor.encode(train_texts), predictor.encode(dev_texts)
+        sampler = mods.batching.BucketBatchSampler([len(s) for s in train_ids], data.batch_size,
+                                                   shuffle=True, seed=seed)
+        collate = functools.partial(mods.batching.collate, pad_id=tokenizer.pad_id,
+                                    max_length=data.max_length)
+        loader = torch.utils.data.DataLoader(list(zip(train_ids, train_labels)),
+                                             batch_sampler=sampler, collate_fn=collate)
+        train_config = TrainConfig(epochs=epochs, max_steps=max_steps,
+                                   max_seconds=minutes * 60 if minutes else None, lr=lr,
+                                   weight_decay=weight_decay, grad_clip=1.0,
+                                   warmup_steps=warmup_steps, patience=patience, metric=select,
+                                   mode="min" if select == "loss" else "max",
+                                   tiebreak=None if select == "loss" else "loss", seed=seed)
+        callbacks = [ProgressCallback(desc=f"spam {impl}")] if progress else []
+        trainer = Trainer(net, train_config, callbacks=callbacks, loss_fn=_loss,
+                          evaluate=lambda m: _dev_metrics(predictor, dev_ids, dev_labels))
+        result = trainer.fit(_EpochBatches(loader, sampler))
+    except NotImplementedError as e:
+        raise _unfinished(impl, e) from None
+    metrics = {k: float(v) for k, v in result.best_metrics.items() if k != "threshold"}
+    threshold = float(result.best_metrics.get("threshold", 0.5))
+    config = {"task": "spam", "impl": impl, "corpus": corpus, "scheme": scheme,
+              "model": model_config, "data": data.to_dict(),
+              "train": {**train_config.to_dict(), "batch_size": data.batch_size},
+              "split": {k: v for k, v in split_info(corpus, data_dir).items()
+                        if k in ("seed", "scheme", "sha256", "counts")}}
+    save_checkpoint(path, state_dict=net.state_dict(), config=config, tokenizer=tokenizer.to_dict(),
+                    metrics=metrics, threshold=threshold)
+    return SpamRun(path=str(path), impl=impl, scheme=scheme, metrics=metrics, threshold=threshold,
+                   steps=result.steps, epochs=result.epochs, seconds=time.monotonic() - start,
+                   stopped=result.stopped, history=result.history)
+
+
+def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    ids, lengths, labels = batch                                   # (B, T), (B,), (B,)
+    return nn.functional.binary_cross_entropy_with_logits(model(ids, lengths), labels)
