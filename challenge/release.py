@@ -2,14 +2,16 @@
 
 The bundle is assembled from an allow-list - the kit package with freshly generated stubs,
 the grader's code (public checks and metrics), tests/public/, the student README, an adjusted
-pyproject.toml, the dataset manifests, the public train/dev splits and the published unlabelled
-test files (data/public/*.csv) - so solutions/, split.json (its seed),
-data/hidden/, secrets, runs/ and the instructor's tests cannot slip in. Before the bundle is
-moved into place, every file is scanned for code that only occurs inside solution fences.
+pyproject.toml, the dataset manifests, the public train/dev splits (their split.json without
+the seed and the test part), the published unlabelled test files (data/public/*.csv) - so
+solutions/, the split seed, data/hidden/, secrets, runs/ and the instructor's tests cannot slip
+in. Before the bundle is moved into place, every file is scanned for code that only occurs
+inside solution fences.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -134,6 +136,21 @@ def student_pyproject(text: str) -> str:
     return out
 
 
+def public_split_record(path: Path) -> str:
+    """``split.json`` without what reveals the hidden part: the seed (with the public corpus it
+    rebuilds the test split) and the test part's hash and counts. Training reads the scheme."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ChallengeError(f"{path} is not valid JSON ({e}); make the split again with "
+                             f"`challenge hidden make`") from None
+    record.pop("seed", None)
+    for key in ("sha256", "counts", "fractions"):
+        if isinstance(record.get(key), dict):
+            record[key] = {k: v for k, v in record[key].items() if k in ("train", "dev")}
+    return json.dumps(record, indent=2, sort_keys=True) + "\n"
+
+
 def _check_out(out: Path, root: Path, force: bool) -> None:
     resolved = out.resolve()
     if resolved == root or root.is_relative_to(resolved):
@@ -191,6 +208,10 @@ def build_release(*, out: str | os.PathLike, force: bool = False,
         if splits.is_dir():
             _copy_tree(splits, tmp / "data" / "splits",
                        lambda rel: len(rel.parts) == 2 and rel.name in SPLIT_PARTS)
+            for record in sorted(splits.glob("*/split.json")):
+                if (tmp / "data" / "splits" / record.parent.name).is_dir():
+                    (tmp / "data" / "splits" / record.parent.name / "split.json").write_text(
+                        public_split_record(record), encoding="utf-8")
         if (data / "public").is_dir():   # published, unlabelled test files (predictions mode)
             _copy_tree(data / "public", tmp / "data" / "public",
                        lambda rel: len(rel.parts) == 1 and rel.suffix == ".csv")

@@ -176,21 +176,21 @@ def modules_dir(impl: str = "challenge") -> Path:
 
 
 def checkpoint_candidates(task: str, impl: str = "challenge") -> list[Path]:
-    """Every path ``challenge train <task> --impl <impl>`` may save to (one per sorter
-    architecture), the default first."""
-    try:
-        module = importlib.import_module(f"challenge.tasks.{task}")
-    except ModuleNotFoundError:
-        module = None
-    default_path = getattr(module, "default_path", None)
-    if not callable(default_path):
-        name = impl if impl in IMPLS else Path(impl).name or "impl"
-        return [runs_dir() / task / f"{name}.pt"]
-    archs = getattr(module, "ARCHS", None)
-    if not archs:
-        return [Path(default_path(impl))]
-    default = getattr(module, "DEFAULT_ARCH", "pointer")
-    return [Path(default_path(impl, a)) for a in sorted(archs, key=lambda a: a != default)]
+    """Every path ``challenge train <task> --impl <impl>`` may save to, the likeliest first:
+    one per sorter architecture (pointer first), one per spam split scheme (the split on
+    disk first)."""
+    if task == "sorter":
+        from challenge.tasks.sorter import ARCHS as variants, default_path
+        first = "pointer"
+    elif task == "spam":
+        from challenge.tasks.spam import SCHEMES as variants, check_scheme, default_path
+        try:
+            first = check_scheme(None)
+        except ChallengeError:  # no split here yet
+            first = "random"
+    else:
+        raise ChallengeError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    return [Path(default_path(impl, v)) for v in sorted(variants, key=lambda v: v != first)]
 
 
 def default_checkpoint(task: str, impl: str = "challenge") -> Path:

@@ -34,7 +34,9 @@ def make_data(folder: Path) -> Path:
     (folder / "splits" / "spam").mkdir(parents=True)
     (folder / "splits" / "spam" / "train.jsonl").write_bytes(to_jsonl(msgs(12, "train")))
     (folder / "splits" / "spam" / "dev.jsonl").write_bytes(to_jsonl(msgs(6, "dev")))
-    (folder / "splits" / "spam" / "split.json").write_text(json.dumps({"seed": 123456789}))
+    (folder / "splits" / "spam" / "split.json").write_text(json.dumps(
+        {"seed": 123456789, "scheme": "random", "sha256": {"train": "aa", "dev": "bb", "test": "cc"},
+         "counts": {"train": {"messages": 12}, "dev": {"messages": 6}, "test": {"messages": 3}}}))
     (folder / "hidden" / "spam").mkdir(parents=True)
     hidden = [Message(id="t/1", group="spam-1", label=1, subject=HIDDEN_MARKER, body=HIDDEN_MARKER)]
     (folder / "hidden" / "spam" / "test.jsonl").write_bytes(to_jsonl(hidden))
@@ -80,6 +82,9 @@ def test_bundle_layout(bundle):
     assert (bundle / "tests" / "public" / "test_parts.py").is_file()
     assert (bundle / "data" / "splits" / "spam" / "train.jsonl").is_file()
     assert (bundle / "data" / "splits" / "spam" / "dev.jsonl").is_file()
+    record = json.loads((bundle / "data" / "splits" / "spam" / "split.json").read_text())
+    assert record == {"scheme": "random", "sha256": {"train": "aa", "dev": "bb"},
+                      "counts": {"train": {"messages": 12}, "dev": {"messages": 6}}}
     assert (bundle / "data" / "public" / "spam_test_unlabelled.csv").is_file()
     manifests = sorted(p.name for p in (ROOT / "data" / "manifests").iterdir())
     assert sorted(p.name for p in (bundle / "data" / "manifests").iterdir()) == manifests
@@ -92,7 +97,7 @@ def test_bundle_holds_nothing_of_the_instructor(bundle):
     assert not [f for f in files if f.startswith(("solutions/", "runs/", "data/hidden/",
                                                   "data/raw/", "data/corpora/"))]
     assert not [f for f in files if f.startswith("tests/") and not f.startswith("tests/public/")]
-    assert not [f for f in files if f.endswith((".pt", ".db", ".sqlite", ".zip", "split.json"))]
+    assert not [f for f in files if f.endswith((".pt", ".db", ".sqlite", ".zip"))]
     assert not [f for f in files if "__pycache__" in f or "secret" in f.lower()]
     text = bundle_text(bundle)
     assert HIDDEN_MARKER not in text
