@@ -27,7 +27,7 @@ import challenge
 from challenge.checkpoint import load_checkpoint
 from challenge.errors import ChallengeError
 from challenge.impl import IMPLS, STUDENT_MODULES
-from challenge.paths import atomic_write, runs_dir
+from challenge.paths import atomic_write
 
 #: A checkpoint bigger than this is refused (the grader would refuse it too).
 MAX_CHECKPOINT_BYTES = 50 * 2**20
@@ -212,10 +212,10 @@ def resolve_student(student: str | None) -> str:
             name = ""
     if not name:
         raise ChallengeError("no student name: pass --student NAME (letters, digits, - _ .)")
-    if not _SAFE_NAME.fullmatch(name):
+    if not _SAFE_NAME.fullmatch(name) or "__" in name:  # "a__2.zip" is attempt 2 of "a"
         raise ChallengeError(f"student name {name!r} (from {source}) is not allowed: use 1-64 "
                              f"letters, digits, '-', '_' or '.', starting with a letter or "
-                             f"digit, e.g. --student alice_smith")
+                             f"digit, no '__', e.g. --student alice_smith")
     return name
 
 

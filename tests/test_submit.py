@@ -90,7 +90,8 @@ def test_missing_checkpoints_are_a_warning_not_an_error(impl_dir, tmp_path):
         assert not [n for n in zf.namelist() if n.startswith("checkpoints/")]
 
 
-@pytest.mark.parametrize("name", ["a b", "../evil", "", ".hidden", "x" * 65, "naïve", "a/b"])
+@pytest.mark.parametrize("name", ["a b", "../evil", "", ".hidden", "x" * 65, "naïve", "a/b",
+                                  "alice__2", "-rf"])
 def test_unsafe_student_names_are_refused(impl_dir, tmp_path, name, monkeypatch):
     monkeypatch.setenv("CHALLENGE_STUDENT", name)   # "" falls through to the login name
     if not name:

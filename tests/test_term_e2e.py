@@ -126,6 +126,9 @@ def test_a_whole_term(tmp_path):
                   subs / "alice.zip"], alice, base_env))
     assert "checkpoints/spam.pt" in out and "checkpoints/sorter.pt" in out, out
     assert "warning" not in out
+    mine = json.loads(ok(run([a_bin / "challenge", "grade", "--submission", subs / "alice.zip",
+                              "--json"], alice, base_env)))     # her zip on the public dev sets
+    assert mine["status"] == "ok" and mine["points"] > 0, mine
 
     b_bin = student_venv(bob, tmp_path / "venv-bob", base_env)
     out = ok(run([b_bin / "challenge", "submit", "--student", "bob", "--out", subs / "bob.zip"],
