@@ -100,3 +100,29 @@ def build_zip(path: Path, modules: dict[str, str], checkpoints: dict[str, Path] 
         for name, data in {**payload, **(extra or {})}.items():
             zf.writestr(name, data)
     return path
+
+
+def write_rubric(path: Path, rubric: Rubric) -> Path:
+    """``rubric`` as a TOML file (for the CLI), through its canonical dict."""
+    canon = rubric.canonical()
+    lines = []
+
+    def value(v) -> str:
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    for section in ("limits", "submission", "hidden", "sorter"):
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {value(v)}" for k, v in canon[section].items()]
+    for task in canon["tasks"]:
+        lines.append(f"[tasks.{task['name']}]")
+        lines += [f"parts = {value(task['parts'])}", f"checks = {task['checks']!r}"]
+        for band in ("quality", "bonus"):
+            if task[band]:
+                lines.append(f"[tasks.{task['name']}.{band}]")
+                lines += [f"{k} = {value(v)}" for k, v in task[band].items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,125 @@
+"""Grading end to end on tiny hidden sets: the reference earns full marks, the stubs earn zero
+with a message each, a regrade is identical, predictions mode, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from challenge.cli import main
+from challenge.impl import STUDENT_MODULES
+from grader.grade import grade
+from grader.hidden import hidden_spam
+from grader.predictions import write_predictions
+from grader.rubric import load_rubric
+from test_grader_support import (REPO, build_zip, make_hidden_sets, reference_modules,
+                                 sorter_checkpoint, tiny_rubric, write_rubric)
+
+RUBRIC = tiny_rubric()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grade")
+    data, runs = root / "data", root / "runs"
+    make_hidden_sets(data, RUBRIC)
+    sorter = sorter_checkpoint(runs / "grade" / "sorter.pt", RUBRIC, steps=200)
+    return {"root": root, "data": data, "runs": runs, "sorter": sorter}
+
+
+@pytest.fixture()
+def runs(env, monkeypatch):
+    monkeypatch.setenv("CHALLENGE_RUNS_DIR", str(env["runs"]))
+    return env["runs"]
+
+
+def _assert_full_marks(report, skip_quality=("spam",)):
+    assert report.status == "ok", report.reason
+    for name, task in report.tasks.items():
+        failed = [c.message for c in task.checks if not c.passed]
+        assert failed == [], (name, failed)
+        if task.quality and name not in skip_quality:
+            assert task.quality.status == "ok" and task.quality.points >= task.quality.max_points, \
+                (name, task.quality)
+
+
+def test_reference_in_code_mode_earns_full_marks(env, tmp_path):
+    z = build_zip(tmp_path / "ref.zip", reference_modules(), {"sorter": env["sorter"]})
+    report = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"])
+    _assert_full_marks(report)
+    assert report.mode == "code" and report.sets == "hidden" and report.student == "alice"
+    sorter = report.tasks["sorter"]
+    assert sorter.quality.metrics["n"] == RUBRIC.sorter.hidden_size
+    assert sorter.quality.private and sorter.quality.public
+    ex = sorter.examples
+    assert len(ex["y_true"]) == len(ex["y_pred"]) == len(ex["private"]) == RUBRIC.sorter.hidden_size
+    assert sum(ex["private"]) == RUBRIC.sorter.hidden_size // 2
+
+
+def test_reference_impl_mode_on_dev_sets(env, runs):
+    report = grade(impl="solutions", rubric=RUBRIC, data_dir=env["data"], train=False)
+    _assert_full_marks(report)
+    assert report.mode == "impl" and report.sets == "dev"
+    assert report.tasks["sorter"].quality.private == {}
+
+
+def test_stubs_earn_zero_with_a_message_per_stub(env, tmp_path, runs):
+    report = grade(impl="challenge", hidden=True, rubric=RUBRIC, data_dir=env["data"])
+    assert report.points == 0 and report.status == "ok"
+    checks = [c for t in report.tasks.values() for c in t.checks]
+    assert checks and all(c.message.startswith("not implemented yet: ") for c in checks)
+    assert {c.part for c in checks} >= set(STUDENT_MODULES) - {"spam_model"}
+    stubs = {m: (REPO / "challenge" / f"{m}.py").read_text() for m in STUDENT_MODULES}
+    z = build_zip(tmp_path / "stub.zip", stubs, {"sorter": env["sorter"]})
+    q = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"]).tasks["sorter"].quality
+    assert q.points == 0 and q.status in ("error", "not_implemented") and "not finished" in q.reason
+
+
+def test_the_same_submission_graded_twice_is_identical(env, tmp_path):
+    modules = reference_modules()
+    modules["bptt"] = modules["bptt"].replace("np.tanh(", "np.sin(")   # a wrong student
+    z = build_zip(tmp_path / "dave.zip", modules, {"sorter": env["sorter"]})
+    first = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"]).to_dict()
+    second = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"]).to_dict()
+    assert 0 < first["points"] < first["max_points"]
+    assert first == second
+
+
+def test_predictions_mode(env, tmp_path):
+    data = hidden_spam(env["data"])
+    perfect = write_predictions(tmp_path / "erin.csv", data.ids, data.labels)
+    report = grade(submission=perfect, hidden=True, rubric=RUBRIC, data_dir=env["data"])
+    assert report.mode == "predictions" and report.status == "ok"
+    assert list(report.tasks) == ["spam"]
+    assert report.points == report.max_points == RUBRIC.task("spam").quality.points
+    assert report.tasks["spam"].quality.metrics["f1"] == 1.0
+    assert report.tasks["spam"].examples["y_true"] == data.labels
+    flipped = write_predictions(tmp_path / "frank.csv", data.ids, [1 - y for y in data.labels])
+    assert grade(submission=flipped, hidden=True, rubric=RUBRIC, data_dir=env["data"]).points == 0
+    bad = tmp_path / "gina.csv"
+    bad.write_text("id,prediction\n" + f"{data.ids[0]},1\n" * 2)
+    report = grade(submission=bad, hidden=True, rubric=RUBRIC, data_dir=env["data"])
+    assert report.status == "failed" and report.points == 0
+    assert "line 3: duplicate id" in report.reason and "missing" in report.reason
+
+
+def test_cli_json_is_exactly_one_object_and_the_table_names_failures(env, tmp_path):
+    rubric_file = write_rubric(tmp_path / "rubric.toml", RUBRIC)
+    assert load_rubric(rubric_file).hash == RUBRIC.hash
+    modules = reference_modules()
+    modules["bptt"] = modules["bptt"].replace("np.tanh(", "np.sin(")
+    z = build_zip(tmp_path / "hank.zip", modules, {"sorter": env["sorter"]}, student="hank")
+    common = ["--rubric", str(rubric_file), "--data-dir", str(env["data"])]
+    runner = CliRunner()
+    result = runner.invoke(main, ["grade", "--hidden", str(z), "--json", *common])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["student"] == "hank" and report["rubric_hash"] == RUBRIC.hash
+    assert set(report["tasks"]) == {"spam", "sorter", "foundations"}
+    table = runner.invoke(main, ["grade", "--hidden", str(z), *common]).stdout
+    assert "foundations" in table and "Failed checks:" in table and "bptt." in table
+    missing = runner.invoke(main, ["grade", "--hidden", str(tmp_path / "nope.zip"), *common])
+    assert missing.exit_code == 1 and missing.output.startswith("Error: submission")
+    assert len(missing.output.strip().splitlines()) == 1
