@@ -15,10 +15,15 @@ from challenge.paths import atomic_write
 @click.option("--impl", default=None,
               help="Whose modules to grade: 'challenge' (yours, the default), 'solutions' (the "
                    "reference; trains its checkpoints first when none is cached) or a folder.")
-@click.option("--hidden", "hidden_submission", default=None, type=click.Path(dir_okay=False),
+@click.option("--hidden", "hidden_submission", default=None, type=click.Path(),
               metavar="SUBMISSION",
               help="Instructor: grade SUBMISSION (a .zip from `challenge submit`, or a predictions "
-                   ".csv) against the hidden sets.")
+                   ".csv) against the hidden sets; a folder grades every submission in it into "
+                   "the leaderboard (isolated workers, resumable).")
+@click.option("--workers", default=2, show_default=True,
+              help="With --hidden FOLDER: submissions graded in parallel.")
+@click.option("--db", default=None, type=click.Path(dir_okay=False),
+              help="With --hidden FOLDER: the leaderboard file (default: data/leaderboard.sqlite).")
 @click.option("--submission", default=None, type=click.Path(dir_okay=False),
               help="Grade a submission .zip against the public dev sets (try your zip before "
                    "you hand it in).")
@@ -34,8 +39,8 @@ from challenge.paths import atomic_write
               help="Also write the report as JSON to this file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object: the report.")
 @click.option("--verbose", is_flag=True, help="Also show how the submission was isolated.")
-def grade(impl, hidden_submission, submission, on_hidden, rubric, data_dir, no_train, out,
-          as_json, verbose) -> None:
+def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, data_dir, no_train,
+          out, as_json, verbose) -> None:
     """Grade modules and checkpoints: checks and model quality, weighted by the rubric.
 
     \b
@@ -43,9 +48,20 @@ def grade(impl, hidden_submission, submission, on_hidden, rubric, data_dir, no_t
     challenge grade --impl solutions --json  the reference (must earn full marks)
     challenge grade --hidden alice.zip       instructor: one submission, the hidden sets
     challenge grade --hidden alice.csv       instructor: a predictions file
+    challenge grade --hidden SUBS/           instructor: every submission, into the leaderboard
     """
     from grader.grade import grade as grade_lib
 
+    if hidden_submission and Path(hidden_submission).is_dir():
+        from grader.batch import grade_many
+
+        if impl or submission or out:
+            raise ChallengeError("--hidden FOLDER grades into the leaderboard; leave out --impl, "
+                                 "--submission and --out")
+        result = grade_many(hidden_submission, workers=workers, db=db,
+                            grade_kwargs={"rubric": rubric, "data_dir": data_dir})
+        click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
+        return
     if hidden_submission and submission:
         raise ChallengeError("pass either --hidden SUBMISSION or --submission SUBMISSION, not both")
     if (hidden_submission or submission) and impl:
