@@ -2,8 +2,9 @@
 reference's, trained by the grader itself the first time (with progress) and cached under
 ``runs/grade/``, so a fresh clone grades ``--impl solutions`` with nothing else to do.
 
-The reference sorter is trained on exactly the rubric's graded setting (its lengths and values);
-a cached checkpoint made for another setting is retrained.
+The reference sorter is trained on exactly the rubric's graded setting (its lengths and values),
+the reference spam model on the split on disk; a cached checkpoint made for another setting or
+another split is retrained.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def reference_checkpoints(rub: Rubric, *, data_dir: str | os.PathLike | None = N
         if rub.task(task) is None or rub.task(task).quality is None:
             continue
         path = reference_dir() / f"{task}.pt"
-        if path.is_file() and fits(path, rub):
+        if path.is_file() and fits(path, rub, data_dir):
             found[task] = path
         elif train:
             print(f"grade: no cached reference {task} checkpoint for this rubric; training one "
@@ -68,7 +69,7 @@ def reference_checkpoints(rub: Rubric, *, data_dir: str | os.PathLike | None = N
     return found
 
 
-def _sorter_fits(path: Path, rub: Rubric) -> bool:
+def _sorter_fits(path: Path, rub: Rubric, data_dir=None) -> bool:
     try:
         data = load_checkpoint(path)["config"].get("data", {})
     except (ChallengeError, AttributeError):
@@ -86,12 +87,18 @@ def _train_sorter(path: Path, rub: Rubric, data_dir, config: ReferenceTraining) 
                  vocab=s.high + 1, minutes=config.sorter_minutes, seed=config.seed, out=path)
 
 
-def _spam_fits(path: Path, rub: Rubric) -> bool:
+def _spam_fits(path: Path, rub: Rubric, data_dir=None) -> bool:
+    """Trained on the split on disk now: after `challenge hidden make` re-splits the corpus, a
+    model trained before may have seen today's hidden test messages."""
+    from challenge.tasks.spam import split_info
+
     try:
         cfg = load_checkpoint(path)["config"]
+        now = split_info(rub.hidden.spam_corpus, data_dir).get("sha256", {}).get("train")
     except ChallengeError:
         return False
-    return isinstance(cfg, dict) and cfg.get("task") == "spam"
+    trained = (cfg.get("split") or {}).get("sha256", {}).get("train") if isinstance(cfg, dict) else None
+    return cfg.get("task") == "spam" and trained is not None and trained == now
 
 
 def _train_spam(path: Path, rub: Rubric, data_dir, config: ReferenceTraining) -> None:

@@ -4,6 +4,8 @@ with a message each, a regrade is identical, predictions mode, and the CLI."""
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -11,11 +13,12 @@ from click.testing import CliRunner
 from challenge.cli import main
 from challenge.impl import STUDENT_MODULES
 from grader.grade import grade
-from grader.hidden import hidden_spam
+from grader.hidden import hidden_spam, make_hidden
 from grader.predictions import write_predictions
+from grader.reference import reference_checkpoints
 from grader.rubric import load_rubric
 from test_grader_support import (REPO, build_zip, make_hidden_sets, reference_modules,
-                                 sorter_checkpoint, tiny_rubric, write_rubric)
+                                 sorter_checkpoint, spam_checkpoint, tiny_rubric, write_rubric)
 
 RUBRIC = tiny_rubric()
 
@@ -26,7 +29,9 @@ def env(tmp_path_factory):
     data, runs = root / "data", root / "runs"
     make_hidden_sets(data, RUBRIC)
     sorter = sorter_checkpoint(runs / "grade" / "sorter.pt", RUBRIC, steps=200)
-    return {"root": root, "data": data, "runs": runs, "sorter": sorter}
+    spam = spam_checkpoint(runs / "grade" / "spam.pt", data)
+    return {"root": root, "data": data, "runs": runs, "sorter": sorter, "spam": spam,
+            "checkpoints": {"sorter": sorter, "spam": spam}}
 
 
 @pytest.fixture()
@@ -35,21 +40,25 @@ def runs(env, monkeypatch):
     return env["runs"]
 
 
-def _assert_full_marks(report, skip_quality=("spam",)):
+def _assert_full_marks(report):
     assert report.status == "ok", report.reason
     for name, task in report.tasks.items():
         failed = [c.message for c in task.checks if not c.passed]
         assert failed == [], (name, failed)
-        if task.quality and name not in skip_quality:
+        if task.quality:
             assert task.quality.status == "ok" and task.quality.points >= task.quality.max_points, \
                 (name, task.quality)
 
 
 def test_reference_in_code_mode_earns_full_marks(env, tmp_path):
-    z = build_zip(tmp_path / "ref.zip", reference_modules(), {"sorter": env["sorter"]})
+    z = build_zip(tmp_path / "ref.zip", reference_modules(), env["checkpoints"])
     report = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"])
     _assert_full_marks(report)
     assert report.mode == "code" and report.sets == "hidden" and report.student == "alice"
+    assert report.points >= report.max_points == RUBRIC.max_points
+    spam = report.tasks["spam"]
+    assert spam.quality.metrics["f1"] == 1.0 and set(spam.quality.private) >= {"f1", "roc_auc"}
+    assert len(spam.examples["y_true"]) == len(hidden_spam(env["data"]).ids)
     sorter = report.tasks["sorter"]
     assert sorter.quality.metrics["n"] == RUBRIC.sorter.hidden_size
     assert sorter.quality.private and sorter.quality.public
@@ -70,17 +79,20 @@ def test_stubs_earn_zero_with_a_message_per_stub(env, tmp_path, runs):
     assert report.points == 0 and report.status == "ok"
     checks = [c for t in report.tasks.values() for c in t.checks]
     assert checks and all(c.message.startswith("not implemented yet: ") for c in checks)
-    assert {c.part for c in checks} >= set(STUDENT_MODULES) - {"spam_model"}
+    assert {c.part for c in checks} == set(STUDENT_MODULES)
     stubs = {m: (REPO / "challenge" / f"{m}.py").read_text() for m in STUDENT_MODULES}
-    z = build_zip(tmp_path / "stub.zip", stubs, {"sorter": env["sorter"]})
-    q = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"]).tasks["sorter"].quality
-    assert q.points == 0 and q.status in ("error", "not_implemented") and "not finished" in q.reason
+    z = build_zip(tmp_path / "stub.zip", stubs, env["checkpoints"])
+    report = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"])
+    assert report.points == 0
+    for task in ("spam", "sorter"):
+        q = report.tasks[task].quality
+        assert q.points == 0 and q.status in ("error", "not_implemented") and "not finished" in q.reason
 
 
 def test_the_same_submission_graded_twice_is_identical(env, tmp_path):
     modules = reference_modules()
     modules["bptt"] = modules["bptt"].replace("np.tanh(", "np.sin(")   # a wrong student
-    z = build_zip(tmp_path / "dave.zip", modules, {"sorter": env["sorter"]})
+    z = build_zip(tmp_path / "dave.zip", modules, env["checkpoints"])
     first = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"]).to_dict()
     second = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"]).to_dict()
     assert 0 < first["points"] < first["max_points"]
@@ -123,3 +135,15 @@ def test_cli_json_is_exactly_one_object_and_the_table_names_failures(env, tmp_pa
     missing = runner.invoke(main, ["grade", "--hidden", str(tmp_path / "nope.zip"), *common])
     assert missing.exit_code == 1 and missing.output.startswith("Error: submission")
     assert len(missing.output.strip().splitlines()) == 1
+
+
+def test_reference_checkpoints_are_reused_only_when_they_fit(env, runs, tmp_path):
+    found = reference_checkpoints(RUBRIC, data_dir=env["data"], train=False)
+    assert found == {"sorter": env["sorter"], "spam": env["spam"]}
+    longer = replace(RUBRIC, sorter=replace(RUBRIC.sorter, max_len=5, long_min_len=6))
+    assert set(reference_checkpoints(longer, data_dir=env["data"], train=False)) == {"spam"}
+    data = tmp_path / "data"
+    shutil.copytree(env["data"], data)
+    (tmp_path / "other").write_text("another secret")
+    make_hidden(secret_file=tmp_path / "other", data_dir=data, rubric=RUBRIC)   # a new split
+    assert set(reference_checkpoints(RUBRIC, data_dir=data, train=False)) == {"sorter"}

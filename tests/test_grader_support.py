@@ -126,3 +126,13 @@ def write_rubric(path: Path, rubric: Rubric) -> Path:
                 lines += [f"{k} = {value(v)}" for k, v in task[band].items()]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def spam_checkpoint(path: Path, data_dir: Path) -> Path:
+    """A small reference spam classifier trained on the tiny corpus's public split."""
+    from challenge.tasks.spam import SpamDataConfig, train_spam
+
+    train_spam(impl="solutions", data_dir=data_dir, out=path, epochs=4, progress=False,
+               model={"embed_dim": 16, "hidden_size": 8},
+               data=SpamDataConfig(batch_size=16, min_frequency=1))
+    return path
