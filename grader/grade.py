@@ -4,8 +4,14 @@ Three modes:
 - ``impl``: a student's own modules (``challenge grade``) or the reference (``--impl solutions``)
   with their checkpoints under runs/ (the reference trains its own, cached, when missing), on the
   public dev sets, or on the hidden ones with ``hidden=True``;
-- ``code``: a submission zip (layout in :mod:`grader.submission`), graded on the hidden sets
-  (or the dev sets, for a student trying their zip);
+- ``code``: a submission zip, graded on the hidden sets (or the dev sets, for a student trying
+  their zip). Its layout (``challenge submit`` writes it; :mod:`grader.submission` checks it)::
+
+      manifest.json          {"student", "created", "kit_version", "grader_version",
+                              "torch_version", "files": {"<path>": "<sha256>", ...}}
+      modules/<name>.py      the student's modules (challenge.impl.STUDENT_MODULES)
+      checkpoints/spam.pt    optional; checkpoints/sorter.pt optional
+
 - ``predictions``: a CSV ``id,prediction`` for the published unlabelled spam test file.
 Student code always runs in the sandbox (:mod:`grader.sandbox`); the labels never leave this
 process. A submission that cannot be graded at all is a report with ``status: failed``.
