@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--n", type=int, default=2000, help="test sequences per set")
     parser.add_argument("--vocab", type=int, default=100, help="values 0..vocab-1")
-    parser.add_argument("--decode-batch", type=int, default=1000, help="batch size for decoding")
+    parser.add_argument("--decode-batch", type=int, default=2000, help="batch size for decoding")
     parser.add_argument("--progress", action="store_true", help="show training bars on stderr")
     args = parser.parse_args(argv)
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]

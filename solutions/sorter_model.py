@@ -173,6 +173,16 @@ class Sorter(nn.Module):
         return self.key(torch.cat([self.embed(src), enc], dim=-1))  # (B, S, H)
         # END SOLUTION
 
+    def _pointer_scores(self, dec: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Vinyals' pointer scores u_j = v^T tanh(k_j + W_q d_t): dec (B, T, H), keys (B, S, H)
+        -> u (B, T, S)."""
+        # BEGIN SOLUTION
+        # HINT: broadcast keys (B, 1, S, H) against queries (B, T, 1, H), tanh, then self.score
+        q = self.query(dec)  # (B, T, H)
+        hidden = (keys[:, None, :, :] + q[:, :, None, :]).tanh_()  # (B, T, S, H)
+        return self.score(hidden).squeeze(-1)  # (B, T, S)
+        # END SOLUTION
+
     def _pointer_log_probs(self, dec: torch.Tensor, keys: torch.Tensor,
                            used: torch.Tensor) -> torch.Tensor:
         """dec (B, T, H), keys (B, S, H), used (B, T, S) -> log-probs (B, T, 1 + S).
@@ -181,11 +191,9 @@ class Sorter(nn.Module):
         used positions get probability 0.
         """
         # BEGIN SOLUTION
-        # HINT: u = self.score(tanh(keys[:, None] + self.query(dec)[:, :, None])).squeeze(-1)
-        # HINT: masked_fill(used, -inf); the <eos> column is 0 where used.all(-1), else -inf
-        q = self.query(dec)  # (B, T, H)
-        u = self.score(torch.tanh(keys[:, None, :, :] + q[:, :, None, :])).squeeze(-1)  # (B, T, S)
-        u = u.masked_fill(used, float("-inf"))
+        # HINT: masked_fill(used, -inf) on the scores; the <eos> column is 0 where used.all(-1),
+        # HINT: else -inf; concatenate [<eos>, scores] and log_softmax over the last dimension
+        u = self._pointer_scores(dec, keys).masked_fill(used, float("-inf"))  # (B, T, S)
         done = used.all(dim=-1, keepdim=True)  # (B, T, 1)
         eos = torch.zeros_like(u[:, :, :1]).masked_fill(~done, float("-inf"))  # (B, T, 1)
         return torch.cat([eos, u], dim=-1).log_softmax(dim=-1)  # (B, T, 1 + S)
@@ -235,11 +243,11 @@ class Sorter(nn.Module):
         for t in range(steps):
             dec, state = self.decoder(self.embed(token)[:, None, :], state)  # (B, 1, H)
             if self.config.arch == "pointer":
-                logp = self._pointer_log_probs(dec, keys, used[:, None, :])[:, 0]  # (B, 1 + S)
-                choice = logp.argmax(dim=-1)  # (B,): 0 = <eos>, j + 1 = position j
-                pos = (choice - 1).clamp_min(0)  # (B,)
-                token = torch.where(choice == 0, EOS_ID, src.gather(1, pos[:, None])[:, 0])
-                used = used | (F.one_hot(pos, S).bool() & (choice > 0)[:, None])  # (B, S)
+                u = self._pointer_scores(dec, keys)[:, 0].masked_fill(used, float("-inf"))
+                pos = u.argmax(dim=-1)  # (B,): the best unused position
+                at_end = used.all(dim=-1)  # (B,): nothing left to point at: <eos>
+                token = torch.where(at_end, EOS_ID, src.gather(1, pos[:, None])[:, 0])
+                used = used | (F.one_hot(pos, S).bool() & ~at_end[:, None])  # (B, S)
             else:
                 logits = (self.out(dec) if self.config.arch == "seq2seq"
                           else self._attend(dec, enc, valid))[:, 0]  # (B, V)

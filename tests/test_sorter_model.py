@@ -132,7 +132,7 @@ def test_checks_pass_on_the_reference():
      {"generate_valid", "generate_max_len"}),
     ("return (rank[:, None, :] < count) | ~valid[:, None, :]",
      "return (count > 0) | ~valid[:, None, :]", {"teacher_forcing_helpers"}),
-    ("used = used | (F.one_hot(pos, S).bool() & (choice > 0)[:, None])", "pass",
+    ("used = used | (F.one_hot(pos, S).bool() & ~at_end[:, None])", "pass",
      {"pointer_permutation"}),
     ("outputs, state = self.encoder(packed)\n", "outputs, state = self.encoder(x)\n"
      "        return outputs, state\n", {"generate_rows_independent"}),

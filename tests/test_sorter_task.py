@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from challenge.cli import main
 from challenge.checkpoint import load_checkpoint
-from challenge.data.sequences import EOS_ID, PAD_ID, encode_values, make_sequences
+from challenge.data.sequences import EOS_ID, PAD_ID, collate, encode_values, make_sequences
 from challenge.errors import ChallengeError
 from challenge.tasks.sorter import evaluate_sorter, load_sorter, train_sorter
 
@@ -62,7 +62,10 @@ def test_checkpoint_round_trip_reproduces_the_dev_metrics(trained):
     assert ckpt["tokenizer"]["value_offset"] == 4 and ckpt["metrics"] == trained.metrics
     model, _ = load_sorter(trained.path)
     dev = make_sequences(200, ckpt["config"]["dev"]["seed"], 1, 4, 0, 4)
-    assert evaluate_sorter(model, dev) == pytest.approx(trained.metrics)
+    metrics = evaluate_sorter(model, dev)
+    assert metrics == pytest.approx({k: trained.metrics[k] for k in metrics})
+    with torch.no_grad():
+        assert float(model.loss(*collate(dev))) == pytest.approx(trained.metrics["loss"])
     again, _ = load_sorter(trained.path)
     src = torch.tensor([[8, 4, 6, 4], [5, 7, 0, 0]])
     assert torch.equal(model.generate(src, torch.tensor([4, 2])),

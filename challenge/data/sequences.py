@@ -157,10 +157,21 @@ def collate(batch: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return src, lengths, tgt
 
 
-def random_batch(config: SequenceConfig, batch_size: int,
-                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One freshly generated batch in the :func:`collate` format, drawn from ``generator``."""
-    lengths = torch.randint(config.min_len, config.max_len + 1, (batch_size,), generator=generator)
+def random_batch(config: SequenceConfig, batch_size: int, generator: torch.Generator,
+                 length_power: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One freshly generated batch in the :func:`collate` format, drawn from ``generator``.
+
+    A length L is drawn with probability proportional to ``L ** length_power``: 0 is uniform;
+    1 shows long sequences more often (they hold more close values to tell apart, and train
+    more decoding steps).
+    """
+    if length_power == 0:
+        lengths = torch.randint(config.min_len, config.max_len + 1, (batch_size,),
+                                generator=generator)
+    else:
+        weights = torch.arange(config.min_len, config.max_len + 1, dtype=torch.float64)
+        lengths = config.min_len + torch.multinomial(weights ** length_power, batch_size,
+                                                     replacement=True, generator=generator)
     width = int(lengths.max())
     ids = torch.randint(config.low + VALUE_OFFSET, config.high + VALUE_OFFSET + 1,
                         (batch_size, width), generator=generator)
@@ -177,12 +188,17 @@ def random_batch(config: SequenceConfig, batch_size: int,
 class SequenceStream:
     """An endless, seeded stream of fresh batches: iterate it as a training loader."""
 
-    def __init__(self, config: SequenceConfig, batch_size: int = 128, seed: int = 0):
+    def __init__(self, config: SequenceConfig, batch_size: int = 128, seed: int = 0,
+                 length_power: float = 0.0):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ChallengeError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not 0 <= length_power <= 4:
+            raise ChallengeError(f"length_power must be between 0 (uniform lengths) and 4, "
+                                 f"got {length_power!r}")
         self.config, self.batch_size, self.seed = config, batch_size, seed
+        self.length_power = length_power
         self._generator = torch.Generator().manual_seed(seed)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         while True:
-            yield random_batch(self.config, self.batch_size, self._generator)
+            yield random_batch(self.config, self.batch_size, self._generator, self.length_power)
