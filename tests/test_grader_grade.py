@@ -147,3 +147,16 @@ def test_reference_checkpoints_are_reused_only_when_they_fit(env, runs, tmp_path
     (tmp_path / "other").write_text("another secret")
     make_hidden(secret_file=tmp_path / "other", data_dir=data, rubric=RUBRIC)   # a new split
     assert set(reference_checkpoints(RUBRIC, data_dir=data, train=False)) == {"sorter"}
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_reference_earns_full_marks_with_the_default_rubric(spam_data_dir, tmp_path, monkeypatch):
+    """The real corpus and the default rubric: trains both reference models (a few minutes)."""
+    data = tmp_path / "data"
+    shutil.copytree(spam_data_dir / "corpora", data / "corpora")
+    monkeypatch.setenv("CHALLENGE_RUNS_DIR", str(tmp_path / "runs"))
+    make_hidden(secret_file=tmp_path / "secret", data_dir=data, new=True)
+    report = grade(impl="solutions", hidden=True, data_dir=data)
+    _assert_full_marks(report)
+    assert report.points >= report.max_points == 100
