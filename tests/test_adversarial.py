@@ -17,9 +17,11 @@ import torch
 
 from grader.grade import grade
 from test_grader_support import (build_zip, make_hidden_sets, reference_modules,
-                                 sorter_checkpoint, tiny_rubric)
+                                 sorter_checkpoint, spam_checkpoint, tiny_rubric)
 
 TASKS = {"foundations": {"parts": ["lstm_cell", "bptt"], "checks": 10},
+         "spam": {"parts": [], "checks": 0,
+                  "quality": {"metric": "f1", "floor": 0.5, "full": 0.9, "points": 10}},
          "sorter": {"parts": [], "checks": 0,
                     "quality": {"metric": "exact_match", "floor": 0.5, "full": 0.99, "points": 10}}}
 RUBRIC = tiny_rubric(tasks=TASKS, check_seconds=20.0, unit_seconds=8.0)
@@ -32,7 +34,8 @@ def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("adv")
     data = root / "data"
     make_hidden_sets(data, RUBRIC)
-    return {"root": root, "data": data, "sorter": sorter_checkpoint(root / "sorter.pt", RUBRIC)}
+    return {"root": root, "data": data, "sorter": sorter_checkpoint(root / "sorter.pt", RUBRIC),
+            "spam": spam_checkpoint(root / "spam.pt", data)}
 
 
 def _grade(env, tmp_path, attack: str = "", part: str = "lstm_cell", checkpoints=None,
@@ -40,7 +43,7 @@ def _grade(env, tmp_path, attack: str = "", part: str = "lstm_cell", checkpoints
     modules = reference_modules()
     modules[part] += "\n" + attack
     if checkpoints is None:
-        checkpoints = {"sorter": env["sorter"]}
+        checkpoints = {"sorter": env["sorter"], "spam": env["spam"]}
     z = build_zip(tmp_path / "alice.zip", modules, checkpoints, **kw)
     return grade(submission=z, hidden=True, rubric=rubric, data_dir=env["data"])
 
@@ -138,7 +141,7 @@ def test_pickle_payload_in_a_checkpoint_never_runs(env, tmp_path):
 
     evil = tmp_path / "evil.pt"
     torch.save({"state_dict": {}, "config": {"task": "sorter"}, "x": Payload()}, evil)
-    report = _grade(env, tmp_path, checkpoints={"sorter": evil})
+    report = _grade(env, tmp_path, checkpoints={"sorter": evil, "spam": env["spam"]})
     q = report.tasks["sorter"].quality
     assert q.points == 0 and q.status == "error" and "cannot be loaded safely" in q.reason
     assert not marker.exists()
@@ -172,6 +175,15 @@ def test_bad_sorter_outputs_are_malformed(env, tmp_path, generate, needle):
     attack = f"Sorter.generate = lambda self, src, lengths, max_len=None: {generate}\n"
     q = _grade(env, tmp_path, attack, part="sorter_model").tasks["sorter"].quality
     assert q.points == 0 and q.status == "malformed" and needle in q.reason
+
+
+def test_nan_spam_scores_are_malformed(env, tmp_path):
+    attack = ("_forward = SpamClassifier.forward\n"
+              "SpamClassifier.forward = lambda self, ids, lengths: _forward(self, ids, lengths) * float('nan')\n")
+    report = _grade(env, tmp_path, attack, part="spam_model")
+    q = report.tasks["spam"].quality
+    assert q.points == 0 and q.status == "malformed" and "NaN" in q.reason
+    assert report.tasks["sorter"].quality.status == "ok"
 
 
 def test_sorter_that_hangs_is_a_quality_timeout(env, tmp_path):
