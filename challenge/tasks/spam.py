@@ -41,7 +41,7 @@ class SpamDataConfig:
     vocab_size: int = 20000
     min_frequency: int = 2
     lowercase: bool = True
-    max_length: int = 1000         # tokens kept from the start (the subject comes first)
+    max_length: int = 600          # tokens kept from the start (the subject comes first)
     chars_per_token: int = 12      # text is cut to max_length * this before tokenizing (speed)
     batch_size: int = 16
     token_dropout: float = 0.1     # training only: this share of real tokens becomes <unk>
@@ -190,7 +190,7 @@ class SpamPredictor:
 
     def __init__(self, tokenizer: Any, model: nn.Module, batching: ModuleType,
                  data: SpamDataConfig, threshold: float = 0.5, impl: str = "solutions",
-                 max_batch: int = 1024, max_tokens: int = 131072):
+                 max_batch: int = 512, max_tokens: int = 32768):
         self.tokenizer, self.model, self.batching = tokenizer, model.eval(), batching
         self.data, self.threshold, self.impl = data, threshold, impl
         self.max_batch, self.max_tokens = max_batch, max_tokens
