@@ -185,13 +185,12 @@ class _Validator:
             value = table.get(key, default)
             if isinstance(default, str):
                 out[key] = self.string(value, f"{name}.{key}")
-            else:
-                # sizes and limits must be positive; sorter values may start at 0
-                out[key] = type(default)(self.number(value, f"{name}.{key}", integer=isinstance(default, int),
-                                       minimum=0 if name == "sorter" and key in ("low", "high",
-                                                                                 "dev_seed") else None,
-                                       positive=not (name == "sorter" and key in ("low", "high",
-                                                                                  "dev_seed"))))
+                continue
+            # sizes and limits must be positive; sorter values and seeds may be 0
+            zero_ok = name == "sorter" and key in ("low", "high", "dev_seed")
+            checked = self.number(value, f"{name}.{key}", integer=isinstance(default, int),
+                                  minimum=0 if zero_ok else None, positive=not zero_ok)
+            out[key] = type(default)(checked)
         return out
 
     def number(self, value: Any, key: str, *, integer: bool = False, positive: bool = False,

@@ -157,7 +157,10 @@ class _Evil(torch.Tensor):
     def __reduce_ex__(self, protocol):
         return (os.system, ("touch {marker}",))
 
-Sorter.generate = lambda self, src, lengths, max_len=None: torch.zeros(len(src), 3, dtype=torch.long).as_subclass(_Evil)
+def _generate(self, src, lengths, max_len=None):
+    return torch.zeros(len(src), 3, dtype=torch.long).as_subclass(_Evil)
+
+Sorter.generate = _generate
 """
     report = _grade(env, tmp_path, attack, part="sorter_model")
     q = report.tasks["sorter"].quality
@@ -179,7 +182,9 @@ def test_bad_sorter_outputs_are_malformed(env, tmp_path, generate, needle):
 
 def test_nan_spam_scores_are_malformed(env, tmp_path):
     attack = ("_forward = SpamClassifier.forward\n"
-              "SpamClassifier.forward = lambda self, ids, lengths: _forward(self, ids, lengths) * float('nan')\n")
+              "def _nan(self, ids, lengths):\n"
+              "    return _forward(self, ids, lengths) * float('nan')\n"
+              "SpamClassifier.forward = _nan\n")
     report = _grade(env, tmp_path, attack, part="spam_model")
     q = report.tasks["spam"].quality
     assert q.points == 0 and q.status == "malformed" and "NaN" in q.reason

@@ -52,8 +52,8 @@ def test_protected_folders_are_hidden_from_the_child(tmp_path):
     secret.mkdir()
     (secret / "labels.txt").write_text("1,0,1")
     modules = reference_modules()
-    (tmp_path / "bptt.py").write_text(
-        modules["bptt"] + f"\nimport os\nraise RuntimeError(str(os.path.exists({str(secret / 'labels.txt')!r})))\n")
+    probe = f"\nimport os\nraise RuntimeError(str(os.path.exists({str(secret / 'labels.txt')!r})))\n"
+    (tmp_path / "bptt.py").write_text(modules["bptt"] + probe)
     run = run_units(_units("bptt")[:1], impl=str(tmp_path), protect=[secret],
                     limits=Limits(wall_seconds=60, memory_mb=4096))
     message = run.results[0].reply["message"]
