@@ -64,7 +64,8 @@ def used_positions(src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
     S = src.shape[1]
     valid = src != PAD_ID  # (B, S)
     same = (src[:, :, None] == src[:, None, :]) & valid[:, :, None]  # (B, S, S)
-    earlier = torch.ones(S, S, dtype=torch.bool, device=src.device).tril(-1)  # (S, S): i > k
+    # (S, S): earlier[j, k] is True when k < j
+    earlier = torch.ones(S, S, dtype=torch.bool, device=src.device).tril(-1)
     rank = (same & earlier).sum(-1)  # (B, S): copies of src[b, j] before position j
     emitted = (tgt_in[:, :, None] == src[:, None, :]) & valid[:, None, :]  # (B, T, S)
     count = emitted.long().cumsum(dim=1)  # (B, T, S): copies of src[b, j] in tgt_in[b, :t+1]

@@ -91,3 +91,14 @@ def test_hidden_sets_come_from_the_secret_and_include_longer_lengths():
         seq.hidden_sequences("", n=5)
     with pytest.raises(ChallengeError, match="long_min_len"):
         seq.hidden_sequences("x", n=5, max_len=10, long_min_len=8)
+
+
+def test_length_power_favours_long_sequences_and_is_validated():
+    config = seq.SequenceConfig(min_len=1, max_len=10, low=0, high=9)
+    uniform = next(iter(seq.SequenceStream(config, batch_size=4000, seed=0)))
+    linear = next(iter(seq.SequenceStream(config, batch_size=4000, seed=0, length_power=1.0)))
+    assert 5.2 < uniform[1].float().mean() < 5.8      # uniform 1..10: mean 5.5
+    assert 6.7 < linear[1].float().mean() < 7.3       # P(L) ~ L: mean 385 / 55 = 7
+    _check_batch(*linear, config)
+    with pytest.raises(ChallengeError, match="length_power"):
+        seq.SequenceStream(config, length_power=-1)
