@@ -1,7 +1,8 @@
 """Benchmark of the spam task: the reference LSTM and both TF-IDF baselines trained on the same
 split, scored on its hidden test part; prints one JSON object.
 
-    challenge data split spam --scheme random --seed 0      # once (needs `challenge data fetch spam`)
+    challenge data fetch spam                              # once
+    challenge data split spam --scheme random --seed 0
     python bench/spam.py [--scheme random|temporal] [--seed 0] [--data-dir data]
 
 Per model: test accuracy, precision, recall, F1 on spam, ROC-AUC (at the threshold chosen on
@@ -118,7 +119,8 @@ def main() -> None:
         "scheme": args.scheme, "seed": args.seed, "view": "subject_body",
         "split": info.get("counts"),
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "load_avg_before": [round(x, 2) for x in load_before],
+                    "torch": torch.__version__,
+                    "load_avg_before": [round(x, 2) for x in load_before],
                     "load_avg_after": [round(x, 2) for x in os.getloadavg()]},
         "models": models,
         "lstm_f1_minus_best_baseline": round(lstm["f1"] - best_baseline, 4),

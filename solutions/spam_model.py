@@ -131,7 +131,8 @@ class SpamClassifier(nn.Module):
                 aligned = outputs[:1] + [reverse_within_length(o, lengths) for o in outputs[1:]]
                 x = self.dropout(torch.cat(aligned, dim=-1))                # (T, B, D*H)
         mask = torch.arange(T, device=ids.device).unsqueeze(1) < lengths.unsqueeze(0)  # (T, B)
-        summary = torch.cat([self._summarise(o, lengths, mask) for o in outputs], dim=-1)  # (B, D*H)
+        pooled = [self._summarise(o, lengths, mask) for o in outputs]      # D x (B, H)
+        summary = torch.cat(pooled, dim=-1)                                 # (B, D*H)
         return self.head(self.dropout(summary)).squeeze(-1)                 # (B, 1) -> (B,)
         # END SOLUTION
 

@@ -10,9 +10,10 @@ import pytest
 from challenge.baseline import TfidfBaseline, fit_and_score
 from challenge.errors import ChallengeError
 
-SPAM = ["free money now", "win cash prize", "cheap pills offer", "click here to claim", "act now limited offer"]
-HAM = ["meeting notes attached", "see you at lunch", "the patch fixes the build", "review my code please",
-       "minutes of the project call"]
+SPAM = ["free money now", "win cash prize", "cheap pills offer", "click here to claim",
+        "act now limited offer"]
+HAM = ["meeting notes attached", "see you at lunch", "the patch fixes the build",
+       "review my code please", "minutes of the project call"]
 
 
 def _toy(n: int, seed: int) -> tuple[list[str], list[int]]:
@@ -20,7 +21,8 @@ def _toy(n: int, seed: int) -> tuple[list[str], list[int]]:
     texts, labels = [], []
     for i in range(n):
         spam = i % 2
-        words = rng.choice(SPAM if spam else HAM).split() + rng.sample(["the", "a", "today", "hello"], 2)
+        words = rng.choice(SPAM if spam else HAM).split()
+        words += rng.sample(["the", "a", "today", "hello"], 2)
         rng.shuffle(words)
         texts.append(" ".join(words))
         labels.append(spam)
@@ -45,7 +47,8 @@ def test_fit_returns_self_and_separates_a_toy_set(classifier):
 
 
 def test_fit_and_score_reports_dev_and_test():
-    result = fit_and_score("cnb", TfidfBaseline("cnb", min_df=1), _toy(60, 0), _toy(20, 1), _toy(20, 2))
+    result = fit_and_score("cnb", TfidfBaseline("cnb", min_df=1), _toy(60, 0), _toy(20, 1),
+                           _toy(20, 2))
     assert result.dev["f1"] == 1.0 and result.test["f1"] == 1.0
     assert result.messages_per_second > 0 and "cnb" in result.summary()
     assert set(result.to_dict()) >= {"name", "dev", "test", "train_seconds"}

@@ -182,7 +182,8 @@ def test_public_checks_pass_on_a_packed_student_model(tmp_path):
 
 def test_padding_mistakes_fail_with_a_hint(tmp_path):
     # Pooling over every position, padding included: the classic mistake.
-    bug = "mask = torch.ones_like(out[..., :1], dtype=torch.bool); lengths = torch.full_like(lengths, T)"
+    bug = ("mask = torch.ones_like(out[..., :1], dtype=torch.bool); "
+           "lengths = torch.full_like(lengths, T)")
     text = PACKED.replace("BUG", bug).replace(
         "        mask = (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)\n", "")
     (tmp_path / "spam_model.py").write_text(text, encoding="utf-8")

@@ -39,7 +39,8 @@ def _toy_messages(n: int = 160, seed: int = 0) -> list[Message]:
         spam = int(i % 3 == 0)
         words = rng.sample(SPAM_WORDS if spam else HAM_WORDS, 3) + rng.sample(FILLER, 6)
         rng.shuffle(words)
-        group = ("spam-1" if spam else "easy-ham-1") if i < n // 2 else ("spam-2" if spam else "easy-ham-2")
+        era = 1 if i < n // 2 else 2
+        group = f"spam-{era}" if spam else f"easy-ham-{era}"
         out.append(Message(id=f"{group}/{i:05d}", group=group, label=spam,
                            subject=" ".join(words[:2]), body=" ".join(words[2:]) + f" n{i}"))
     return out

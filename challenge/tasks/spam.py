@@ -210,7 +210,8 @@ class SpamPredictor:
         try:
             with torch.inference_mode():
                 for rows in self._batches(order, seqs):
-                    ids, lengths = self.batching.pad_batch([list(seqs[i]) for i in rows], pad_id=pad,
+                    batch = [list(seqs[i]) for i in rows]
+                    ids, lengths = self.batching.pad_batch(batch, pad_id=pad,
                                                            max_length=self.data.max_length)
                     logits = self.model(ids, lengths)                              # (B,)
                     out[rows] = torch.sigmoid(logits.float()).double().numpy()
@@ -241,7 +242,8 @@ class SpamPredictor:
 
 
 def load_spam_predictor(checkpoint: str | os.PathLike, impl: str | None = None) -> SpamPredictor:
-    """A :class:`SpamPredictor` from a spam checkpoint; ``impl`` defaults to the one that trained it."""
+    """A :class:`SpamPredictor` from a spam checkpoint; ``impl`` defaults to the one that
+    trained it."""
     ckpt = load_checkpoint(checkpoint)
     config = ckpt["config"]
     if not isinstance(config, dict) or config.get("task") != "spam":
@@ -290,7 +292,8 @@ def predict_messages(checkpoint: str | os.PathLike, messages: Iterable[dict | Me
     texts = []
     for m in messages:
         if isinstance(m, dict):
-            m = Message(id=str(m.get("id", "")), group="", label=0, subject=str(m.get("subject", "")),
+            m = Message(id=str(m.get("id", "")), group="", label=0,
+                        subject=str(m.get("subject", "")),
                         body=str(m.get("body", "")), headers=str(m.get("headers", "")))
         texts.append(m.text(predictor.data.view))
     scores = torch.from_numpy(predictor.predict_proba(texts)).float()

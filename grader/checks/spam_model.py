@@ -14,7 +14,8 @@ from grader.checks.base import (Check, CheckFailure, expect_close, expect_dtype,
 PART = "spam_model"
 VOCAB, PAD = 30, 0
 TINY = {"vocab_size": VOCAB, "embed_dim": 8, "hidden_size": 6, "dropout": 0.0, "pad_id": PAD}
-OPTIONS = [{"bidirectional": b, "pooling": p} for b in (False, True) for p in ("last", "max", "mean")]
+OPTIONS = [{"bidirectional": b, "pooling": p}
+           for b in (False, True) for p in ("last", "max", "mean")]
 PAD_HINT = ("a padded position must never reach the summary: pack the batch with "
             "pack_padded_sequence(..., lengths.cpu(), batch_first=True, enforce_sorted=False), "
             "take h_n for 'last', and mask padded positions before max/mean pooling")
