@@ -33,6 +33,17 @@ def test_multipart_with_base64_and_quoted_printable_parts():
     assert body == "first part, in base64\n\nsecond part: café soft break"
 
 
+def test_base64_body_with_a_plain_mailing_list_footer_is_decoded():
+    text = "<html><body><p>Degerli kullanicimiz, programi indirin.</p></body></html>" * 3
+    b64 = base64.encodebytes(text.encode()).decode()           # 76-character lines
+    footer = "_______________________________________________\nwebmake-talk mailing list\n"
+    raw = mail("Subject: x\nContent-Type: text/html\nContent-Transfer-Encoding: base64", b64 + footer)
+    body = parse_message(raw).body
+    assert body.startswith("Degerli kullanicimiz, programi indirin.")
+    assert body.endswith("webmake-talk mailing list")
+    assert "PGh0bWw" not in body
+
+
 def test_latin1_and_windows_quotes_and_unknown_charset():
     latin = mail("Subject: x\nContent-Type: text/plain; charset=iso-8859-1", "caf\xe9 \x93quoted\x94".encode("latin-1"))
     assert parse_message(latin).body == "café \u201cquoted\u201d"  # iso-8859-1 read as cp1252

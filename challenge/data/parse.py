@@ -24,6 +24,8 @@ ignored.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import email
 import email.errors
@@ -44,6 +46,7 @@ _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n{3,}")
 _TAG = re.compile(r"</?(?:p|br|div|table|tr|td|font|a|b|i|u|center|img|span|body|html|head|"
                   r"strong|li|ul|h[1-6])\b[^<>]{0,300}>", re.IGNORECASE)
+_B64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _META_CHARSET = re.compile(rb"<meta[^>]*charset=[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 
 
@@ -171,7 +174,7 @@ def _part_text(part: EmailMessage) -> str:
     # a multipart whose boundary never occurs stays one blob: read it as text, not as nothing
     if maintype not in ("text", "multipart"):
         return ""
-    payload = part.get_payload(decode=True)
+    payload = _payload_bytes(part)
     if payload is None:
         return ""
     charset = part.get_content_charset()
@@ -182,6 +185,34 @@ def _part_text(part: EmailMessage) -> str:
     if ctype == "text/html" or _looks_like_html(text):
         return html_to_text(text)
     return clean_text(text)
+
+
+def _payload_bytes(part: EmailMessage) -> bytes | None:
+    """The decoded payload of a leaf part.
+
+    Mailing lists append a plain-text footer to base64 bodies; the stdlib then cannot decode
+    the whole and hands back the base64 text itself. Here the leading run of base64 lines is
+    decoded and the footer after it kept as it is.
+    """
+    payload = part.get_payload(decode=True)
+    if str(part.get("content-transfer-encoding", "")).strip().lower() != "base64":
+        return payload
+    raw = part.get_payload(decode=False)
+    if not isinstance(raw, str):
+        return payload
+    lines = raw.strip().split("\n")
+    run = 0
+    while run < len(lines) and _B64_LINE.fullmatch(lines[run].strip()):
+        run += 1
+    # not base64 (real base64 lines run to 60-76 characters), or all of it: the stdlib's result
+    if run == 0 or run == len(lines) or len(lines[0].strip()) < 40:
+        return payload
+    encoded = "".join(line.strip() for line in lines[:run]).encode("ascii")
+    try:
+        head = base64.b64decode(encoded + b"=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        return payload
+    return head + b"\n" + "\n".join(lines[run:]).encode("utf-8", "surrogateescape")
 
 
 def _alternative_text(children: list[EmailMessage]) -> str:
