@@ -7,8 +7,6 @@ import json
 
 import click
 
-from challenge import release as release_lib
-from challenge import student as student_lib
 
 
 @click.command()
@@ -26,6 +24,8 @@ def check(part: str | None, impl: str, seed: int, as_json: bool) -> None:
     the checks ran, even if some failed: failing checks are feedback, not a crash. It is
     non-zero only for a usage error such as an unknown PART.
     """
+    from challenge import student as student_lib   # imports torch: only when this command runs
+
     report = student_lib.check(part, impl=impl, seed=seed)
     click.echo(json.dumps(report.to_dict()) if as_json else report.summary())
 
@@ -47,6 +47,8 @@ def check(part: str | None, impl: str, seed: int, as_json: bool) -> None:
 def submit(student: str | None, out: str, spam_checkpoint: str | None,
            sorter_checkpoint: str | None, impl: str) -> None:
     """Pack your modules, your checkpoints and a manifest into a submission zip."""
+    from challenge import student as student_lib
+
     result = student_lib.submit(student=student, out=out, spam_checkpoint=spam_checkpoint,
                                 sorter_checkpoint=sorter_checkpoint, impl=impl)
     click.echo(result.summary())
@@ -62,6 +64,8 @@ def release(out: str, force: bool) -> None:
     It never contains the solutions, hidden sets, secrets, reference checkpoints or the
     instructor's tests.
     """
+    from challenge import release as release_lib
+
     result = release_lib.build_release(out=out, force=force)
     click.echo(result.summary())
 

@@ -1,0 +1,20 @@
+"""The CLI starts without torch: `challenge data ...` and `--help` stay quick on a laptop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_importing_the_cli_does_not_import_torch_or_sklearn():
+    code = ("import sys, challenge.cli; "
+            "print(sorted(m for m in ('torch', 'sklearn', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_architectures_match_the_sorter_task():
+    from challenge.cli.train_sorter import ARCHS
+    from challenge.tasks.sorter import ARCHS as TASK_ARCHS
+
+    assert ARCHS == TASK_ARCHS
