@@ -29,6 +29,12 @@ def runs_dir(override: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("CHALLENGE_RUNS_DIR", "runs"))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
     """Open a temporary file beside ``path``; on success rename it over ``path``.
@@ -39,6 +45,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600; give what open() would
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f
@@ -58,6 +65,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())        # mkdtemp makes 0700; give what mkdir() would
     try:
         yield tmp
         if path.exists():

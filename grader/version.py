@@ -13,12 +13,12 @@ GRADER_VERSION = "0.1.0"
 
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
-    """sha256 over the grading code (checks included; not the leaderboard and its exports),
-    in a stable order."""
+    """sha256 over the grading code (checks included; not the leaderboard, its ranking, exports
+    and the batch driver, which decide no score), in a stable order."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        if path.name.startswith(("leaderboard", "export")):
+        if path.name.startswith(("leaderboard", "export", "ranking", "batch")):
             continue
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0")
