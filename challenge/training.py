@@ -40,6 +40,8 @@ class TrainConfig:
     mode: str = "min"            # "min" or "max" for ``metric``
     tiebreak: str | None = None  # a second dev metric that decides between equal ``metric``s
     tiebreak_mode: str = "min"   # (a coarse metric such as F1 on a small dev set ties often)
+    ema_decay: float | None = None  # evaluate and keep an exponential moving average of the
+                                    # weights (Polyak averaging) instead of the raw weights
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -120,8 +122,30 @@ class Trainer:
         self.model, self.config = model, config
         self.loss_fn, self.evaluate = loss_fn, evaluate
         self.callbacks = list(callbacks)
+        if config.ema_decay is not None and not 0.0 < config.ema_decay < 1.0:
+            raise ValueError(f"TrainConfig.ema_decay must be in (0, 1), got {config.ema_decay!r}")
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                            weight_decay=config.weight_decay)
+        # The averaged weights: floating-point parameters only (what the optimiser moves).
+        self._ema = ([p.detach().clone() for p in model.parameters()]
+                     if config.ema_decay is not None else None)
+
+    def _update_ema(self) -> None:
+        if self._ema is None:
+            return
+        with torch.no_grad():
+            for avg, p in zip(self._ema, self.model.parameters()):
+                avg.lerp_(p.detach(), 1.0 - self.config.ema_decay)
+
+    def _swap_ema(self) -> None:
+        """Exchange the model's weights and the averaged ones (twice restores both)."""
+        if self._ema is None:
+            return
+        with torch.no_grad():
+            for avg, p in zip(self._ema, self.model.parameters()):
+                tmp = p.detach().clone()
+                p.copy_(avg)
+                avg.copy_(tmp)
 
     def _lr_factor(self, step: int, progress_frac: float) -> float:
         c = self.config
@@ -170,16 +194,20 @@ class Trainer:
             if self.evaluate is None:
                 return False
             self.model.eval()
-            metrics = dict(self.evaluate(self.model))
-            self.model.train()
-            history.append({"step": step, **metrics})
-            for cb in self.callbacks:
-                cb.on_eval(self, step, metrics)
-            if self._better(metrics, best):
-                best, best_step, bad_evals, best_metrics = metrics, step, 0, metrics
-                best_state = copy.deepcopy(self.model.state_dict())
-            else:
-                bad_evals += 1
+            self._swap_ema()                 # evaluate (and keep) the averaged weights
+            try:
+                metrics = dict(self.evaluate(self.model))
+                history.append({"step": step, **metrics})
+                for cb in self.callbacks:
+                    cb.on_eval(self, step, metrics)
+                if self._better(metrics, best):
+                    best, best_step, bad_evals, best_metrics = metrics, step, 0, metrics
+                    best_state = copy.deepcopy(self.model.state_dict())
+                else:
+                    bad_evals += 1
+            finally:
+                self._swap_ema()
+                self.model.train()
             return c.patience is not None and bad_evals >= c.patience
 
         self.model.train()
@@ -197,6 +225,7 @@ class Trainer:
                 if c.grad_clip:
                     nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
                 self.optimizer.step()
+                self._update_ema()
                 step += 1
                 for cb in self.callbacks:
                     cb.on_step(self, step, float(loss.detach()))
@@ -217,6 +246,8 @@ class Trainer:
             run_eval()
         if best_state is not None:
             self.model.load_state_dict(best_state)
+        elif self._ema is not None and step:
+            self._swap_ema()                 # no evaluation: the averaged weights are the result
         self.model.eval()
         result = TrainResult(best_metrics=best_metrics, best_step=best_step, steps=step,
                              epochs=step / per_epoch if per_epoch else float(epoch),

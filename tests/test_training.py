@@ -126,3 +126,38 @@ def test_progress_callback_counts_every_step():
     Trainer(nn.Linear(3, 1), TrainConfig(epochs=2, patience=None), loss_fn=_mse,
             callbacks=[callback]).fit(_batches())
     assert callback.total == 8 and callback.running is not None
+
+
+def test_ema_evaluates_and_keeps_the_running_average_of_the_weights():
+    """With ema_decay, evaluation sees (and the result keeps) the exponential moving average
+    of the weights after each step, computed here by hand from the raw weights."""
+    seed_everything(0)
+    model = nn.Linear(3, 1)
+    decay = 0.5
+    expected = [p.detach().clone() for p in model.parameters()]
+
+    class Tracking:
+        def on_step(self, trainer, step, loss):
+            for e, p in zip(expected, trainer.model.parameters()):   # raw weights at this step
+                e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        def on_eval(self, trainer, step, metrics): ...
+        def on_end(self, trainer, result): ...
+
+    seen = []
+    def evaluate(m: nn.Module) -> dict:
+        seen.append([p.detach().clone() for p in m.parameters()])
+        return {"loss": float(len(seen))}          # the first evaluation stays the best
+
+    config = TrainConfig(epochs=3, lr=0.1, patience=None, ema_decay=decay)
+    trainer = Trainer(model, config, loss_fn=_mse, evaluate=evaluate, callbacks=[Tracking()])
+    result = trainer.fit(_batches())
+    assert result.steps == 12 and len(seen) == 3
+    assert torch.allclose(seen[-1][0], expected[0]) and torch.allclose(seen[-1][1], expected[1])
+    kept = [p.detach() for p in model.parameters()]
+    assert torch.equal(kept[0], seen[0][0]) and torch.equal(kept[1], seen[0][1])
+    assert not torch.equal(seen[0][0], seen[-1][0])
+
+
+def test_ema_decay_outside_0_1_is_refused():
+    with pytest.raises(ValueError, match="ema_decay"):
+        Trainer(nn.Linear(3, 1), TrainConfig(ema_decay=1.0), loss_fn=_mse)

@@ -348,7 +348,8 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
                minutes: float | None = None, max_steps: int | None = None,
                data: SpamDataConfig | None = None, model: dict | None = None, lr: float = 3e-3,
                weight_decay: float = 1e-2, warmup_steps: int = 50, patience: int | None = 4,
-               select: str = "f1", progress: bool = True) -> SpamRun:
+               select: str = "f1", ema_decay: float | None = None,
+               progress: bool = True) -> SpamRun:
     """Train a spam classifier of ``impl`` on the split on disk and save its checkpoint.
 
     The tokenizer is learnt from the training texts, batches come from the impl's
@@ -389,7 +390,8 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
                                    weight_decay=weight_decay, grad_clip=1.0,
                                    warmup_steps=warmup_steps, patience=patience, metric=select,
                                    mode="min" if select == "loss" else "max",
-                                   tiebreak=None if select == "loss" else "loss", seed=seed)
+                                   tiebreak=None if select == "loss" else "loss",
+                                   ema_decay=ema_decay, seed=seed)
         callbacks = [ProgressCallback(desc=f"spam {impl}")] if progress else []
         loss_fn = functools.partial(_loss, drop=data.token_dropout, unk_id=tokenizer.unk_id,
                                     pad_id=tokenizer.pad_id,
