@@ -29,23 +29,20 @@ def runs_dir(override: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("CHALLENGE_RUNS_DIR", "runs"))
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
+def atomic_write(path: str | os.PathLike, mode: str = "w", *, permissions: int = 0o600,
+                 **kwargs) -> Iterator:
     """Open a temporary file beside ``path``; on success rename it over ``path``.
 
-    A crash or an exception inside the block leaves ``path`` as it was.
+    A crash or an exception inside the block leaves ``path`` as it was. The file is private
+    (``0o600``) unless ``permissions`` says otherwise: hidden test sets and secrets are written
+    through here, so readable-by-all must be asked for (published exports pass ``0o644``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600; give what open() would
+    os.chmod(tmp, permissions)
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f
@@ -65,7 +62,6 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())        # mkdtemp makes 0700; give what mkdir() would
     try:
         yield tmp
         if path.exists():

@@ -235,6 +235,6 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
     text = render(table, fmt, board)
     if out is None:
         return Shown(text, message)
-    with atomic_write(out, "w", encoding="utf-8", newline="") as f:
+    with atomic_write(out, "w", encoding="utf-8", newline="", permissions=0o644) as f:
         f.write(text)
     return Shown("", message or f"wrote {out}", Path(out))

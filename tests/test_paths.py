@@ -1,20 +1,12 @@
-"""Atomic writes: all or nothing, and the file modes a plain open()/mkdir() would give."""
+"""Atomic writes: all or nothing; private files unless a caller asks for more."""
 
 from __future__ import annotations
 
-import os
 import stat
 
 import pytest
 
 from challenge.paths import atomic_dir, atomic_write
-
-
-@pytest.fixture
-def umask_022():
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
 
 
 def test_atomic_write_replaces_whole_and_keeps_the_old_file_on_error(tmp_path):
@@ -31,13 +23,14 @@ def test_atomic_write_replaces_whole_and_keeps_the_old_file_on_error(tmp_path):
     assert target.read_text() == "new"
 
 
-def test_atomic_outputs_get_the_umask_modes_not_0600(tmp_path, umask_022):
-    with atomic_write(tmp_path / "leaderboard.html") as f:
+def test_atomic_write_is_private_unless_asked(tmp_path):
+    """Hidden sets go through atomic_write: private by default; exports ask for 0644."""
+    with atomic_write(tmp_path / "hidden.json") as f:
+        f.write("{}")
+    with atomic_write(tmp_path / "leaderboard.html", permissions=0o644) as f:
         f.write("<table></table>")
-    with atomic_dir(tmp_path / "release") as folder:
-        (folder / "README.md").write_text("x")
+    assert stat.S_IMODE((tmp_path / "hidden.json").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "leaderboard.html").stat().st_mode) == 0o644
-    assert stat.S_IMODE((tmp_path / "release").stat().st_mode) == 0o755
 
 
 def test_atomic_dir_leaves_the_old_folder_on_error(tmp_path):

@@ -26,7 +26,8 @@ from challenge.errors import ChallengeError
 from challenge.impl import load_module
 from challenge.metrics import binary_metrics, choose_threshold
 from challenge.paths import runs_dir
-from challenge.training import ProgressCallback, TrainConfig, Trainer, seed_everything
+from challenge.training import (ProgressCallback, TrainConfig, Trainer, seed_everything,
+                                torch_threads)
 
 SCHEMES = ("random", "temporal")
 SELECT_METRICS = ("f1", "roc_auc", "loss")
@@ -38,13 +39,13 @@ class SpamDataConfig:
     """How messages become token ids: the text view, the vocabulary and the truncation."""
 
     view: str = "subject_body"
-    vocab_size: int = 20000
+    vocab_size: int = 30000
     min_frequency: int = 2
     lowercase: bool = True
-    max_length: int = 600          # tokens kept from the start (the subject comes first)
+    max_length: int = 1000         # tokens kept from the start (the subject comes first)
     chars_per_token: int = 12      # text is cut to max_length * this before tokenizing (speed)
     batch_size: int = 16
-    token_dropout: float = 0.1     # training only: this share of real tokens becomes <unk>
+    token_dropout: float = 0.25    # training only: this share of real tokens becomes <unk>
 
     @property
     def max_chars(self) -> int:
@@ -185,15 +186,16 @@ class SpamPredictor:
     Texts are cut to ``data.max_chars`` characters, encoded, sorted by length and scored in
     batches of at most ``max_batch`` messages and ``max_tokens`` padded tokens (short messages
     share big batches, long ones smaller; little padding, no gradients), then put back in
-    input order.
+    input order. ``threads``: torch threads while scoring (1 is the fastest for this small
+    model; None leaves torch's setting).
     """
 
     def __init__(self, tokenizer: Any, model: nn.Module, batching: ModuleType,
                  data: SpamDataConfig, threshold: float = 0.5, impl: str = "solutions",
-                 max_batch: int = 512, max_tokens: int = 32768):
+                 max_batch: int = 512, max_tokens: int = 32768, threads: int | None = 1):
         self.tokenizer, self.model, self.batching = tokenizer, model.eval(), batching
         self.data, self.threshold, self.impl = data, threshold, impl
-        self.max_batch, self.max_tokens = max_batch, max_tokens
+        self.max_batch, self.max_tokens, self.threads = max_batch, max_tokens, threads
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         cut = [t[:self.data.max_chars] for t in texts]
@@ -208,7 +210,7 @@ class SpamPredictor:
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         pad = self.tokenizer.pad_id
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), torch_threads(self.threads):
                 for rows in self._batches(order, seqs):
                     batch = [list(seqs[i]) for i in rows]
                     ids, lengths = self.batching.pad_batch(batch, pad_id=pad,
@@ -347,8 +349,8 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
                data_dir: str | os.PathLike | None = None, *, corpus: str = "spam",
                minutes: float | None = None, max_steps: int | None = None,
                data: SpamDataConfig | None = None, model: dict | None = None, lr: float = 3e-3,
-               weight_decay: float = 1e-2, warmup_steps: int = 50, patience: int | None = 4,
-               select: str = "f1", ema_decay: float | None = None,
+               weight_decay: float = 0.1, warmup_steps: int = 50, patience: int | None = 4,
+               select: str = "f1", ema_decay: float | None = None, threads: int | None = 1,
                progress: bool = True) -> SpamRun:
     """Train a spam classifier of ``impl`` on the split on disk and save its checkpoint.
 
@@ -356,7 +358,9 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     ``BucketBatchSampler`` and ``collate``, the generic Trainer (AdamW, clipping, warmup +
     cosine) keeps the weights best on dev ``select`` and stops after ``patience`` epochs
     without improvement, ``epochs`` or ``minutes``. The threshold that maximises dev F1 is
-    stored in the checkpoint (``runs/spam/<impl>-<scheme>.pt`` unless ``out``).
+    stored in the checkpoint (``runs/spam/<impl>-<scheme>.pt`` unless ``out``). ``threads``:
+    torch threads for training (1, the fastest for this model: see
+    :func:`challenge.training.torch_threads`; None leaves torch's setting).
     """
     data = data or SpamDataConfig()
     _check_args(epochs, minutes, select, data)
@@ -377,7 +381,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
             min_frequency=data.min_frequency, lowercase=data.lowercase)
         model_config.update(vocab_size=tokenizer.get_vocab_size(), pad_id=tokenizer.pad_id)
         net = build_model(impl, model_config)
-        predictor = SpamPredictor(tokenizer, net, mods.batching, data, impl=impl)
+        predictor = SpamPredictor(tokenizer, net, mods.batching, data, impl=impl, threads=threads)
         train_ids, dev_ids = predictor.encode(train_texts), predictor.encode(dev_texts)
         sampler = mods.batching.BucketBatchSampler([len(s) for s in train_ids], data.batch_size,
                                                    shuffle=True, seed=seed)
@@ -398,7 +402,8 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
                                     generator=torch.Generator().manual_seed(seed))
         trainer = Trainer(net, train_config, callbacks=callbacks, loss_fn=loss_fn,
                           evaluate=lambda m: _dev_metrics(predictor, dev_ids, dev_labels))
-        result = trainer.fit(_EpochBatches(loader, sampler))
+        with torch_threads(threads):
+            result = trainer.fit(_EpochBatches(loader, sampler))
     except NotImplementedError as e:
         raise _unfinished(impl, e) from None
     metrics = {k: float(v) for k, v in result.best_metrics.items() if k != "threshold"}
