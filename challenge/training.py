@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
+import functools
 import math
 import random
 import time
@@ -107,6 +109,40 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+class HeapTrim:
+    """A callback that hands freed heap memory back to the system every ``every`` steps.
+
+    Batches of many different lengths leave glibc's heap fragmented, and the process keeps
+    what it once used: 400 training steps of the spam model peaked at 887 MB of RSS, 640 MB
+    with a trim every 3 steps (20.2 s instead of 18.9 s). Setting glibc's mmap threshold instead
+    held RSS down too but slowed training and inference by a third or more. A no-op where
+    ``malloc_trim`` does not exist (not glibc).
+    """
+
+    def __init__(self, every: int = 3):
+        self.every = max(1, int(every))
+        self._trim = _malloc_trim()
+
+    def on_step(self, trainer: "Trainer", step: int, loss: float) -> None:
+        if self._trim is not None and step % self.every == 0:
+            self._trim(0)
+
+    def on_eval(self, trainer: "Trainer", step: int, metrics: dict[str, float]) -> None:
+        if self._trim is not None:
+            self._trim(0)
+
+    def on_end(self, trainer: "Trainer", result: TrainResult) -> None:
+        pass
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
 @contextlib.contextmanager

@@ -4,6 +4,8 @@ the learning-rate schedule and the progress callback."""
 from __future__ import annotations
 
 import itertools
+import platform
+import sys
 
 import pytest
 import torch
@@ -161,3 +163,17 @@ def test_ema_evaluates_and_keeps_the_running_average_of_the_weights():
 def test_ema_decay_outside_0_1_is_refused():
     with pytest.raises(ValueError, match="ema_decay"):
         Trainer(nn.Linear(3, 1), TrainConfig(ema_decay=1.0), loss_fn=_mse)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="glibc's malloc_trim only")
+def test_heap_trim_callback_calls_malloc_trim_every_n_steps():
+    calls = []
+    trim = training.HeapTrim(every=3)
+    assert trim._trim is not None                    # glibc has it
+    trim._trim = lambda pad: calls.append(pad) or 1
+    model = nn.Linear(3, 1)
+    result = Trainer(model, TrainConfig(epochs=3, patience=None), loss_fn=_mse,
+                     evaluate=lambda m: {"loss": 1.0}, callbacks=[trim]).fit(_batches())
+    assert result.steps == 12
+    assert len(calls) == 12 // 3 + 3                 # steps 3, 6, 9, 12 and three evaluations

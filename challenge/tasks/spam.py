@@ -26,8 +26,8 @@ from challenge.errors import ChallengeError
 from challenge.impl import load_module
 from challenge.metrics import binary_metrics, choose_threshold
 from challenge.paths import runs_dir
-from challenge.training import (ProgressCallback, TrainConfig, Trainer, seed_everything,
-                                torch_threads)
+from challenge.training import (HeapTrim, ProgressCallback, TrainConfig, Trainer,
+                                seed_everything, torch_threads)
 
 SCHEMES = ("random", "temporal")
 SELECT_METRICS = ("f1", "roc_auc", "loss")
@@ -396,7 +396,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
                                    mode="min" if select == "loss" else "max",
                                    tiebreak=None if select == "loss" else "loss",
                                    ema_decay=ema_decay, seed=seed)
-        callbacks = [ProgressCallback(desc=f"spam {impl}")] if progress else []
+        callbacks = [HeapTrim()] + ([ProgressCallback(desc=f"spam {impl}")] if progress else [])
         loss_fn = functools.partial(_loss, drop=data.token_dropout, unk_id=tokenizer.unk_id,
                                     pad_id=tokenizer.pad_id,
                                     generator=torch.Generator().manual_seed(seed))
