@@ -4,6 +4,12 @@ split, scored on its hidden test part; prints one JSON object.
     challenge data fetch spam                              # once
     challenge data split spam --scheme random --seed 0
     python bench/spam.py [--scheme random|temporal] [--seed 0] [--data-dir data]
+                         [--train-seed N] [--models lstm,...] [--lstm KEY=VALUE ...]
+
+``--lstm`` changes one setting of the reference run (repeatable), e.g. ``--lstm max_length=600
+--lstm threads=2 --lstm hidden_size=64``: a field of SpamDataConfig (max_length, vocab_size,
+token_dropout, ...), of the model config (hidden_size, pooling, ...) or an argument of
+train_spam (lr, weight_decay, epochs, ema_decay, threads, ...).
 
 Per model: test accuracy, precision, recall, F1 on spam, ROC-AUC (at the threshold chosen on
 dev), train seconds, inference messages/second (raw text to probability: tokenizing or
@@ -42,11 +48,48 @@ def _inference_speed(predict, texts: list[str], repeats: int = 3) -> float:
     return round(len(texts) / best, 1)
 
 
-def run_one(name: str, seed: int, data_dir: str, folder: str) -> dict:
+def lstm_settings(pairs: list[str]) -> dict:
+    """``["max_length=600", "hidden_size=64", "lr=0.002"]`` -> keyword arguments of train_spam."""
+    from dataclasses import fields
+
+    from challenge.tasks.spam import DEFAULT_MODEL, SpamDataConfig
+
+    data_fields = {f.name: f.type for f in fields(SpamDataConfig)}
+    top = {"lr", "weight_decay", "epochs", "patience", "warmup_steps", "ema_decay", "threads",
+           "select", "minutes"}
+    data, model, kwargs = {}, {}, {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"bench/spam.py: --lstm wants KEY=VALUE, got {pair!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text                                   # a bare string: pooling=max
+        if key in data_fields:
+            data[key] = value
+        elif key in DEFAULT_MODEL or key in ("embed_dim", "num_layers"):
+            model[key] = value
+        elif key in top:
+            kwargs[key] = value
+        else:
+            raise SystemExit(f"bench/spam.py: unknown --lstm setting {key!r}; use a field of "
+                             f"SpamDataConfig, of the model config or one of {sorted(top)}")
+    if data:
+        kwargs["data"] = SpamDataConfig(**data)
+    if model:
+        kwargs["model"] = model
+    return kwargs
+
+
+def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | None = None,
+            lstm: list[str] | None = None) -> dict:
     """Train and score one model in this process; the figures of one model."""
     from challenge.baseline import TfidfBaseline
     from challenge.metrics import binary_metrics
     from challenge.tasks.spam import load_spam_predictor, load_texts, train_spam
+
+    train_seed = seed if train_seed is None else train_seed
 
     train = load_texts("spam", "train", data_dir=data_dir)
     dev = load_texts("spam", "dev", data_dir=data_dir)
@@ -54,15 +97,16 @@ def run_one(name: str, seed: int, data_dir: str, folder: str) -> dict:
     start = time.perf_counter()
     extra: dict = {}
     if name == "lstm":
-        run = train_spam(seed=seed, data_dir=data_dir, out=os.path.join(folder, "lstm.pt"),
-                         progress=os.environ.get("CHALLENGE_QUIET") != "1")
+        run = train_spam(seed=train_seed, data_dir=data_dir, out=os.path.join(folder, "lstm.pt"),
+                         progress=os.environ.get("CHALLENGE_QUIET") != "1",
+                         **lstm_settings(lstm or []))
         seconds = time.perf_counter() - start
         model = load_spam_predictor(run.path)
         predict, threshold = model.predict_proba, model.threshold
         extra = {"epochs": round(run.epochs, 2), "steps": run.steps, "stopped": run.stopped,
                  "dev_f1": round(run.metrics["f1"], 4)}
     else:
-        model = TfidfBaseline(name.split("_")[1], random_state=seed)
+        model = TfidfBaseline(name.split("_")[1], random_state=train_seed)
         model.fit(*train, *dev)
         seconds = time.perf_counter() - start
         predict, threshold = (lambda texts: model.predict_proba(texts)[:, 1]), model.threshold_
@@ -80,6 +124,12 @@ def main() -> None:
                         help="the seed the split on disk must have; also the training seed")
     parser.add_argument("--data-dir", default=None,
                         help="data folder holding the split (default: $CHALLENGE_DATA_DIR or data)")
+    parser.add_argument("--train-seed", type=int, default=None,
+                        help="seed of training (default: --seed); the split stays --seed's")
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
+    parser.add_argument("--lstm", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one setting of the reference LSTM run (repeatable)")
     parser.add_argument("--only", choices=MODELS, help=argparse.SUPPRESS)   # child processes
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -90,8 +140,15 @@ def main() -> None:
 
     data_dir = str(paths.data_dir(args.data_dir))
     if args.only:
-        print(json.dumps(run_one(args.only, args.seed, data_dir, args.folder)))
+        print(json.dumps(run_one(args.only, args.seed, data_dir, args.folder, args.train_seed,
+                                 args.lstm)))
         return
+    chosen = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not chosen or any(m not in MODELS for m in chosen):
+        sys.exit(f"bench/spam.py: --models takes a comma-separated subset of {','.join(MODELS)}, "
+                 f"got {args.models!r}")
+    if "lstm" in chosen:
+        lstm_settings(args.lstm)                # a bad setting fails here, before any training
     try:
         check_scheme(args.scheme, data_dir=data_dir)
         info = split_info(data_dir=data_dir)
@@ -106,24 +163,29 @@ def main() -> None:
     load_before = os.getloadavg()
     models = {}
     with tempfile.TemporaryDirectory() as folder:
-        for name in MODELS:
+        for name in chosen:
+            extra = ([] if args.train_seed is None else ["--train-seed", str(args.train_seed)])
+            extra += [f"--lstm={pair}" for pair in args.lstm]
             proc = subprocess.run([sys.executable, __file__, "--only", name, "--seed",
-                                   str(args.seed), "--data-dir", data_dir, "--folder", folder],
-                                  stdout=subprocess.PIPE, text=True)
+                                   str(args.seed), "--data-dir", data_dir, "--folder", folder,
+                                   *extra], stdout=subprocess.PIPE, text=True)
             if proc.returncode != 0:
                 sys.exit(f"bench/spam.py: {name} failed (exit code {proc.returncode})")
             models[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    lstm = models["lstm"]
-    best_baseline = max(models[m]["f1"] for m in MODELS if m != "lstm")
+    baselines = [models[m]["f1"] for m in models if m != "lstm"]
+    gap = (round(models["lstm"]["f1"] - max(baselines), 4)
+           if "lstm" in models and baselines else None)
     print(json.dumps({
         "scheme": args.scheme, "seed": args.seed, "view": "subject_body",
+        "train_seed": args.seed if args.train_seed is None else args.train_seed,
+        "lstm_settings": args.lstm,
         "split": info.get("counts"),
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "torch": torch.__version__,
                     "load_avg_before": [round(x, 2) for x in load_before],
                     "load_avg_after": [round(x, 2) for x in os.getloadavg()]},
         "models": models,
-        "lstm_f1_minus_best_baseline": round(lstm["f1"] - best_baseline, 4),
+        "lstm_f1_minus_best_baseline": gap,
     }))
 
 

@@ -19,7 +19,7 @@ def test_default_rubric_loads_with_the_documented_settings():
     rub = load_rubric()
     assert rub.max_points == 100
     spam, sorter = rub.task("spam"), rub.task("sorter")
-    assert (spam.quality.metric, spam.quality.floor, spam.quality.full) == ("f1", 0.90, 0.94)
+    assert (spam.quality.metric, spam.quality.floor, spam.quality.full) == ("f1", 0.90, 0.95)
     assert (sorter.quality.metric, sorter.quality.floor, sorter.quality.full) == ("exact_match", 0.5, 0.99)
     assert sorter.bonus.metric == "exact_match_long"
     s = rub.sorter
@@ -45,7 +45,7 @@ def test_hash_ignores_comments_and_layout_but_not_values(tmp_path):
     stripped = "\n".join(line.split("#")[0].rstrip() for line in text.splitlines()) + "\n\n"
     (tmp_path / "a.toml").write_text(stripped)
     assert load_rubric(tmp_path / "a.toml").hash == load_rubric().hash
-    (tmp_path / "b.toml").write_text(text.replace("full = 0.94", "full = 0.95"))
+    (tmp_path / "b.toml").write_text(text.replace("full = 0.95", "full = 0.96"))
     assert load_rubric(tmp_path / "b.toml").hash != load_rubric().hash
 
 
