@@ -115,10 +115,10 @@ class HeapTrim:
     """A callback that hands freed heap memory back to the system every ``every`` steps.
 
     Batches of many different lengths leave glibc's heap fragmented, and the process keeps
-    what it once used: 400 training steps of the spam model peaked at 887 MB of RSS, 640 MB
-    with a trim every 3 steps (20.2 s instead of 18.9 s). Setting glibc's mmap threshold instead
-    held RSS down too but slowed training and inference by a third or more. A no-op where
-    ``malloc_trim`` does not exist (not glibc).
+    what it once used: without trimming, the spam reference's peak RSS came close to the issue's
+    1.5 GB limit; with it, bench/spam.py measures about 730 MB. Setting glibc's mmap threshold
+    instead also held RSS down but slowed training and inference by about a third. A no-op
+    where ``malloc_trim`` does not exist (not glibc).
     """
 
     def __init__(self, every: int = 3):
@@ -150,8 +150,8 @@ def torch_threads(n: int | None):
     """Run the block with ``n`` intra-op torch threads (None: leave the setting alone).
 
     Small recurrent models are a long chain of tiny matrix products; splitting each over
-    threads costs more than it saves. The spam model (hidden size 32) trained in 78 s on one
-    thread and 307 s on two on a 2-core machine (bench/spam.py, README).
+    threads costs more than it saves. The spam model (hidden size 32) trained in 110 s on one
+    thread and 316 s on two on a 2-core machine (bench/spam.py --lstm threads=2, README).
     """
     if n is None:
         yield
