@@ -50,13 +50,15 @@ def _inference_speed(predict, texts: list[str], repeats: int = 3) -> float:
 
 def lstm_settings(pairs: list[str]) -> dict:
     """``["max_length=600", "hidden_size=64", "lr=0.002"]`` -> keyword arguments of train_spam."""
+    import inspect
     from dataclasses import fields
 
-    from challenge.tasks.spam import DEFAULT_MODEL, SpamDataConfig
+    from challenge.tasks.spam import DEFAULT_MODEL, SpamDataConfig, train_spam
 
-    data_fields = {f.name: f.type for f in fields(SpamDataConfig)}
-    top = {"lr", "weight_decay", "epochs", "patience", "warmup_steps", "ema_decay", "threads",
-           "select", "minutes"}
+    data_fields = {f.name for f in fields(SpamDataConfig)}
+    # train_spam's own tuning arguments (not where to read or write, nor the two dicts)
+    top = set(inspect.signature(train_spam).parameters) - {
+        "impl", "scheme", "seed", "out", "data_dir", "corpus", "data", "model", "progress"}
     data, model, kwargs = {}, {}, {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
@@ -68,7 +70,7 @@ def lstm_settings(pairs: list[str]) -> dict:
             value = text                                   # a bare string: pooling=max
         if key in data_fields:
             data[key] = value
-        elif key in DEFAULT_MODEL or key in ("embed_dim", "num_layers"):
+        elif key in DEFAULT_MODEL:
             model[key] = value
         elif key in top:
             kwargs[key] = value
