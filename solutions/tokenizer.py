@@ -63,10 +63,13 @@ def token_pattern() -> re.Pattern:
     """
     # BEGIN SOLUTION
     # HINT: one compiled re with a named group per rule (html, url, email, money, num, word, punct)
+    # `{m,n}+` is possessive (Python 3.11): where the next character can never be in the run
+    # (`>` after [^<>], `@` after [\w.+-]), giving characters back cannot help, so skipping
+    # that backtracking changes no match and saves time on every word.
     return re.compile(r"""
-        (?P<html>  <!--.*?--> | </?[a-z][^<>]{0,300}> )
+        (?P<html>  <!--.*?--> | </?[a-z][^<>]{0,300}+> )
       | (?P<url>   (?:https?://|ftp://|www\.) [^\s<>"']* [^\s<>"'.,;:!?)\]}] )
-      | (?P<email> [\w.+-]{1,64} @ [\w-]+ (?:\.[\w-]+)+ )
+      | (?P<email> [\w.+-]{1,64}+ @ [\w-]+ (?:\.[\w-]+)+ )
       | (?P<money> [$£€¥] \s? \d+ (?:[.,:/-]\d+)* )
       | (?P<num>   \d+ (?:[.,:/-]\d+)* (?![^\W_]) )
       | (?P<word>  [^\W_]+ (?:'[^\W_]+)* )

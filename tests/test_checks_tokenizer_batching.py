@@ -56,7 +56,7 @@ MUTATIONS = [
      "tokenize_words", ["expected", "got", "Hint: lowercase"]),
     ("tokenizer", "key=lambda t: (-counts[t], t))", "key=lambda t: -counts[t])",
      "train_vocabulary", ["get_vocab()", "ties in alphabetical order"]),
-    ("tokenizer", "(?P<email> [\\w.+-]{1,64} @", "(?P<email> [\\w.+-]{1,64} @@",
+    ("tokenizer", "(?P<email> [\\w.+-]{1,64}+ @", "(?P<email> [\\w.+-]{1,64}+ @@",
      "class_tokens", ["tokenize('jane.doe@example.co.uk')", "<email>"]),
     ("tokenizer", "return [SOS_ID, *ids, EOS_ID]", "return [SOS_ID, *ids]",
      "encode_unknown", ["add_special_tokens=True", "<eos> (3)"]),

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from challenge.data.sequences import (EOS_ID, PAD_ID, SequenceConfig, SequenceStream, collate,
-                                      decode_ids, make_sequences)
-from challenge.impl import load_module
+                                      make_sequences)
 from challenge.tasks.sorter import evaluate_sorter
 from grader.checks import run_local
 from solutions.sorter_model import ARCHS, Sorter, SorterConfig, decoder_inputs, used_positions

@@ -22,7 +22,7 @@ from challenge.data.corpus import Message, load_split, write_corpus
 from challenge.data.split import make_split
 from challenge.errors import ChallengeError
 from challenge.metrics import binary_metrics
-from challenge.tasks.spam import (SpamDataConfig, load_spam_predictor, load_texts,
+from challenge.tasks.spam import (SpamDataConfig, SpamPredictor, load_spam_predictor, load_texts,
                                   predict_messages, predict_spam, train_spam)
 
 SPAM_WORDS = "free offer click winner cash prize viagra unsubscribe".split()
@@ -98,6 +98,53 @@ def test_predict_messages_for_the_grader(toy_run, toy_dir):
     predicted = (scores.numpy() >= threshold).astype(int).tolist()
     assert predicted == [m.label for m in test]
     assert predict_messages(toy_run.path, [])[0].shape == (0,)
+
+
+def _word_predictor(data: SpamDataConfig):
+    from challenge.impl import load_module
+    from solutions.spam_model import SpamClassifier, SpamModelConfig
+    from solutions.tokenizer import Tokenizer
+    tok = Tokenizer.train_from_iterator([" ".join(f"w{i}" for i in range(40))], min_frequency=1)
+    model = SpamClassifier(SpamModelConfig(vocab_size=len(tok), embed_dim=4, hidden_size=4))
+    return tok, SpamPredictor(tok, model, load_module("solutions", "batching"), data)
+
+
+def test_head_and_tail_truncation_keeps_the_end_of_long_messages():
+    text = " ".join(f"w{i}" for i in range(30))
+    tok, head_only = _word_predictor(SpamDataConfig(max_length=10))
+    ids_of = lambda words: [tok.token_to_id(w) for w in words]   # noqa: E731
+    assert head_only.encode([text]) == [ids_of(f"w{i}" for i in range(10))]
+    _, both = _word_predictor(SpamDataConfig(max_length=10, tail_length=3))
+    expected = ids_of([f"w{i}" for i in range(7)] + ["w27", "w28", "w29"])
+    short = " ".join(f"w{i}" for i in range(10))
+    assert both.encode([text, short]) == [expected, ids_of(short.split())]
+    # a text beyond max_chars (10 tokens * 4 chars): the tail comes from its real end
+    _, cut = _word_predictor(SpamDataConfig(max_length=10, tail_length=3, chars_per_token=4))
+    assert cut.encode([text]) == [expected]
+
+
+def test_tail_length_must_leave_room_for_the_head(toy_dir, tmp_path):
+    with pytest.raises(ChallengeError, match="tail_length must be >= 0 and below max_length"):
+        train_spam(data_dir=toy_dir, out=tmp_path / "x.pt",
+                   data=SpamDataConfig(max_length=10, tail_length=10), progress=False)
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_bfloat16_scoring_is_stored_and_close_to_float32(toy_dir, tmp_path):
+    kw = dict(data_dir=toy_dir, epochs=3, model=TINY, data=SMALL, progress=False)
+    run = train_spam(out=tmp_path / "bf.pt", precision="bfloat16", **kw)
+    assert load_checkpoint(run.path)["config"]["precision"] == "bfloat16"
+    predictor = load_spam_predictor(run.path)
+    assert predictor.precision == "bfloat16"
+    texts, _ = load_texts("spam", "dev", data_dir=toy_dir)
+    low = predictor.predict_proba(texts)
+    predictor.precision = "float32"
+    full = predictor.predict_proba(texts)
+    assert not np.array_equal(low, full)             # autocast really ran in bfloat16 ...
+    assert np.allclose(low, full, atol=0.05)          # ... and stays close to float32
+    with pytest.raises(ChallengeError, match="unknown precision 'float16'"):
+        train_spam(out=tmp_path / "x.pt", precision="float16", **kw)
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_same_seed_same_checkpoint(toy_dir, tmp_path):

@@ -31,6 +31,7 @@ from challenge.training import (HeapTrim, ProgressCallback, TrainConfig, Trainer
 
 SCHEMES = ("random", "temporal")
 SELECT_METRICS = ("f1", "roc_auc", "loss")
+PRECISIONS = ("float32", "bfloat16")
 _PARTS = ("tokenizer", "batching", "spam_model")
 
 
@@ -42,7 +43,8 @@ class SpamDataConfig:
     vocab_size: int = 30000
     min_frequency: int = 2
     lowercase: bool = True
-    max_length: int = 1000         # tokens kept from the start (the subject comes first)
+    max_length: int = 1000         # tokens kept in all: the first ones (the subject comes first)
+    tail_length: int = 0           # ... of which this many are the message's last tokens
     chars_per_token: int = 12      # text is cut to max_length * this before tokenizing (speed)
     batch_size: int = 16
     token_dropout: float = 0.25    # training only: this share of real tokens becomes <unk>
@@ -183,24 +185,48 @@ class _EpochBatches:
 class SpamPredictor:
     """Spam probabilities for raw texts from a tokenizer, a model and a threshold.
 
-    Texts are cut to ``data.max_chars`` characters, encoded, sorted by length and scored in
+    Texts are cut to ``data.max_chars`` characters, encoded (with ``data.tail_length``, the
+    end of a long text is encoded too: see :meth:`encode`), sorted by length and scored in
     batches of at most ``max_batch`` messages and ``max_tokens`` padded tokens (short messages
     share big batches, long ones smaller; little padding, no gradients), then put back in
     input order. ``threads``: torch threads while scoring (1 is the fastest for this small
-    model; None leaves torch's setting).
+    model; None leaves torch's setting). ``precision="bfloat16"`` scores under CPU autocast:
+    faster where the CPU has bfloat16 instructions (AVX512-BF16, AMX), slower where it must
+    emulate them, and probabilities off by up to a few hundredths; training with it chooses the
+    threshold on bfloat16 scores too.
     """
 
     def __init__(self, tokenizer: Any, model: nn.Module, batching: ModuleType,
                  data: SpamDataConfig, threshold: float = 0.5, impl: str = "solutions",
-                 max_batch: int = 512, max_tokens: int = 32768, threads: int | None = 1):
+                 max_batch: int = 512, max_tokens: int = 32768, threads: int | None = 1,
+                 precision: str = "float32"):
+        if precision not in PRECISIONS:
+            raise ChallengeError(f"unknown precision {precision!r}; use one of "
+                                 f"{', '.join(PRECISIONS)}")
         self.tokenizer, self.model, self.batching = tokenizer, model.eval(), batching
+        self.precision = precision
         self.data, self.threshold, self.impl = data, threshold, impl
         self.max_batch, self.max_tokens, self.threads = max_batch, max_tokens, threads
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        cut = [t[:self.data.max_chars] for t in texts]
+        """Token ids of each text: its first ``max_length`` tokens or, with ``tail_length``,
+        its first ``max_length - tail_length`` and its last ``tail_length`` tokens (head + tail
+        truncation: the end of a long message, footers and sign-offs, is kept too)."""
+        d = self.data
+        cut = [t[:d.max_chars] for t in texts]
         try:
-            return self.tokenizer.encode_batch(cut, max_length=self.data.max_length)
+            if not d.tail_length:
+                return self.tokenizer.encode_batch(cut, max_length=d.max_length)
+            seqs = self.tokenizer.encode_batch(cut)
+            head = d.max_length - d.tail_length
+            for i, ids in enumerate(seqs):
+                cut_off = len(texts[i]) > len(cut[i])         # the end is not in `ids`
+                if len(ids) <= d.max_length and not cut_off:
+                    continue
+                tail = (self.tokenizer.encode(texts[i][-d.tail_length * d.chars_per_token:])
+                        if cut_off else ids)
+                seqs[i] = ids[:head] + tail[-d.tail_length:]
+            return seqs
         except NotImplementedError as e:
             raise _unfinished(self.impl, e) from None
 
@@ -210,7 +236,8 @@ class SpamPredictor:
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         pad = self.tokenizer.pad_id
         try:
-            with torch.inference_mode(), torch_threads(self.threads):
+            with torch.inference_mode(), torch_threads(self.threads), torch.autocast(
+                    "cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
                 for rows in self._batches(order, seqs):
                     batch = [list(seqs[i]) for i in rows]
                     ids, lengths = self.batching.pad_batch(batch, pad_id=pad,
@@ -272,7 +299,12 @@ def load_spam_predictor(checkpoint: str | os.PathLike, impl: str | None = None) 
     known = set(SpamDataConfig.__dataclass_fields__)
     data = SpamDataConfig(**{k: v for k, v in config.get("data", {}).items() if k in known})
     threshold = float(ckpt.get("threshold", 0.5))
-    return SpamPredictor(tokenizer, model, mods.batching, data, threshold, impl)
+    precision = config.get("precision", "float32")
+    if precision not in PRECISIONS:
+        raise ChallengeError(f"checkpoint {checkpoint}: unknown precision {precision!r}; retrain "
+                             f"it with `challenge train spam`")
+    return SpamPredictor(tokenizer, model, mods.batching, data, threshold, impl,
+                         precision=precision)
 
 
 def predict_spam(checkpoint: str | os.PathLike | SpamPredictor, texts: Sequence[str],
@@ -335,6 +367,9 @@ def _check_args(epochs: int, minutes: float | None, select: str, data: SpamDataC
     if data.max_length < 1 or data.batch_size < 1 or data.vocab_size < 5:
         raise ChallengeError("max_length and batch_size must be >= 1 and vocab_size >= 5; got "
                              f"{data.max_length}, {data.batch_size}, {data.vocab_size}")
+    if not 0 <= data.tail_length < data.max_length:
+        raise ChallengeError(f"tail_length must be >= 0 and below max_length ({data.max_length}), "
+                             f"got {data.tail_length}")
     if not 0.0 <= data.token_dropout < 1.0:
         raise ChallengeError(f"token_dropout must be in [0, 1), got {data.token_dropout}")
 
@@ -351,7 +386,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
                data: SpamDataConfig | None = None, model: dict | None = None, lr: float = 3e-3,
                weight_decay: float = 0.1, warmup_steps: int = 50, patience: int | None = 4,
                select: str = "f1", ema_decay: float | None = None, threads: int | None = 1,
-               progress: bool = True) -> SpamRun:
+               precision: str = "float32", progress: bool = True) -> SpamRun:
     """Train a spam classifier of ``impl`` on the split on disk and save its checkpoint.
 
     The tokenizer is learnt from the training texts, batches come from the impl's
@@ -360,10 +395,14 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     without improvement, ``epochs`` or ``minutes``. The threshold that maximises dev F1 is
     stored in the checkpoint (``runs/spam/<impl>-<scheme>.pt`` unless ``out``). ``threads``:
     torch threads for training (1, the fastest for this model: see
-    :func:`challenge.training.torch_threads`; None leaves torch's setting).
+    :func:`challenge.training.torch_threads`; None leaves torch's setting). ``precision``: how
+    the checkpoint scores messages, on dev here and wherever it is loaded (see
+    :class:`SpamPredictor`); training itself stays in float32.
     """
     data = data or SpamDataConfig()
     _check_args(epochs, minutes, select, data)
+    if precision not in PRECISIONS:
+        raise ChallengeError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     scheme = check_scheme(scheme, corpus, data_dir)
     train_texts, train_labels = load_texts(corpus, "train", data.view, data_dir)
     dev_texts, dev_labels = load_texts(corpus, "dev", data.view, data_dir)
@@ -381,7 +420,8 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
             min_frequency=data.min_frequency, lowercase=data.lowercase)
         model_config.update(vocab_size=tokenizer.get_vocab_size(), pad_id=tokenizer.pad_id)
         net = build_model(impl, model_config)
-        predictor = SpamPredictor(tokenizer, net, mods.batching, data, impl=impl, threads=threads)
+        predictor = SpamPredictor(tokenizer, net, mods.batching, data, impl=impl, threads=threads,
+                                  precision=precision)
         train_ids, dev_ids = predictor.encode(train_texts), predictor.encode(dev_texts)
         sampler = mods.batching.BucketBatchSampler([len(s) for s in train_ids], data.batch_size,
                                                    shuffle=True, seed=seed)
@@ -409,7 +449,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     metrics = {k: float(v) for k, v in result.best_metrics.items() if k != "threshold"}
     threshold = float(result.best_metrics.get("threshold", 0.5))
     config = {"task": "spam", "impl": impl, "corpus": corpus, "scheme": scheme,
-              "model": model_config, "data": data.to_dict(),
+              "model": model_config, "data": data.to_dict(), "precision": precision,
               "train": {**train_config.to_dict(), "batch_size": data.batch_size},
               "split": {k: v for k, v in split_info(corpus, data_dir).items()
                         if k in ("seed", "scheme", "sha256", "counts")}}
