@@ -200,9 +200,7 @@ class SpamPredictor:
                  data: SpamDataConfig, threshold: float = 0.5, impl: str = "solutions",
                  max_batch: int = 512, max_tokens: int = 32768, threads: int | None = 1,
                  precision: str = "float32"):
-        if precision not in PRECISIONS:
-            raise ChallengeError(f"unknown precision {precision!r}; use one of "
-                                 f"{', '.join(PRECISIONS)}")
+        _check_precision(precision)
         self.tokenizer, self.model, self.batching = tokenizer, model.eval(), batching
         self.precision = precision
         self.data, self.threshold, self.impl = data, threshold, impl
@@ -300,9 +298,7 @@ def load_spam_predictor(checkpoint: str | os.PathLike, impl: str | None = None) 
     data = SpamDataConfig(**{k: v for k, v in config.get("data", {}).items() if k in known})
     threshold = float(ckpt.get("threshold", 0.5))
     precision = config.get("precision", "float32")
-    if precision not in PRECISIONS:
-        raise ChallengeError(f"checkpoint {checkpoint}: unknown precision {precision!r}; retrain "
-                             f"it with `challenge train spam`")
+    _check_precision(precision, f"checkpoint {checkpoint}: ")
     return SpamPredictor(tokenizer, model, mods.batching, data, threshold, impl,
                          precision=precision)
 
@@ -354,6 +350,12 @@ def _dev_metrics(predictor: SpamPredictor, dev_ids: list[list[int]], dev_labels:
             "roc_auc": m.roc_auc, "loss": loss, "threshold": threshold}
 
 
+def _check_precision(precision: str, where: str = "") -> None:
+    if precision not in PRECISIONS:
+        raise ChallengeError(f"{where}unknown precision {precision!r}; use one of "
+                             f"{', '.join(PRECISIONS)}")
+
+
 def _check_args(epochs: int, minutes: float | None, select: str, data: SpamDataConfig) -> None:
     if not isinstance(epochs, int) or epochs < 1:
         raise ChallengeError(f"--epochs must be a positive integer, got {epochs!r}")
@@ -401,8 +403,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     """
     data = data or SpamDataConfig()
     _check_args(epochs, minutes, select, data)
-    if precision not in PRECISIONS:
-        raise ChallengeError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    _check_precision(precision)
     scheme = check_scheme(scheme, corpus, data_dir)
     train_texts, train_labels = load_texts(corpus, "train", data.view, data_dir)
     dev_texts, dev_labels = load_texts(corpus, "dev", data.view, data_dir)
