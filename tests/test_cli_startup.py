@@ -13,8 +13,11 @@ def test_importing_the_cli_does_not_import_torch_or_sklearn():
     assert out.stdout.strip() == "[]"
 
 
-def test_cli_architectures_match_the_sorter_task():
+def test_cli_choices_match_the_tasks():
     from challenge.cli.train_sorter import ARCHS
     from challenge.tasks.sorter import ARCHS as TASK_ARCHS
 
     assert ARCHS == TASK_ARCHS
+    from challenge.cli.train_spam import PRECISIONS
+    from challenge.tasks.spam import PRECISIONS as TASK_PRECISIONS
+    assert PRECISIONS == TASK_PRECISIONS

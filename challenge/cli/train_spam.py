@@ -7,6 +7,8 @@ import json
 
 import click
 
+#: challenge.tasks.spam.PRECISIONS, written out so that --help does not import torch
+PRECISIONS = ("float32", "bfloat16")
 SCHEME_HELP = ("Which split the model must be trained on: random or temporal. The split on disk "
                "is used as it is; this only checks that it has this scheme [default: whatever "
                "`challenge data split` made].")
@@ -29,7 +31,7 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
               help="Checkpoint path [default: runs/spam/<impl>-<scheme>.pt].")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Data folder holding the split [default: $CHALLENGE_DATA_DIR or ./data].")
-@click.option("--precision", type=click.Choice(["float32", "bfloat16"]), default="float32",
+@click.option("--precision", type=click.Choice(PRECISIONS), default="float32",
               show_default=True,
               help="How the checkpoint scores messages (dev, grading, prediction). bfloat16 is "
                    "faster on CPUs with bfloat16 instructions and slower on others.")
