@@ -66,7 +66,7 @@ def open_submission(zip_path: Path, dest: Path, *, max_files: int, max_bytes: in
     try:
         names = safe_extract(zip_path, dest, max_files=max_files, max_bytes=max_bytes)
     except ChallengeError as e:
-        raise BadSubmission(str(e)) from None
+        raise BadSubmission(f"{e}; make the zip again with `challenge submit`") from None
     extra = sorted(set(names) - ALLOWED)
     if extra:
         raise BadSubmission(f"unexpected file {extra[0]!r} in the submission; it may hold only "

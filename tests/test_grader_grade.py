@@ -137,6 +137,22 @@ def test_cli_json_is_exactly_one_object_and_the_table_names_failures(env, tmp_pa
     assert len(missing.output.strip().splitlines()) == 1
 
 
+def test_cli_exits_1_on_a_submission_it_cannot_grade_and_still_prints_the_report(env, tmp_path):
+    rubric_file = write_rubric(tmp_path / "rubric.toml", RUBRIC)
+    common = ["--rubric", str(rubric_file), "--data-dir", str(env["data"])]
+    broken = tmp_path / "ivy.zip"
+    broken.write_bytes(b"PK\x03\x04 cut short")
+    runner = CliRunner()
+    table = runner.invoke(main, ["grade", "--hidden", str(broken), *common])
+    assert table.exit_code == 1, table.output
+    assert "FAILED: ivy.zip is not a readable zip file" in table.output
+    assert "make the zip again with `challenge submit`" in table.output
+    as_json = runner.invoke(main, ["grade", "--submission", str(broken), "--json", *common])
+    assert as_json.exit_code == 1
+    report = json.loads(as_json.stdout)
+    assert report["status"] == "failed" and report["points"] == 0 and report["student"] == "ivy"
+
+
 def test_reference_checkpoints_are_reused_only_when_they_fit(env, runs, tmp_path):
     found = reference_checkpoints(RUBRIC, data_dir=env["data"], train=False)
     assert found == {"sorter": env["sorter"], "spam": env["spam"]}

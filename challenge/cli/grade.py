@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -49,6 +50,9 @@ def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, d
     challenge grade --hidden alice.zip       instructor: one submission, the hidden sets
     challenge grade --hidden alice.csv       instructor: a predictions file
     challenge grade --hidden SUBS/           instructor: every submission, into the leaderboard
+
+    The exit status is 1 when a submission file cannot be graded at all (an unreadable or
+    unsafe zip, a malformed predictions file): the report, with the reason, is still printed.
     """
     from grader.grade import grade as grade_lib
 
@@ -75,6 +79,8 @@ def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, d
         with atomic_write(Path(out), "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=1)
     click.echo(json.dumps(payload) if as_json else report.summary(verbose=verbose))
+    if report.status != "ok":
+        sys.exit(1)
 
 
 @click.group()
