@@ -13,7 +13,8 @@ train_spam (lr, weight_decay, epochs, ema_decay, threads, ...).
 
 Per model: test accuracy, precision, recall, F1 on spam, ROC-AUC (at the threshold chosen on
 dev), train seconds, inference messages/second (raw text to probability: tokenizing or
-vectorizing included) and peak RSS in MB. Each model runs in its own child process, so each
+vectorizing included) and peak RSS in MB; for the LSTM also ``inference_seconds``: the test
+set's encoding, and its scoring on one torch thread (the predictor's default) and on two. Each model runs in its own child process, so each
 peak RSS is that model's alone (Python and the libraries included).
 """
 
@@ -38,14 +39,32 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)   # KiB on Linux
 
 
-def _inference_speed(predict, texts: list[str], repeats: int = 3) -> float:
-    """Messages per second of ``predict(texts)``, best of ``repeats`` passes."""
+def _best_seconds(work, repeats: int = 3) -> float:
+    """Seconds of ``work()``, best of ``repeats`` runs."""
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        predict(texts)
+        work()
         best = min(best, time.perf_counter() - start)
-    return round(len(texts) / best, 1)
+    return best
+
+
+def _inference_speed(predict, texts: list[str], repeats: int = 3) -> float:
+    """Messages per second of ``predict(texts)``, best of ``repeats`` passes."""
+    return round(len(texts) / _best_seconds(lambda: predict(texts), repeats), 1)
+
+
+def _lstm_inference_parts(model, texts: list[str]) -> dict:
+    """Where the LSTM's scoring time goes: encoding text to ids, then the model on one torch
+    thread (the default) and on two."""
+    ids = model.encode(texts)
+    parts = {"encode": _best_seconds(lambda: model.encode(texts))}
+    for threads in (1, 2):
+        model.threads = threads
+        parts[f"score_{threads}_thread{'s' if threads > 1 else ''}"] = _best_seconds(
+            lambda: model.scores_of_ids(ids))
+    model.threads = 1
+    return {k: round(v, 3) for k, v in parts.items()}
 
 
 def lstm_settings(pairs: list[str]) -> dict:
@@ -113,9 +132,11 @@ def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | 
         seconds = time.perf_counter() - start
         predict, threshold = (lambda texts: model.predict_proba(texts)[:, 1]), model.threshold_
     metrics = binary_metrics(test_labels, predict(test_texts), threshold).to_dict()
+    speed = _inference_speed(predict, test_texts)
+    if name == "lstm":
+        extra["inference_seconds"] = _lstm_inference_parts(model, test_texts)
     return {**{k: round(metrics[k], 4) for k in KEYS}, "train_seconds": round(seconds, 1),
-            "inference_msgs_per_s": _inference_speed(predict, test_texts),
-            "peak_rss_mb": _peak_rss_mb(), **extra}
+            "inference_msgs_per_s": speed, "peak_rss_mb": _peak_rss_mb(), **extra}
 
 
 def main() -> None:

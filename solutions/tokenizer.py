@@ -66,14 +66,23 @@ def token_pattern() -> re.Pattern:
     # `{m,n}+` is possessive (Python 3.11): where the next character can never be in the run
     # (`>` after [^<>], `@` after [\w.+-]), giving characters back cannot help, so skipping
     # that backtracking changes no match and saves time on every word.
+    # Two shortcuts that change no token, only the time (about a third less on the corpus):
+    # - `\s*+` first: a match takes the whitespace before its token, so finditer does not try
+    #   all seven rules at every space and fail; read a token with m.group(name), not m.group();
+    # - `plain`: a word that starts with a letter and is followed by a character that none of
+    #   the rules above `word` could go on with (no \w . + @ ' - :) is a word whatever comes
+    #   after, so it skips the url and e-mail tries (the e-mail rule would scan it to the end).
     return re.compile(r"""
-        (?P<html>  <!--.*?--> | </?[a-z][^<>]{0,300}+> )
+        \s*+ (?:
+        (?P<plain> [^\W\d_][^\W_]*+ (?![\w.+@'\-:]) )
+      | (?P<html>  <!--.*?--> | </?[a-z][^<>]{0,300}+> )
       | (?P<url>   (?:https?://|ftp://|www\.) [^\s<>"']* [^\s<>"'.,;:!?)\]}] )
       | (?P<email> [\w.+-]{1,64}+ @ [\w-]+ (?:\.[\w-]+)+ )
       | (?P<money> [$£€¥] \s? \d+ (?:[.,:/-]\d+)* )
       | (?P<num>   \d+ (?:[.,:/-]\d+)* (?![^\W_]) )
       | (?P<word>  [^\W_]+ (?:'[^\W_]+)* )
       | (?P<punct> (?P<char>[^\w\s]|_) (?P=char){0,2} ) (?P=char)*
+        )
     """, re.VERBOSE | re.IGNORECASE | re.DOTALL)
     # END SOLUTION
 
@@ -149,10 +158,8 @@ class Tokenizer:
         append = tokens.append
         for m in token_pattern().finditer(text):
             kind = m.lastgroup
-            if kind == "word":
-                append(m.group())
-            elif kind == "punct":
-                append(m.group("punct"))
+            if kind == "plain" or kind == "word" or kind == "punct":
+                append(m.group(kind))
             elif kind != "html":
                 append(_CLASS_OF[kind])
         return tokens
@@ -169,19 +176,32 @@ class Tokenizer:
         """
         # BEGIN SOLUTION
         # HINT: ids = [self._vocab.get(t, UNK_ID) for t in self.tokenize(text)], then truncate and wrap
-        get, unk = self._vocab.get, UNK_ID
-        ids = [get(t, unk) for t in self.tokenize(text)]
-        if not add_special_tokens:
-            if max_length is not None:
-                if max_length < 1:
-                    raise ValueError(f"max_length must be at least 1, got {max_length}")
-                del ids[max_length:]
-            return ids
+        limit = None                                   # how many token ids to keep
         if max_length is not None:
-            if max_length < 2:
-                raise ValueError(f"max_length must be at least 2 with special tokens, got {max_length}")
-            del ids[max_length - 2:]
-        return [SOS_ID, *ids, EOS_ID]
+            least = 2 if add_special_tokens else 1
+            if max_length < least:
+                raise ValueError(f"max_length must be at least {least}"
+                                 f"{' with special tokens' if add_special_tokens else ''}, "
+                                 f"got {max_length}")
+            limit = max_length - 2 if add_special_tokens else max_length
+        # The same ids as [get(t, unk) for t in self.tokenize(text)][:limit], read straight off
+        # the matches and stopping at the limit: the model's inputs are encoded on every
+        # prediction, and at 1,000 tokens about 15% of the corpus's tokens lie past the cut.
+        text = html.unescape(text).replace("’", "'")
+        if self.lowercase:
+            text = text.lower()
+        get, unk = self._vocab.get, UNK_ID
+        ids: list[int] = []
+        append = ids.append
+        if limit != 0:
+            for m in token_pattern().finditer(text):
+                kind = m.lastgroup
+                if kind == "html":
+                    continue
+                append(get(_CLASS_OF[kind] if kind in _CLASS_OF else m.group(kind), unk))
+                if len(ids) == limit:
+                    break
+        return [SOS_ID, *ids, EOS_ID] if add_special_tokens else ids
         # END SOLUTION
 
     def encode_batch(self, texts: Iterable[str], max_length: int | None = None,

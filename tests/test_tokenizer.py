@@ -37,6 +37,13 @@ def tok() -> Tokenizer:
     ("Über CAFÉ", ["über", "café"]),
     ("  \n\t ", []),
     ("", []),
+    # a word right before a character that another rule could go on with is not cut short
+    ("see http:x, www.x and wwwx. now",
+     ["see", "http", ":", "x", ",", "<url>", "and", "wwwx", ".", "now"]),
+    ("a+b@c.org x-ray it's foo_bar é-mail",
+     ["<email>", "x", "-", "ray", "it's", "foo", "_", "bar", "é", "-", "mail"]),
+    ("  lead\ttrail  \n", ["lead", "trail"]),
+    ("café: x@y", ["café", ":", "x", "@", "y"]),
 ])
 def test_tokenize_follows_the_documented_pattern(text, tokens):
     assert Tokenizer().tokenize(text) == tokens
@@ -128,6 +135,24 @@ def test_encode_special_tokens_and_truncation(tok):
         tok.encode("the", max_length=0)
     with pytest.raises(ValueError, match="max_length"):
         tok.encode("the", max_length=1, add_special_tokens=True)
+
+
+@pytest.mark.parametrize("special", [False, True])
+def test_encode_is_tokenize_mapped_then_cut(special):
+    # encode reads ids straight off the matches and stops at max_length: it must give what
+    # mapping every token and truncating gives, wherever the cut falls (HTML, URLs, runs)
+    texts = ["<b>Hi</b> see www.x.com, pay $5!!!! to me@x.org <!-- c --> now 10:30 don't",
+             "the cat <br> sat __ on the mat <p>", "", "  <i> </i>  ", "one"]
+    tok = Tokenizer.train_from_iterator(texts[:1], vocab_size=8, min_frequency=1)
+    for text in texts:
+        mapped = [tok.token_to_id(t) if tok.token_to_id(t) is not None else 1
+                  for t in tok.tokenize(text)]
+        assert tok.encode(text, add_special_tokens=special) == (
+            [2, *mapped, 3] if special else mapped)
+        for n in range(2 if special else 1, len(mapped) + 4):
+            expected = mapped[:n - 2] if special else mapped[:n]
+            assert tok.encode(text, max_length=n, add_special_tokens=special) == (
+                [2, *expected, 3] if special else expected), (text, n)
 
 
 def test_encode_batch_matches_encode(tok):
