@@ -14,8 +14,9 @@ train_spam (lr, weight_decay, epochs, ema_decay, threads, ...).
 Per model: test accuracy, precision, recall, F1 on spam, ROC-AUC (at the threshold chosen on
 dev), train seconds, inference messages/second (raw text to probability: tokenizing or
 vectorizing included) and peak RSS in MB; for the LSTM also ``inference_seconds``: the test
-set's encoding, and its scoring on one torch thread (the predictor's default) and on two. Each model runs in its own child process, so each
-peak RSS is that model's alone (Python and the libraries included).
+set's encoding, and its scoring on one torch thread (the predictor's default) and on two.
+Each model runs in its own child process, so each peak RSS is that model's alone (Python and
+the libraries included).
 """
 
 from __future__ import annotations
@@ -59,10 +60,9 @@ def _lstm_inference_parts(model, texts: list[str]) -> dict:
     thread (the default) and on two."""
     ids = model.encode(texts)
     parts = {"encode": _best_seconds(lambda: model.encode(texts))}
-    for threads in (1, 2):
+    for key, threads in (("score_1_thread", 1), ("score_2_threads", 2)):
         model.threads = threads
-        parts[f"score_{threads}_thread{'s' if threads > 1 else ''}"] = _best_seconds(
-            lambda: model.scores_of_ids(ids))
+        parts[key] = _best_seconds(lambda: model.scores_of_ids(ids))
     model.threads = 1
     return {k: round(v, 3) for k, v in parts.items()}
 
