@@ -33,6 +33,7 @@ from typing import Callable, Iterable, Iterator
 from challenge.errors import ChallengeError
 from challenge.progress import bar
 from grader.leaderboard import Leaderboard, check_student_name
+from grader.text import printable
 
 SUFFIXES = (".zip", ".csv")
 
@@ -62,7 +63,8 @@ class BatchResult:
                 f"already graded, rejected {len(self.rejected)}, grader errors {len(self.crashed)} "
                 f"in {self.seconds:.1f} s -> {self.db}")
         lines = [text] + [f"  rejected {f}: {why}" for f, why in self.rejected]
-        return "\n".join(lines + [f"  grader error on {f}: {err}" for f, err in self.crashed])
+        return printable("\n".join(lines + [f"  grader error on {f}: {err}"
+                                             for f, err in self.crashed]))
 
 
 def student_from_filename(path: str | Path) -> str:
@@ -100,6 +102,12 @@ def grade_hidden(path: str, **kwargs) -> object:
     the grader pulls in torch, and only the workers need it)."""
     from grader.grade import grade
     return grade(submission=path, hidden=True, **kwargs)
+
+
+def _store_files(path: Path) -> list[Path]:
+    """The leaderboard file and SQLite's files beside it."""
+    return [path] + [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal"))
+                     if p.exists()]
 
 
 def _default_rubric_hash(kwargs: dict) -> str:
@@ -186,15 +194,17 @@ def grade_many(paths: str | Path | Iterable[str | Path], *, workers: int = 2,
             else [Path(paths)]
     else:
         files = [Path(p) for p in paths]
-    grade_fn = grade_fn or grade_hidden
-    rubric_hash = rubric_hash if rubric_hash is not None else _default_rubric_hash(grade_kwargs or {})
+    kwargs = dict(grade_kwargs or {})
+    rubric_hash = rubric_hash if rubric_hash is not None else _default_rubric_hash(kwargs)
     start = time.perf_counter()
     with Leaderboard(db) as store:
+        if grade_fn is None:   # the grader hides the leaderboard (it holds hidden labels)
+            grade_fn = grade_hidden
+            kwargs["protect"] = (*kwargs.get("protect", ()), *_store_files(store.path))
         result = BatchResult(store.path)
         todo = plan(files, store.graded_keys(), rubric_hash, result)
         with _worker_env(workers), bar(total=len(todo), desc="grading", unit="sub") as progress:
-            _run(todo, store, result, progress, workers, grade_fn, grade_kwargs or {}, retries,
-                 rubric_hash)
+            _run(todo, store, result, progress, workers, grade_fn, kwargs, retries, rubric_hash)
     result.seconds = time.perf_counter() - start
     return result
 

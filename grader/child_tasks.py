@@ -13,6 +13,7 @@ import torch
 
 from challenge.errors import ChallengeError
 from challenge.impl import load_module
+from grader import quality
 from grader.checks import all_checks, execute
 from grader.checks.base import _describe_exception
 
@@ -77,14 +78,10 @@ def run_spam(payload: dict, context: dict) -> Any:
     return {"scores": scores, "threshold": threshold}
 
 
-@_guarded
-def run_sorter(payload: dict, context: dict) -> Any:
-    """Greedy outputs (token ids) of the student's sorter for each input sequence."""
+def _decode(model: torch.nn.Module, inputs: list) -> list[torch.Tensor]:
+    """Greedy outputs of ``model`` for ``inputs`` (lists of values), in chunks of SORT_BATCH."""
     from challenge.data.sequences import PAD_ID, encode_values
-    from challenge.tasks.sorter import load_sorter
 
-    model, _ = load_sorter(Path(context["files"]) / payload["checkpoint"], impl=context["impl"])
-    inputs = payload["inputs"]
     outputs = []
     with torch.no_grad():
         for start in range(0, len(inputs), SORT_BATCH):
@@ -95,6 +92,37 @@ def run_sorter(payload: dict, context: dict) -> Any:
                 src[row, :len(values)] = torch.tensor(encode_values(values), dtype=torch.long)
             outputs.append(model.generate(src, lengths, max_len=int(lengths.max())))
     return outputs
+
+
+def randomise_parameters(model: torch.nn.Module, seed: int) -> None:
+    """Replace every floating-point parameter of ``model``, in place, with uniform(-k, k) values,
+    k = 1/sqrt(fan_in) (torch's default for linear and recurrent layers), from a seeded generator."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.is_floating_point():
+                k = 1.0 / max(p.shape[-1] if p.dim() > 1 else p.numel(), 1) ** 0.5
+                p.copy_(torch.empty(p.shape, dtype=p.dtype).uniform_(-k, k, generator=g))
+
+
+@_guarded
+def run_sorter(payload: dict, context: dict) -> Any:
+    """Greedy outputs (token ids) of the student's sorter for each input sequence, then those of
+    the same model with random parameters on the probe (:func:`grader.quality.probe_indices`):
+    the grader checks that the outputs depend on the learnt weights."""
+    from challenge.tasks.sorter import load_sorter
+
+    model, _ = load_sorter(Path(context["files"]) / payload["checkpoint"], impl=context["impl"])
+    inputs = payload["inputs"]
+    outputs = _decode(model, inputs)
+    randomise_parameters(model, quality.PROBE_SEED)
+    try:
+        random_outputs = _decode(model, [inputs[i] for i in quality.probe_indices(inputs)])
+    except Exception as e:  # student code; say which run failed
+        raise ChallengeError(f"generate failed on the model with random weights (the grader "
+                             f"checks that outputs depend on the learnt weights): "
+                             f"{_describe_exception(e)}") from None
+    return {"outputs": outputs, "random_weights": random_outputs}
 
 
 def preload() -> None:

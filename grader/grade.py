@@ -167,6 +167,8 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
                 units.append(q)
         plan[task.name] = (task, checks, inputs, q)
     protect = (*protect, paths.data_dir(data_dir), paths.runs_dir())
+    if hidden:
+        protect += tuple(p for p in [hidden_sets.secret_file(data_dir)] if p is not None)
     files = {f"{t}.pt": p for t, p in checkpoints.items()}
     run = run_units(units, impl=impl, files=files, limits=rub.limits,
                     protect=[Path(p) for p in protect])
@@ -218,7 +220,7 @@ def _quality(task: TaskRubric, data, unit: UnitResult) -> tuple[QualityResult, d
         if task.name == "spam":
             scores, threshold = quality.spam_scores(reply["output"], len(data.ids))
             return quality.spam_quality(task, data, scores, threshold)
-        rows = quality.sorter_rows(reply["output"], len(data.inputs))
-        return quality.sorter_quality(task, data, rows)
+        rows, random_rows = quality.sorter_outputs(reply["output"], data)
+        return quality.sorter_quality(task, data, rows, random_rows)
     except quality.Malformed as e:
         return quality.failed(task, "malformed", str(e)), None

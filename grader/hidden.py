@@ -136,6 +136,9 @@ def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike |
     meta = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "secret_fingerprint": hashlib.sha256(f"fingerprint:{secret}".encode()).hexdigest()[:16],
+        # where the secret is, so grading can hide it from submissions (the public corpus and
+        # the secret give back every hidden label); never the secret itself
+        "secret_file": str(Path(secret_file).resolve()),
         "public_fraction": rub.hidden.public_fraction,
         "checks_seed": derive_seed(secret, "checks") % (1 << 31),
         "spam": {"corpus": corpus, "scheme": scheme, "test_sha256": split.sha256["test"],
@@ -203,6 +206,13 @@ def hidden_sorter(data_dir: str | os.PathLike | None = None, rubric: Rubric | No
 def checks_seed(data_dir: str | os.PathLike | None = None) -> int:
     """The seed of the checks' inputs when grading on the hidden sets: a student never saw them."""
     return int(_meta(data_dir)["checks_seed"])
+
+
+def secret_file(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """Where the secret the hidden sets came from was (None for sets made before this was
+    recorded)."""
+    path = _meta(data_dir).get("secret_file")
+    return Path(path) if path else None
 
 
 def hidden_spam_ids(data_dir: str | os.PathLike | None = None) -> list[str]:

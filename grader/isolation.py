@@ -5,8 +5,10 @@ the grader reports what it achieved rather than assuming.
 Kernel layers (Linux, needs root or unprivileged user namespaces):
 - a new network namespace: no interface but a downed loopback, so no connection goes anywhere;
 - a new mount namespace: the data and runs folders, the reference solutions and any other
-  protected path are hidden under empty read-only tmpfs mounts, the root filesystem is read-only
-  except the scratch folder, and the cgroup filesystem is hidden;
+  protected folder are hidden under empty read-only tmpfs mounts and protected files (the
+  leaderboard, the secret) under /dev/null; the other grading runs' scratch folders are hidden,
+  the root filesystem is read-only except this run's work folder, and the cgroup filesystem is
+  hidden;
 - a new PID namespace with a fresh /proc: the submission sees (and can signal) only itself, and
   killing its first process ends every process it started;
 - a pids cgroup (when the grader runs as root, where RLIMIT_NPROC is not enforced) capping
@@ -29,6 +31,7 @@ from pathlib import Path
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUSER = 0x20000, 0x20000000, 0x40000000, 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
 PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -123,20 +126,57 @@ def _relay(child: int) -> None:
 
 
 def _walls(scratch: Path, work: Path, protect: list[Path]) -> None:
+    roots = {_mount_point(p) for p in protect if p.exists()} - {Path("/")}
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _mount(work, work, None, MS_BIND | MS_REC)          # the one writable place
+    _hide_other_runs(scratch, work)
     for path in protect:
-        if path.is_dir() and not _inside(scratch, path):
+        if _inside(scratch, path):
+            continue
+        if path.is_dir():
             _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+        elif path.is_file():                            # e.g. the leaderboard, the secret
+            _mount("/dev/null", path, None, MS_BIND)
     for path in ("/sys/fs/cgroup",):
         if Path(path).is_dir():
             _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
     if Path("/dev/shm").is_dir():
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m")
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _mount("/", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
-    for path in {_mount_point(p) for p in protect if p.exists()} - {Path("/")}:
-        _mount(path, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    _read_only("/")
+    for path in roots:
+        _read_only(path)
+
+
+def _hide_other_runs(scratch: Path, work: Path) -> None:
+    """Every grading run's scratch folder sits in one parent (see grader.sandbox); an empty
+    tmpfs over that parent hides the others (another student's replies, in a batch), then this
+    run's own folder is put back, read-only but for ``work``."""
+    parent = scratch.parent
+    held = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+        scratch.mkdir()
+        _mount(f"/proc/self/fd/{held}", scratch, None, MS_BIND | MS_REC)
+    finally:
+        os.close(held)
+    _mount(work, work, None, MS_BIND | MS_REC)          # the one writable place
+    _read_only(scratch)
+    _mount("tmpfs", parent, "tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+           "size=4k,mode=755")
+
+
+def _read_only(path) -> None:
+    """Remount the mount at ``path`` read-only, keeping its other flags: inside a user namespace
+    the kernel refuses a remount that would drop nosuid, nodev, noexec or the atime mode."""
+    have = os.statvfs(path).f_flag
+    keep = [(os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+            (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
+            (os.ST_RELATIME, MS_RELATIME)]
+    flags = MS_BIND | MS_REMOUNT | MS_RDONLY
+    for st, ms in keep:
+        if have & st:
+            flags |= ms
+    _mount(path, path, None, flags)
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -16,6 +16,20 @@ from grader.rubric import Band, TaskRubric
 
 SPAM_KEYS = ("f1", "precision", "recall", "accuracy", "roc_auc")
 
+# The random-weights probe of the sorter: the child also decodes up to PROBE_SIZE sequences of at
+# least PROBE_MIN_LEN values (chance of sorting one by luck <= 1/5! = 1/120) with the model's
+# parameters replaced by seeded random ones. A network that decodes with its weights then sorts
+# almost none (the reference architectures: 0 of 64 at the graded setting, at most 6 of 64 = 0.09
+# with only 10 distinct values); a generate that sorts directly still sorts them all. In range and
+# longer sequences are judged apart (a cheat on the longer ones alone is seen too), each needing
+# RANDOM_SORT_LIMIT of its share and at least RANDOM_SORT_HITS sequences: well above what chance
+# gives, and a cheat that sorts less than that earns nothing from the default exact_match band.
+PROBE_SIZE = 64
+PROBE_MIN_LEN = 5
+PROBE_SEED = 20240917
+RANDOM_SORT_HITS = 3
+RANDOM_SORT_LIMIT = 0.25
+
 
 class Malformed(ValueError):
     """The submission's output has the wrong type, shape or values; the message says which."""
@@ -100,25 +114,66 @@ def spam_quality(task: TaskRubric, data: SpamSet, scores: Sequence[float],
 
 # --- sorter ------------------------------------------------------------------------------------
 
-def sorter_rows(output: Any, n: int) -> list[list[int]]:
+def probe_indices(inputs: Sequence[Sequence[int]]) -> list[int]:
+    """The random-weights probe: up to PROBE_SIZE sequences of PROBE_MIN_LEN or more values,
+    evenly spaced over ``inputs`` (so in range and longer ones both), the same on both sides."""
+    eligible = [i for i, values in enumerate(inputs) if len(values) >= PROBE_MIN_LEN]
+    k = min(PROBE_SIZE, len(eligible))
+    return [eligible[j * len(eligible) // k] for j in range(k)]
+
+
+def sorter_rows(output: Any, n: int, what: str = "generate()") -> list[list[int]]:
     """Validate the child's sorter output: integer tensors (B_i, L_i) with n rows in all."""
     chunks = output if isinstance(output, (list, tuple)) else [output]
     rows: list[list[int]] = []
     for k, t in enumerate(chunks):
         if not isinstance(t, torch.Tensor):
-            raise Malformed(f"generate() returned {type(t).__name__}; expected a (B, L) tensor")
+            raise Malformed(f"{what} returned {type(t).__name__}; expected a (B, L) tensor")
         if t.dim() != 2:
-            raise Malformed(f"generate() returned shape {tuple(t.shape)}; expected (B, L)")
+            raise Malformed(f"{what} returned shape {tuple(t.shape)}; expected (B, L)")
         if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-            raise Malformed(f"generate() returned dtype {t.dtype}; expected integer token ids")
+            raise Malformed(f"{what} returned dtype {t.dtype}; expected integer token ids")
         rows.extend(t.long().tolist())
     if len(rows) != n:
-        raise Malformed(f"generate() returned {len(rows)} rows for {n} input sequences")
+        raise Malformed(f"{what} returned {len(rows)} rows for {n} input sequences")
     return rows
 
 
-def sorter_quality(task: TaskRubric, data: SorterSet, rows: Sequence[Sequence[int]]
-                   ) -> tuple[QualityResult, dict]:
+def sorter_outputs(output: Any, data: SorterSet) -> tuple[list[list[int]], list[list[int]]]:
+    """Validate the child's sorter reply ``{"outputs": chunks, "random_weights": chunks}``: the
+    rows for every input, and those of the random-weights probe (:func:`probe_indices`)."""
+    if not isinstance(output, dict) or not {"outputs", "random_weights"} <= set(output):
+        raise Malformed("expected {'outputs': tensors, 'random_weights': tensors}; the outputs of "
+                        "the model with random weights are missing")
+    rows = sorter_rows(output["outputs"], len(data.inputs))
+    probe = sorter_rows(output["random_weights"], len(probe_indices(data.inputs)),
+                        "with random weights, generate()")
+    return rows, probe
+
+
+def sorts_without_weights(data: SorterSet, random_rows: Sequence[Sequence[int]]) -> str:
+    """Why the sorter's outputs do not depend on its learnt weights, or "" when they do: in
+    range or longer, the random-weights model sorts RANDOM_SORT_LIMIT of the probe (and at least
+    RANDOM_SORT_HITS sequences) exactly."""
+    probe = probe_indices(data.inputs)
+    for long, kind in ((False, ""), (True, "longer ")):
+        part = [(i, ids) for i, ids in zip(probe, random_rows) if data.long[i] == long]
+        hits = sum(decode_ids(ids) == sorted(data.inputs[i]) for i, ids in part)
+        if part and hits >= max(RANDOM_SORT_HITS, RANDOM_SORT_LIMIT * len(part)):
+            return (f"a model with random weights still sorts {100 * hits / len(part):.0f}% of "
+                    f"sequences exactly ({hits} of {len(part)} {kind}sequences of "
+                    f"{PROBE_MIN_LEN} or more values): generate must decode with the model's "
+                    f"learnt weights, not sort directly")
+    return ""
+
+
+def sorter_quality(task: TaskRubric, data: SorterSet, rows: Sequence[Sequence[int]],
+                   random_rows: Sequence[Sequence[int]]) -> tuple[QualityResult, dict | None]:
+    """Exact match and token accuracy of ``rows``, in range and longer; zero points when the
+    random-weights probe shows that generate sorts without the model (:func:`sorts_without_weights`)."""
+    cheat = sorts_without_weights(data, random_rows)
+    if cheat:
+        return failed(task, "rejected", cheat), None
     exact, tokens = [], []
     for values, ids in zip(data.inputs, rows):
         target = sorted(values)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from grader.checks.base import CheckResult
+from grader.text import printable
 
 
 @dataclass
@@ -102,7 +103,8 @@ class GradeReport:
             lines += [f"  {c.part}.{c.name}: {c.message}" for c in failed]
         if verbose and self.isolation:
             lines.append("Isolation: " + "; ".join(f"{k}: {v}" for k, v in self.isolation.items()))
-        return "\n".join(lines)
+        return printable("\n".join(lines))
+
 
 
 def _fmt(value) -> str:

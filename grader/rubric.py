@@ -67,6 +67,7 @@ class Limits:
     memory_mb: int = 6144
     max_processes: int = 64
     max_output_mb: int = 64
+    max_scratch_mb: int = 512
     max_log_chars: int = 4000
 
 

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from typing import Any
 
 import torch
 
+from challenge.errors import ChallengeError
 from challenge.impl import IMPLS, STUDENT_MODULES
 from grader.rubric import Limits
 
@@ -36,6 +38,8 @@ KIT_ROOT = Path(__file__).resolve().parent.parent
 SETUP_SECONDS = 120.0          # the child's own start (imports) before its first unit
 EXIT_SECONDS = 10.0            # after its last reply
 _POLL = 0.02
+_DISK_EVERY = 0.5              # seconds between measurements of the child's disk use
+_MAX_ENTRIES = 10000
 _SIGNALS = {signal.SIGKILL: "killed (out of memory, or a process limit)",
             signal.SIGXCPU: "CPU time limit exceeded", signal.SIGSEGV: "crashed (segmentation fault)",
             signal.SIGABRT: "aborted (SIGABRT; often out of memory in native code)",
@@ -77,7 +81,7 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
     modules) in sandboxed children; one :class:`UnitResult` per unit, in order."""
     start = time.monotonic()
     deadline = start + limits.wall_seconds
-    scratch = Path(tempfile.mkdtemp(prefix="challenge-grade-"))
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=scratch_parent()))
     cgroup = _make_cgroup(limits.max_processes) if isolate else None
     try:
         _stage(scratch, units, impl, files or {}, limits, protect, isolate, cgroup)
@@ -109,6 +113,24 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
             except OSError:
                 pass
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def scratch_parent() -> Path:
+    """The one folder every run's scratch folder is made in (``$TMPDIR/challenge-grade-<uid>``):
+    a sandbox hides it whole and puts back only its own run (:mod:`grader.isolation`), so a
+    submission never sees another's files. It must be this user's own real folder."""
+    path = Path(tempfile.gettempdir()) / f"challenge-grade-{os.geteuid()}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError as e:
+        raise ChallengeError(f"cannot make the grader's scratch folder {path} ({e.strerror}); "
+                             f"set TMPDIR to a writable folder") from None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise ChallengeError(f"the grader's scratch folder {path} is not a folder owned by you "
+                             f"(another user could read submissions there); remove it or set "
+                             f"TMPDIR to a folder of your own")
+    return path
 
 
 def _stage(scratch: Path, units, impl, files, limits, protect, isolate, cgroup) -> None:
@@ -159,15 +181,28 @@ def _round(scratch: Path, todo: list[int], units, limits: Limits, deadline: floa
                                 cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, close_fds=True)
     current, importing, since, why = None, "", started, ""
+    # The child runs ``todo`` in order, so a unit's clock starts once: a mark that names an
+    # earlier unit, or the same one again, is ignored (the progress file is writable by the
+    # student's code, and rewriting it must not buy more time).
+    position = {unit: k for k, unit in enumerate(todo)}
+    kind, measured = "timeout", started
     while True:
         rc = proc.poll()
         if rc is not None:
             break
         now = time.monotonic()
+        if now - measured > _DISK_EVERY:
+            measured = now
+            over = _disk_over(work, limits.max_scratch_mb)
+            if over:
+                why, kind = over, "crashed"
+                _kill(proc, cgroup)
+                _clear_work(work)   # or the next child would start over the allowance
+                break
         mark = _read_progress(progress)
-        if mark is not None and mark[0] != current:
+        if mark is not None and mark[0] != current and _advances(mark[0], current, position):
             current, since = mark[0], now
-        if mark is not None:
+        if mark is not None and mark[0] == current:
             importing = mark[1]
         if current is None and now - started > SETUP_SECONDS:
             why = f"the grader's sandbox did not start within {SETUP_SECONDS:g} s"
@@ -195,7 +230,7 @@ def _round(scratch: Path, todo: list[int], units, limits: Limits, deadline: floa
                         f"{_last_line(scratch / 'log.txt')}"
         return results, info, reason
     if current is not None and 0 <= current < len(units) and current not in results:
-        status = "timeout" if why else "crashed"
+        status = kind if why else "crashed"
         reason = why or f"{_exit_text(proc.returncode)} while running this; last output: " \
                         f"{_last_line(scratch / 'log.txt')}"
         if importing:  # the module itself hangs or crashes: every check of it would too
@@ -218,7 +253,84 @@ def _load_reply(key: str, path: Path, limits: Limits) -> UnitResult:
                                             f"plain tensors, numbers, strings, lists and dicts")
     if not isinstance(reply, dict) or reply.get("key") != key or "output" not in reply:
         return UnitResult(key, "malformed", "the reply is not in the grader's format")
+    big = _oversized(reply, limits.max_output_mb << 20)
+    if big:
+        return UnitResult(key, "malformed", big)
     return UnitResult(key, "ok", "", reply)
+
+
+def _oversized(reply: Any, max_bytes: int) -> str:
+    """Why ``reply`` would take more than ``max_bytes`` once its tensors are materialised, or
+    "". A tensor's file holds its storage, and a view of it (``expand``, stride 0) can claim far
+    more elements than the file has: ``tolist()`` on one would exhaust the grader's memory."""
+    total, stack = 0, [(reply, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > 32:
+            return "the reply is nested more than 32 levels deep"
+        if isinstance(value, torch.Tensor):
+            total += value.numel() * value.element_size()
+            if total > max_bytes:
+                return (f"the output's tensors (one of shape {tuple(value.shape)}) would take more "
+                        f"than the {max_bytes >> 20} MiB an output may; return one row per input")
+        elif isinstance(value, dict):
+            stack += [(v, depth + 1) for v in value.values()]
+        elif isinstance(value, (list, tuple)):
+            stack += [(v, depth + 1) for v in value]
+    return ""
+
+
+def _clear_work(work: Path) -> None:
+    """Delete what the child wrote to ``work``, keeping the replies in ``out/``."""
+    for entry in work.iterdir():
+        if entry.name == "out":
+            for item in entry.iterdir():
+                if not (item.is_file() and not item.is_symlink() and item.suffix == ".pt"
+                        and item.stem.isdigit()):
+                    _remove(item)
+        elif entry.name != "tmp":
+            _remove(entry)
+    shutil.rmtree(work / "tmp", ignore_errors=True)
+    (work / "tmp").mkdir(exist_ok=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _disk_over(work: Path, max_mb: int) -> str:
+    """Why the child's work folder is over its disk allowance (``max_mb``, or more than
+    ``_MAX_ENTRIES`` files and folders), or ""."""
+    used, entries, stack = 0, 0, [work]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    if entries > _MAX_ENTRIES:
+                        return f"made more than {_MAX_ENTRIES} files in its scratch folder"
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        else:
+                            used += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    if used > max_mb << 20:
+        return f"wrote more than {max_mb} MiB to its scratch folder"
+    return ""
+
+
+def _advances(mark: int, current: int | None, position: dict[int, int]) -> bool:
+    """Whether the child may move from unit ``current`` to ``mark`` (-1: every unit done)."""
+    if current == -1 or (mark != -1 and mark not in position):
+        return False
+    return mark == -1 or current is None or position[mark] > position.get(current, -1)
 
 
 def _read_progress(path: Path) -> tuple[int, str] | None:

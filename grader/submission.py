@@ -78,6 +78,9 @@ def open_submission(zip_path: Path, dest: Path, *, max_files: int, max_bytes: in
         manifest = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise BadSubmission(f"manifest.json is not valid JSON ({e})") from None
+    except RecursionError:   # thousands of nested brackets: never what `challenge submit` writes
+        raise BadSubmission("manifest.json is nested too deeply to read; make the zip again "
+                            "with `challenge submit`") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise BadSubmission("manifest.json needs a 'files' table of sha256 hashes")
     listed = manifest["files"]

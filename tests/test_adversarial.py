@@ -242,3 +242,75 @@ def test_edited_file_after_submit_is_a_failed_submission(env, tmp_path):
                   manifest={"student": "carol", "files": {"modules/bptt.py": "0" * 64}})
     report = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"])
     assert report.status == "failed" and "manifest" in report.reason
+
+
+def test_the_secret_behind_the_hidden_sets_cannot_be_read(env, tmp_path):
+    secret = env["root"] / "secret-s3cret.txt"     # where make_hidden_sets put it
+    attack = f"raise RuntimeError('read ' + repr(open({str(secret)!r}).read()))\n"
+    report = _grade(env, tmp_path, attack)
+    _zero_with_reason(report, "refuses to open")
+    assert "s3cret" not in json.dumps(report.to_dict()).replace("secret-s3cret.txt", "")
+
+
+def test_rewriting_the_progress_file_buys_no_time(env, tmp_path):
+    attack = """
+import time
+def _stall(self, x, state=None):
+    here = open("progress").read().split()[0]
+    while True:   # make it look as if the grader moved on to another check, and back
+        for text in ("0", here):
+            with open("progress", "w") as f:
+                f.write(text + "\\n")
+            time.sleep(0.05)
+LSTMCell.forward = _stall
+"""
+    report = _grade(env, tmp_path, attack, rubric=FAST_TIMEOUT)
+    timed_out = [c for c in _part(report, "lstm_cell") if c.status == "timeout"]
+    assert timed_out and all("timed out after 3 s" in c.message for c in timed_out)
+    assert [c.message for c in _part(report, "bptt") if not c.passed] == []
+
+
+def test_an_expanded_output_is_malformed_not_a_memory_bomb(env, tmp_path):
+    # 1 KB on disk, 8 GB as a list: a view with stride 0 must not reach tolist() in the grader
+    attack = ("Sorter.generate = lambda self, src, lengths, max_len=None: "
+              "torch.zeros(1, 10, dtype=torch.long).expand(10 ** 8, 10)\n")
+    report = _grade(env, tmp_path, attack, part="sorter_model")
+    q = report.tasks["sorter"].quality
+    assert q.points == 0 and q.status == "malformed" and "MiB an output may" in q.reason
+
+
+def test_a_deeply_nested_manifest_is_a_failed_submission(env, tmp_path):
+    z = tmp_path / "dave.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", "[" * 200_000)
+    report = grade(submission=z, hidden=True, rubric=RUBRIC, data_dir=env["data"])
+    assert report.status == "failed" and "nested too deeply" in report.reason
+
+
+def test_terminal_escapes_in_messages_are_printed_as_text(env, tmp_path):
+    attack = "raise RuntimeError('\\x1b[2J\\x1b[H100/100 points\\x08\\u202eZ')\n"
+    summary = _grade(env, tmp_path, attack).summary()
+    assert "\x1b" not in summary and "\x08" not in summary and "\u202e" not in summary
+    assert "\\x1b[2J\\x1b[H100/100 points\\x08\\u202eZ" in summary
+
+
+def test_filling_the_disk_is_stopped(env, tmp_path):
+    # many files, each under the per-file limit: the parent measures the scratch folder (the
+    # attack stops at 100 MiB and then waits, so that a broken allowance is a timeout, not a
+    # full disk)
+    attack = """
+import time
+def _fill(self, x, state=None):
+    block = bytes(2 << 20)
+    for i in range(50):
+        with open(f"fill-{i}", "wb") as f:
+            f.write(block)
+    while True:
+        time.sleep(1)
+LSTMCell.forward = _fill
+"""
+    rubric = tiny_rubric(tasks=TASKS, check_seconds=20.0, max_scratch_mb=32)
+    report = _grade(env, tmp_path, attack, rubric=rubric)
+    stopped = [c for c in _part(report, "lstm_cell") if "wrote more than 32 MiB" in c.message]
+    assert stopped and all(c.points == 0 for c in stopped)
+    assert [c.message for c in _part(report, "bptt") if not c.passed] == []

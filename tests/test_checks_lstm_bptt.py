@@ -127,7 +127,7 @@ def test_a_cell_calling_torch_lstm_cell_function_is_reported(tmp_path):
         "        h, c = torch.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias_ih, "
         "self.bias_hh)\n"))
     message = _results(impl, "lstm_cell")["from_scratch"].message
-    assert "your LSTMCell uses torch.lstm_cell" in message
+    assert "your LSTMCell uses torch's LSTM cell (aten::lstm_cell" in message
 
 
 def test_bptt_without_sum_over_time_is_named(tmp_path):

@@ -3,14 +3,18 @@ limit of a whole submission is kept even when each unit stays within its own."""
 
 from __future__ import annotations
 
+import ast
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from grader.checks import all_checks
 from grader.rubric import Limits
-from grader.sandbox import Unit, run_units
+from grader.sandbox import Unit, run_units, scratch_parent
 from test_grader_support import reference_modules
 
 
@@ -61,3 +65,46 @@ def test_protected_folders_are_hidden_from_the_child(tmp_path):
         assert "RuntimeError" in message and message.endswith("False")   # not even there
     else:
         assert "RuntimeError" in message
+
+
+def _probe(folder, expression: str, error: str = "RuntimeError", **kwargs):
+    """Run one bptt check whose module raises ``RuntimeError(repr(expression))`` at import."""
+    folder.mkdir(exist_ok=True)
+    tmp_path = folder
+    modules = reference_modules()
+    probe = f"\nimport os\nraise RuntimeError(repr({expression}))\n"
+    (tmp_path / "bptt.py").write_text(modules["bptt"] + probe)
+    run = run_units(_units("bptt")[:1], impl=str(tmp_path),
+                    limits=Limits(wall_seconds=60, memory_mb=4096), **kwargs)
+    message = run.results[0].reply["message"]
+    assert error in message, message
+    return run, message
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="namespaces are Linux only")
+def test_other_runs_scratch_folders_are_hidden(tmp_path):
+    other = Path(tempfile.mkdtemp(prefix="run-", dir=scratch_parent()))   # another grading run
+    try:
+        (other / "reply.pt").write_text("bob's reply")
+        run, message = _probe(tmp_path, f"(os.path.exists({str(other / 'reply.pt')!r}), "
+                                        f"sorted(os.listdir({str(scratch_parent())!r})))")
+        if run.isolation.get("filesystem", "").startswith("mount namespace"):
+            seen, listed = ast.literal_eval(message[message.index("("):])
+            assert seen is False and len(listed) == 1 and listed[0].startswith("run-")
+            assert listed[0] != other.name
+    finally:
+        shutil.rmtree(other)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="namespaces are Linux only")
+def test_protected_files_are_refused_and_empty(tmp_path):
+    board = tmp_path / "elsewhere" / "leaderboard.sqlite"
+    board.parent.mkdir()
+    board.write_text("y_true 1,0,1")
+    _, message = _probe(tmp_path / "a", f"open({str(board)!r}).read()", protect=[board],
+                        error="PermissionError")
+    assert "refuses to open" in message                 # the audit hook, everywhere
+    run, message = _probe(tmp_path / "b", f"os.stat({str(board)!r}).st_size", protect=[board])
+    if run.isolation.get("filesystem", "").startswith("mount namespace"):
+        assert message.endswith(": 0")                   # and under it, an empty file
+    assert board.read_text() == "y_true 1,0,1"       # the grader's own copy is untouched

@@ -1,18 +1,19 @@
 """Public checks of the ``lstm_cell`` part: parameter names and initialisation, forward and
 gradients equal to torch.nn.LSTMCell with copied weights (float64), the unrolled layer equal to
-torch.nn.LSTM, and no torch LSTM used inside. A mismatch names a likely cause when the output
+torch.nn.LSTM, and no torch LSTM used inside (by the operators it runs, see
+:mod:`grader.checks.torch_rnn`). A mismatch names a likely cause when the output
 matches a known mistake (another gate order, a missing bias, ...).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 
 import torch
 from torch import nn
 
 from grader.checks.base import Check, CheckFailure, expect_close, expect_equal
+from grader.checks.torch_rnn import Watch, watch_torch_rnn
 
 PART = "lstm_cell"
 I, H, B, T = 5, 4, 3, 6
@@ -39,42 +40,11 @@ def make_inputs(seed: int) -> dict:
 
 # --- run side: calls student code, returns plain data ------------------------------------
 
-@contextlib.contextmanager
-def _watch_torch_lstm():
-    """Record calls of torch's own LSTM code while the student's forward runs."""
-    used: list[str] = []
-    targets = [(nn.LSTMCell, "forward", "torch.nn.LSTMCell"), (nn.LSTM, "forward", "torch.nn.LSTM"),
-               (torch._VF, "lstm_cell", "torch's lstm_cell function"),
-               (torch._VF, "lstm", "torch's lstm function"),
-               (torch, "lstm_cell", "torch.lstm_cell"), (torch, "lstm", "torch.lstm"),
-               (torch.ops.aten, "lstm_cell", "torch.ops.aten.lstm_cell"),
-               (torch.ops.aten, "lstm", "torch.ops.aten.lstm")]
-    saved = []
-    for owner, attr, label in targets:
-        original = getattr(owner, attr)
-
-        def spy(*args, _original=original, _label=label, **kwargs):
-            used.append(_label)
-            return _original(*args, **kwargs)
-
-        saved.append((owner, attr, vars(owner).get(attr, None), attr in vars(owner)))
-        setattr(owner, attr, spy)
-    try:
-        yield used
-    finally:
-        for owner, attr, before, had in reversed(saved):
-            if had:
-                setattr(owner, attr, before)
-            else:
-                delattr(owner, attr)
-
-
-def _torch_lstm_problem(model: nn.Module, used: list[str]) -> str | None:
-    inside = [f"a torch.nn.{type(m).__name__} " + (f"submodule {name!r}" if name else "base class")
+def _torch_lstm_problem(model: nn.Module, watch: Watch) -> str | None:
+    inside = [f"uses a torch.nn.{type(m).__name__} " + (f"submodule {name!r}" if name else "base class")
               for name, m in model.named_modules() if isinstance(m, (nn.RNNBase, nn.RNNCellBase))]
-    if not inside and not used:
-        return None
-    return f"your {type(model).__name__} uses {', '.join(dict.fromkeys(inside or used))}"
+    found = ", ".join(inside) if inside else watch.problem()
+    return f"your {type(model).__name__} {found}" if found else None
 
 
 def _load(model: nn.Module, weights: dict, prefix: str = "") -> str | None:
@@ -104,11 +74,11 @@ def _pair(out, what: str) -> tuple | str:
 
 def _run_watched(module, data: dict, call, layer: bool = False) -> dict:
     """Build the float64 cell (or layer) with the check's weights, apply ``call`` under the watch."""
-    with _watch_torch_lstm() as used:
+    with watch_torch_rnn() as watch:
         model = (module.LSTM(I, H, batch_first=True) if layer else module.LSTMCell(I, H)).double()
         problem = _load(model, data["weights"], "cell." if layer else "")
         result = {"problem": problem} if problem else call(model)
-    found = _torch_lstm_problem(model, used)
+    found = _torch_lstm_problem(model, watch)
     return {"problem": found + RULE} if found else result
 
 
@@ -170,10 +140,10 @@ def run_unrolled(module, data: dict) -> dict:
 def run_from_scratch(module, data: dict) -> dict:
     found = []
     for build, args in ((module.LSTMCell, (data["x"],)), (module.LSTM, (data["xs"],))):
-        with _watch_torch_lstm() as used:
+        with watch_torch_rnn() as watch:
             model = build(I, H).double()
             model(*args)
-        found.append(_torch_lstm_problem(model, used))
+        found.append(_torch_lstm_problem(model, watch))
     return {"problem": None, "found": [f for f in found if f]}
 
 

@@ -1,0 +1,80 @@
+"""Detect torch's own recurrent kernels (LSTM, GRU and RNN cells and layers) in student code by the
+aten operators they run, whatever Python name reached them: torch.nn.LSTMCell, torch.lstm_cell,
+an alias of torch._VF.lstm_cell saved at import, torch.ops.aten or a helper thread all end in the
+same dispatcher operator, and torch's profiler records every operator the dispatcher runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from torch._C._profiler import _ExperimentalConfig
+from torch.autograd.profiler import profile, record_function
+
+#: Operator -> what a student reads; torch.nn.LSTMCell, torch.lstm_cell and torch._VF.lstm_cell
+#: all run aten::lstm_cell, torch.nn.LSTM runs aten::lstm, and so on.
+FORBIDDEN = {
+    "aten::lstm_cell": "torch's LSTM cell (aten::lstm_cell: torch.nn.LSTMCell, torch.lstm_cell)",
+    "aten::lstm": "torch's LSTM layer (aten::lstm: torch.nn.LSTM, torch.lstm)",
+    "aten::_thnn_fused_lstm_cell": "torch's fused LSTM cell (aten::_thnn_fused_lstm_cell)",
+    "aten::_lstm_mps": "torch's LSTM layer (aten::_lstm_mps)",
+    "aten::quantized_lstm_cell": "torch's quantized LSTM cell (aten::quantized_lstm_cell)",
+    "aten::gru_cell": "torch's GRU cell (aten::gru_cell)",
+    "aten::gru": "torch's GRU layer (aten::gru)",
+    "aten::_thnn_fused_gru_cell": "torch's fused GRU cell (aten::_thnn_fused_gru_cell)",
+    "aten::quantized_gru_cell": "torch's quantized GRU cell (aten::quantized_gru_cell)",
+    "aten::rnn_tanh_cell": "torch's RNN cell (aten::rnn_tanh_cell)",
+    "aten::rnn_relu_cell": "torch's RNN cell (aten::rnn_relu_cell)",
+    "aten::rnn_tanh": "torch's RNN layer (aten::rnn_tanh)",
+    "aten::rnn_relu": "torch's RNN layer (aten::rnn_relu)",
+    "aten::quantized_rnn_tanh_cell": "torch's quantized RNN cell (aten::quantized_rnn_tanh_cell)",
+    "aten::quantized_rnn_relu_cell": "torch's quantized RNN cell (aten::quantized_rnn_relu_cell)",
+    "aten::_cudnn_rnn": "torch's cuDNN RNN kernel (aten::_cudnn_rnn)",
+    "aten::miopen_rnn": "torch's MIOpen RNN kernel (aten::miopen_rnn)",
+    "aten::mkldnn_rnn_layer": "torch's oneDNN RNN kernel (aten::mkldnn_rnn_layer)",
+}
+_END = "challenge::watch_end"
+
+
+@dataclass
+class Watch:
+    """What :func:`watch_torch_rnn` saw once its block ended."""
+
+    kernels: list[str] = field(default_factory=list)  # FORBIDDEN labels, in first-use order
+    blind: bool = False  # the recording was stopped or switched off inside the block
+
+    def problem(self) -> str | None:
+        if self.blind:
+            return ("torch's operator recording was switched off inside it, so the grader cannot "
+                    "see which operators it runs")
+        return f"uses {', '.join(self.kernels)}" if self.kernels else None
+
+
+def _all_threads() -> _ExperimentalConfig:
+    """Record work handed to other threads too (an option of newer torch; older ones record the
+    calling thread and the autograd engine's)."""
+    try:
+        return _ExperimentalConfig(profile_all_threads=True)
+    except TypeError:
+        return _ExperimentalConfig()
+
+
+@contextlib.contextmanager
+def watch_torch_rnn() -> Iterator[Watch]:
+    """Record the operators the block runs, on every thread; the yielded :class:`Watch` is filled
+    in when the block ends normally."""
+    # kineto reads its log level once, when the first profiler starts; its default prints two
+    # "profiler_start/stop" lines per use into the student's log
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+    watch = Watch()
+    prof = profile(experimental_config=_all_threads())
+    with prof:
+        yield watch
+        with record_function(_END):   # missing from the events if the recording was cut off
+            pass
+    names = [e.name for e in (prof.function_events or [])]
+    watch.blind = _END not in names
+    watch.kernels = list(dict.fromkeys(FORBIDDEN[n] for n in names if n in FORBIDDEN))
