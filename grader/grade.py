@@ -166,7 +166,8 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
             if isinstance(q, Unit):
                 units.append(q)
         plan[task.name] = (task, checks, inputs, q)
-    protect = (*protect, paths.data_dir(data_dir), paths.runs_dir())
+    # the default data folder too: with --data-dir elsewhere, an older leaderboard may be there
+    protect = (*protect, paths.data_dir(data_dir), paths.data_dir(), paths.runs_dir())
     if hidden:
         protect += tuple(p for p in [hidden_sets.secret_file(data_dir)] if p is not None)
     files = {f"{t}.pt": p for t, p in checkpoints.items()}
