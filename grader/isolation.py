@@ -4,11 +4,12 @@ the grader reports what it achieved rather than assuming.
 
 Kernel layers (Linux, needs root or unprivileged user namespaces):
 - a new network namespace: no interface but a downed loopback, so no connection goes anywhere;
-- a new mount namespace: the data and runs folders, the reference solutions and any other
-  protected folder are hidden under empty read-only tmpfs mounts and protected files (the
-  leaderboard, the secret) under /dev/null; the other grading runs' scratch folders are hidden,
-  the root filesystem is read-only except this run's work folder, and the cgroup filesystem is
-  hidden;
+- a new mount namespace: outside the operating system's own folders, only Python, the kit and
+  this run's scratch folder stay visible (home folders, /tmp, /var, /run, ... are empty); the
+  data and runs folders, the reference solutions and any other protected folder are hidden
+  under empty read-only tmpfs mounts and protected files (the leaderboard, the secret) under
+  /dev/null; the other grading runs' scratch folders are hidden, the root filesystem is
+  read-only except this run's work folder, and the cgroup filesystem is hidden;
 - a new PID namespace with a fresh /proc: the submission sees (and can signal) only itself, and
   killing its first process ends every process it started;
 - a pids cgroup (when the grader runs as root, where RLIMIT_NPROC is not enforced) capping
@@ -128,6 +129,7 @@ def _relay(child: int) -> None:
 def _walls(scratch: Path, work: Path, protect: list[Path]) -> None:
     roots = {_mount_point(p) for p in protect if p.exists()} - {Path("/")}
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _hide_the_rest([scratch, Path(__file__).resolve().parent.parent, *_python_paths()])
     _hide_other_runs(scratch, work)
     for path in protect:
         if _inside(scratch, path):
@@ -145,6 +147,51 @@ def _walls(scratch: Path, work: Path, protect: list[Path]) -> None:
     _read_only("/")
     for path in roots:
         _read_only(path)
+
+
+# Top-level folders of the operating system, left visible (read-only): programs, libraries and
+# their settings. Every other one (home folders, /root, /tmp, /var, /run with its sockets,
+# /srv, /opt, /mnt, ...) is hidden but for the paths the child needs.
+_SYSTEM = frozenset({"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "dev",
+                     "proc", "sys", "nix", "gnu", "snap"})
+
+
+def _python_paths() -> list[Path]:
+    """The folders Python and its packages load from (the interpreter, the venv, sys.path)."""
+    found = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.realpath(sys.executable)), *sys.path]
+    return [Path(p) for p in found if p and os.path.isdir(p)]
+
+
+def _hide_the_rest(keep: list[Path]) -> None:
+    """Hide every folder outside :data:`_SYSTEM` except the ``keep`` folders (and the way to
+    them): a submission sees the kit, Python and its scratch folder, and not the instructor's
+    other files (an old leaderboard, a copy of the corpus, backups)."""
+    kept = {p.resolve() for p in keep} | {Path(os.path.abspath(p)) for p in keep}
+    for top in sorted(Path("/").iterdir()):
+        if top.name not in _SYSTEM and top.is_dir() and not top.is_symlink():
+            _hide_except(top, kept)
+
+
+def _hide_except(folder: Path, kept: set[Path]) -> None:
+    if any(folder == k or k in folder.parents for k in kept):
+        return                                               # needed, with all it holds
+    ways = [c for c in sorted(folder.iterdir())              # children on the way to a kept path
+            if c.is_dir() and not c.is_symlink()
+            and any(c == k or c in k.parents for k in kept)]
+    held = {c.name: os.open(c, os.O_RDONLY | os.O_DIRECTORY) for c in ways}
+    try:
+        _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+        for name, fd in held.items():
+            (folder / name).mkdir()
+            _mount(f"/proc/self/fd/{fd}", folder / name, None, MS_BIND | MS_REC)
+    finally:
+        for fd in held.values():
+            os.close(fd)
+    _mount("tmpfs", folder, "tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+           "size=64k,mode=755")
+    for child in ways:
+        _hide_except(child, kept)
 
 
 def _hide_other_runs(scratch: Path, work: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from grader.checks import all_checks
 from grader.rubric import Limits
-from grader.sandbox import Unit, run_units, scratch_parent
+from grader.sandbox import KIT_ROOT, Unit, run_units, scratch_parent
 from test_grader_support import reference_modules
 
 
@@ -98,13 +98,28 @@ def test_other_runs_scratch_folders_are_hidden(tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="namespaces are Linux only")
 def test_protected_files_are_refused_and_empty(tmp_path):
-    board = tmp_path / "elsewhere" / "leaderboard.sqlite"
-    board.parent.mkdir()
-    board.write_text("y_true 1,0,1")
-    _, message = _probe(tmp_path / "a", f"open({str(board)!r}).read()", protect=[board],
-                        error="PermissionError")
-    assert "refuses to open" in message                 # the audit hook, everywhere
-    run, message = _probe(tmp_path / "b", f"os.stat({str(board)!r}).st_size", protect=[board])
+    # inside the kit (which the child must see): `hidden make --secret-file secret.txt` puts it
+    secret = KIT_ROOT / f".test-secret-{os.getpid()}.txt"
+    secret.write_text("s3cret")
+    try:
+        _, message = _probe(tmp_path / "a", f"open({str(secret)!r}).read()", protect=[secret],
+                            error="PermissionError")
+        assert "refuses to open" in message             # the audit hook, everywhere
+        run, message = _probe(tmp_path / "b", f"os.stat({str(secret)!r}).st_size",
+                              protect=[secret])
+        if run.isolation.get("filesystem", "").startswith("mount namespace"):
+            assert message.endswith(": 0")               # and under it, an empty file
+        assert secret.read_text() == "s3cret"            # the grader's own copy is untouched
+    finally:
+        secret.unlink()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="namespaces are Linux only")
+def test_only_the_system_python_and_the_kit_are_visible(tmp_path):
+    notes = tmp_path / "old-leaderboard.sqlite"             # anywhere else: a backup, a copy
+    notes.write_text("y_true 1,0,1")
+    seen = f"[os.path.exists(p) for p in ({str(notes)!r}, {str(KIT_ROOT / 'challenge')!r}, " \
+           f"{sys.prefix!r}, '/usr/lib')]"
+    run, message = _probe(tmp_path / "m", seen)
     if run.isolation.get("filesystem", "").startswith("mount namespace"):
-        assert message.endswith(": 0")                   # and under it, an empty file
-    assert board.read_text() == "y_true 1,0,1"       # the grader's own copy is untouched
+        assert message.endswith("[False, True, True, True]"), message
