@@ -176,9 +176,12 @@ def _hide_the_rest(keep: list[Path]) -> None:
 def _hide_except(folder: Path, kept: set[Path]) -> None:
     if any(folder == k or k in folder.parents for k in kept):
         return                                               # needed, with all it holds
-    ways = [c for c in sorted(folder.iterdir())              # children on the way to a kept path
-            if c.is_dir() and not c.is_symlink()
-            and any(c == k or c in k.parents for k in kept)]
+    if not any(folder in k.parents for k in kept):           # not on the way to one: all of it
+        _mount("tmpfs", folder, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+        return
+    # its children on the way to a kept path (named by the kept paths: no need to list folder)
+    ways = sorted({folder / k.relative_to(folder).parts[0] for k in kept if folder in k.parents})
+    ways = [c for c in ways if c.is_dir() and not c.is_symlink()]
     held = {c.name: os.open(c, os.O_RDONLY | os.O_DIRECTORY) for c in ways}
     try:
         _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
