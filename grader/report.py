@@ -101,6 +101,11 @@ class GradeReport:
         if failed:
             lines.append("Failed checks:")
             lines += [f"  {c.part}.{c.name}: {c.message}" for c in failed]
+        walls = self.isolation.get("filesystem", "")
+        if self.sets == "hidden" and self.isolation and not walls.startswith("mount namespace"):
+            lines.append(f"WARNING: no kernel isolation of the filesystem ({walls}): only the audit "
+                         f"hook kept this submission from the hidden sets, and code can switch it "
+                         f"off; grade on Linux as root or with unprivileged user namespaces")
         if verbose and self.isolation:
             lines.append("Isolation: " + "; ".join(f"{k}: {v}" for k, v in self.isolation.items()))
         return printable("\n".join(lines))

@@ -176,3 +176,18 @@ def test_reference_earns_full_marks_with_the_default_rubric(spam_data_dir, tmp_p
     report = grade(impl="solutions", hidden=True, data_dir=data)
     _assert_full_marks(report)
     assert report.points >= report.max_points == 100
+
+
+def test_a_hidden_grade_without_kernel_walls_says_so():
+    from grader.report import GradeReport
+
+    def summary(sets: str, filesystem: str) -> str:
+        return GradeReport(student="alice", submission="alice.zip", sha256="", mode="code",
+                           rubric_hash="", grader_version="", torch_version="", sets=sets,
+                           status="ok", reason="", points=1.0, max_points=1.0, tasks={},
+                           isolation={"filesystem": filesystem}).summary()
+
+    partial = "unavailable (Operation not permitted); protected paths refused by the audit hook"
+    assert "WARNING: no kernel isolation" in summary("hidden", partial)
+    assert "WARNING" not in summary("hidden", "mount namespace (protected paths hidden, ...)")
+    assert "WARNING" not in summary("dev", partial)      # a student grading their own code
