@@ -176,13 +176,28 @@ def _hide_the_rest(keep: list[Path]) -> None:
 def _hide_except(folder: Path, kept: set[Path]) -> None:
     if any(folder == k or k in folder.parents for k in kept):
         return                                               # needed, with all it holds
-    if not any(folder in k.parents for k in kept):           # not on the way to one: all of it
-        _mount("tmpfs", folder, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
-        return
-    # its children on the way to a kept path (named by the kept paths: no need to list folder)
+    # its children on the way to a kept path, if any (named by the kept paths: a folder the
+    # grader may traverse but not list is fine)
     ways = sorted({folder / k.relative_to(folder).parts[0] for k in kept if folder in k.parents})
     ways = [c for c in ways if c.is_dir() and not c.is_symlink()]
-    held = {c.name: os.open(c, os.O_RDONLY | os.O_DIRECTORY) for c in ways}
+    _cover(folder, ways)
+    for child in ways:
+        _hide_except(child, kept)
+
+
+def _hide_other_runs(scratch: Path, work: Path) -> None:
+    """Every grading run's scratch folder sits in one parent (see grader.sandbox): cover it and
+    put back only this run's folder (another student's replies stay out of sight in a batch,
+    even where the parent is not hidden already), read-only but for ``work``."""
+    _cover(scratch.parent, [scratch])
+    _mount(work, work, None, MS_BIND | MS_REC)          # the one writable place
+    _read_only(scratch)
+
+
+def _cover(folder: Path, keep: list[Path]) -> None:
+    """An empty read-only tmpfs over ``folder``, with its children ``keep`` put back (bound from
+    the originals, opened before they went out of sight)."""
+    held = {c.name: os.open(c, os.O_RDONLY | os.O_DIRECTORY) for c in keep}
     try:
         _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
         for name, fd in held.items():
@@ -193,26 +208,6 @@ def _hide_except(folder: Path, kept: set[Path]) -> None:
             os.close(fd)
     _mount("tmpfs", folder, "tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
            "size=64k,mode=755")
-    for child in ways:
-        _hide_except(child, kept)
-
-
-def _hide_other_runs(scratch: Path, work: Path) -> None:
-    """Every grading run's scratch folder sits in one parent (see grader.sandbox); an empty
-    tmpfs over that parent hides the others (another student's replies, in a batch), then this
-    run's own folder is put back, read-only but for ``work``."""
-    parent = scratch.parent
-    held = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        _mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
-        scratch.mkdir()
-        _mount(f"/proc/self/fd/{held}", scratch, None, MS_BIND | MS_REC)
-    finally:
-        os.close(held)
-    _mount(work, work, None, MS_BIND | MS_REC)          # the one writable place
-    _read_only(scratch)
-    _mount("tmpfs", parent, "tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
-           "size=4k,mode=755")
 
 
 def _read_only(path) -> None:

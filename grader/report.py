@@ -111,6 +111,5 @@ class GradeReport:
         return printable("\n".join(lines))
 
 
-
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
