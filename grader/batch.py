@@ -9,7 +9,8 @@ hash and rubric hash is skipped, which is what makes a re-run resume.
 Student identity comes from the file name, as in :mod:`grader.submission`: everything before
 the first double underscore, so ``alice.zip``, ``alice.csv`` and ``alice__2.zip`` (a second
 attempt) are all ``alice``; the manifest's own name is not trusted for the row. Unsafe names
-(see :func:`grader.leaderboard.check_student_name`) are not graded; they are listed in
+(see :func:`grader.leaderboard.check_student_name`), and names that look like another student's
+(``Alice`` beside ``alice``), are not graded; they are listed in
 ``BatchResult.rejected`` with the reason. A grader error (our bug, not the student's) stores
 nothing and is listed in ``BatchResult.crashed``; a submission that earns zero is a row.
 """
@@ -32,7 +33,7 @@ from typing import Callable, Iterable, Iterator
 
 from challenge.errors import ChallengeError
 from challenge.progress import bar
-from grader.leaderboard import Leaderboard, check_student_name
+from grader.leaderboard import Leaderboard, check_student_name, lookalike_problem
 from grader.text import printable
 
 SUFFIXES = (".zip", ".csv")
@@ -155,8 +156,10 @@ def _worker_env(workers: int) -> Iterator[None]:
 
 def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
          result: BatchResult) -> list[Pending]:
-    """What to grade: safe names, not yet stored, each (student, hash) once."""
+    """What to grade: safe names that look like no other student's, not yet stored, each
+    (student, hash) once."""
     todo, seen = [], set()
+    names = {key[0] for key in done}
     for p in paths:
         p = Path(p)
         if not p.is_file():
@@ -166,6 +169,10 @@ def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
         except ChallengeError as e:
             result.rejected.append((p.name, str(e)))
             continue
+        if problem := lookalike_problem(student, names):
+            result.rejected.append((p.name, problem))
+            continue
+        names.add(student)
         sha = sha256_file(p)
         if (student, sha, rubric_hash) in done or (student, sha) in seen:
             result.skipped.append(p.name)

@@ -59,14 +59,18 @@ def check_student_name(name: str) -> str:
 
     Rejected: empty, longer than 64 characters, path separators or ``:``, control/format
     characters or line breaks, leading or trailing spaces, a leading ``.`` or a leading
-    ``= + - @`` (spreadsheet formula triggers in an LMS import), and names starting with ``__``
-    (reserved for ``__baseline__`` / ``__reference__``).
+    ``= + - @`` (spreadsheet formula triggers in an LMS import), names starting with ``__``
+    (reserved for ``__baseline__`` / ``__reference__``), compatibility forms (fullwidth
+    letters, ligatures, superscripts) and letters of two look-alike scripts in one name (a
+    Cyrillic ``а`` inside a Latin name). Accented letters and any single script are fine.
+    The name comes back in Unicode NFC form, so a composed and a decomposed ``é`` (macOS file
+    names) are one student.
     """
     problem = _name_problem(name)
     if problem:
         raise ChallengeError(f"unsafe student name {name!r}: {problem}; rename the submission "
                              "to letters, digits, '.', '_' or '-' (e.g. alice.zip)")
-    return name
+    return unicodedata.normalize("NFC", name)
 
 
 def _name_problem(name: str) -> str:
@@ -84,6 +88,41 @@ def _name_problem(name: str) -> str:
         return f"starts with {name[0]!r}"
     if name.startswith("__"):
         return "names starting with '__' are reserved for the baseline and reference rows"
+    if unicodedata.normalize("NFKC", name) != unicodedata.normalize("NFC", name):
+        return "contains compatibility characters (fullwidth letters, ligatures or superscripts)"
+    mixed = sorted(_scripts(name) & _LOOKALIKE_SCRIPTS)
+    if len(mixed) > 1:
+        return f"mixes {' and '.join(s.title() for s in mixed)} letters (a look-alike of another name)"
+    return ""
+
+
+# Scripts whose letters pass for one another (Unicode TR 39, "mixed-script confusables").
+_LOOKALIKE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"})
+# Cyrillic and Greek letters drawn like a Latin one: the same name in another script.
+_LOOKALIKES = str.maketrans("АВЕЅІЈКМНОРСТУХԚԜӀаеѕіјорсухԁһԛԝӏΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοριυνχκ",
+                            "ABESIJKMHOPCTYXQWIaesijopcyxdhqwlABEZHIKMNOPTYXaopiuvxk")
+
+
+def _scripts(name: str) -> set[str]:
+    """The scripts of the letters of ``name`` (the first word of each letter's Unicode name)."""
+    return {unicodedata.name(c, "UNKNOWN").split()[0] for c in name if c.isalpha()}
+
+
+def name_skeleton(name: str) -> str:
+    """What ``name`` looks like: Cyrillic/Greek look-alikes read as Latin, case ignored. Two
+    students with one skeleton (``alice``, ``Alice``, an all-Cyrillic ``аlісе``) cannot be told
+    apart on the board."""
+    return unicodedata.normalize("NFKC", name).translate(_LOOKALIKES).casefold()
+
+
+def lookalike_problem(name: str, others) -> str:
+    """A reason when ``name`` looks like (but is not) one of ``others``; else ``""``."""
+    skeleton = name_skeleton(name)
+    for other in others:
+        if other != name and name_skeleton(other) == skeleton:
+            return (f"student name {name!r} looks like {other!r}, already on the leaderboard; "
+                    f"if it is the same student, name the file {other!r}, else choose a name "
+                    "that cannot be mistaken for it")
     return ""
 
 
@@ -212,6 +251,8 @@ class Leaderboard:
                                  "was graded on the dev sets; grade it with --hidden (or "
                                  "--on-hidden) before it goes on the leaderboard")
         name = f"__{kind}__" if kind != "student" else check_student_name(student or report.get("student", ""))
+        if kind == "student" and (problem := lookalike_problem(name, self.students())):
+            raise ChallengeError(problem)
         row = (name, kind, str(report.get("submission", "")), sha256 or report.get("sha256", ""),
                report.get("mode", ""), graded_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
                report.get("status", "failed"), report.get("reason", ""),

@@ -150,6 +150,21 @@ def test_unsafe_file_names_are_rejected_with_a_reason_and_not_graded(tmp_path):
     assert sqlite3.connect(db).execute("SELECT student FROM submissions").fetchall() == [("alice",)]
 
 
+def test_names_that_look_like_another_students_are_rejected_before_grading(tmp_path):
+    db = tmp_path / "lb.sqlite"
+    write_submissions(tmp_path / "first", ["alice.zip"])
+    grade_many(tmp_path / "first", workers=1, db=db, grade_fn=fake_grade, rubric_hash=RUBRIC)
+    names = ["Alice.zip", "bob.zip", "BOB__2.zip", "\u0430\u04cf\u0456\u0441\u0435.zip"]   # the last: all Cyrillic
+    write_submissions(tmp_path / "subs", names)
+    result = grade_many(tmp_path / "subs", workers=1, db=db, grade_fn=fake_grade, rubric_hash=RUBRIC)
+    assert result.graded == ["BOB__2.zip"]                  # files go in sorted order: BOB first
+    reasons = dict(result.rejected)
+    assert set(reasons) == set(names) - {"BOB__2.zip"}
+    assert "looks like 'alice'" in reasons["Alice.zip"] and "looks like 'BOB'" in reasons["bob.zip"]
+    assert sqlite3.connect(db).execute("SELECT student FROM submissions ORDER BY student").fetchall() == [
+        ("BOB",), ("alice",)]
+
+
 def test_workers_wait_passively_and_the_parent_environment_is_restored(tmp_path, monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     write_submissions(tmp_path / "subs", ["a.zip", "b.zip"])

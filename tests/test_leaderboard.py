@@ -124,7 +124,8 @@ def test_record_report_and_dev_set_reports_are_refused(tmp_path):
         assert store.entries(student="carol")[0].tasks["foundations"].quality_status == "missing"
 
 
-@pytest.mark.parametrize("name", ["alice", "Bob_Smith-2", "josé.müller", "Anna Lee", "a" * 64])
+@pytest.mark.parametrize("name", ["alice", "Bob_Smith-2", "josé.müller", "Anna Lee", "a" * 64,
+                                  "Łukasz", "Иван", "Ελένη", "李明", "Ana-María_2"])
 def test_safe_names_pass(name):
     assert check_student_name(name) == name
 
@@ -134,7 +135,24 @@ def test_safe_names_pass(name):
     ("c:x", "separator"), ("tab\there", "control"), ("new\nline", "control"), ("nul\0", "control"),
     ("bidi\u202eevil", "control"), (" alice", "space"), (".hidden", "starts with"),
     ("=1+1", "starts with"), ("@SUM(A1)", "starts with"), ("+1", "starts with"), ("__baseline__", "reserved"),
+    ("\u0430lice", "mixes Cyrillic and Latin"), ("b\u03bfb", "mixes Greek and Latin"),
+    ("\uff41lice", "compatibility"), ("\ufb01ona", "compatibility"), ("x\u00b2", "compatibility"),
 ])
 def test_unsafe_names_are_rejected_with_the_reason(name, why):
     with pytest.raises(ChallengeError, match=why):
         check_student_name(name)
+
+
+def test_a_decomposed_accent_is_the_same_student():
+    assert check_student_name("jose\u0301") == check_student_name("jos\u00e9") == "jos\u00e9"
+
+
+@pytest.mark.parametrize("lookalike", ["Alice", "ALICE", "\u0430\u04cf\u0456\u0441\u0435"])   # the last: all Cyrillic
+def test_a_name_that_looks_like_another_student_is_refused_and_stores_nothing(tmp_path, lookalike):
+    db = tmp_path / "lb.sqlite"
+    with Leaderboard(db) as store:
+        store.record(make_report("alice"))
+        with pytest.raises(ChallengeError, match="looks like 'alice'"):
+            store.record(make_report(lookalike))
+        store.record(make_report("alicia"))                 # near is not the same
+        assert store.students() == ["alice", "alicia"]
