@@ -116,7 +116,11 @@ def name_skeleton(name: str) -> str:
 
 
 def lookalike_problem(name: str, others) -> str:
-    """A reason when ``name`` looks like (but is not) one of ``others``; else ``""``."""
+    """A reason when ``name`` looks like (but is not) one of ``others``; else ``""``. A name
+    already among ``others`` passes (a board from before this rule may hold look-alikes)."""
+    others = set(others)
+    if name in others:
+        return ""
     skeleton = name_skeleton(name)
     for other in others:
         if other != name and name_skeleton(other) == skeleton:

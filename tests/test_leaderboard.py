@@ -156,3 +156,19 @@ def test_a_name_that_looks_like_another_student_is_refused_and_stores_nothing(tm
             store.record(make_report(lookalike))
         store.record(make_report("alicia"))                 # near is not the same
         assert store.students() == ["alice", "alicia"]
+
+
+def test_look_alikes_stored_before_the_rule_keep_their_rows(tmp_path):
+    db = tmp_path / "lb.sqlite"
+    with Leaderboard(db) as store:
+        store.record(make_report("alice"))
+        store.record(make_report("Bob"))
+    con = sqlite3.connect(db)
+    with con:   # an old board: "Alice" stored beside "alice" before names were compared
+        con.execute("UPDATE submissions SET student='Alice' WHERE student='Bob'")
+    con.close()
+    with Leaderboard(db) as store:
+        assert store.record(make_report("alice", seed=7)) is not None
+        assert store.record(make_report("Alice", seed=7)) is not None
+        with pytest.raises(ChallengeError, match="looks like"):
+            store.record(make_report("ALICE"))
