@@ -179,17 +179,19 @@ def test_not_a_spam_checkpoint_is_refused(tmp_path):
 def test_cli_train_prints_dev_metrics_as_json(toy_dir, tmp_path):
     out = tmp_path / "cli.pt"
     result = CliRunner().invoke(main, ["train", "spam", "--epochs", "1", "--data-dir", str(toy_dir),
-                                       "--out", str(out), "--json"])
+                                       "--out", str(out), "--embedding-init", "random", "--json"])
     assert result.exit_code == 0, result.output
     run = json.loads(result.output)
     assert run["path"] == str(out) and out.is_file()
     assert set(run["metrics"]) >= {"f1", "precision", "recall", "accuracy", "roc_auc"}
+    assert load_checkpoint(out)["config"]["train"]["embedding_init"] == "random"
 
 
 @pytest.mark.parametrize("args,message", [
     (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
     (["--scheme", "temporal"], "challenge data split spam --scheme temporal"),
     (["--minutes", "-1"], "--minutes must be a positive number"),
+    (["--embedding-init", "glove"], "Invalid value for '--embedding-init'"),
 ])
 def test_cli_bad_input_is_one_line_without_traceback(toy_dir, tmp_path, args, message):
     out = tmp_path / "bad.pt"

@@ -7,8 +7,10 @@ import json
 
 import click
 
-#: challenge.tasks.spam.PRECISIONS, written out so that --help does not import torch
+#: challenge.tasks.spam.PRECISIONS and EMBEDDING_INITS, written out so that --help does not
+#: import torch
 PRECISIONS = ("float32", "bfloat16")
+EMBEDDING_INITS = ("cooccurrence", "random")
 SCHEME_HELP = ("Which split the model must be trained on: random or temporal. The split on disk "
                "is used as it is; this only checks that it has this scheme [default: whatever "
                "`challenge data split` made].")
@@ -35,10 +37,17 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
               show_default=True,
               help="How the checkpoint scores messages (dev, grading, prediction). bfloat16 is "
                    "faster on CPUs with bfloat16 instructions and slower on others.")
+@click.option("--embedding-init", type=click.Choice(EMBEDDING_INITS), default="cooccurrence",
+              show_default=True,
+              help="Start the embedding from word vectors learnt from the training messages "
+                   "(word co-occurrence, nothing downloaded), or keep the model's random init. "
+                   "Needs one nn.Embedding of the vocabulary's size; else the model's own init "
+                   "stays.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run (dev metrics, checkpoint path) as one JSON object.")
 def spam(impl: str, scheme: str | None, epochs: int | None, minutes: float | None, seed: int,
-         out: str | None, data_dir: str | None, precision: str, as_json: bool) -> None:
+         out: str | None, data_dir: str | None, precision: str, embedding_init: str,
+         as_json: bool) -> None:
     """Train the spam classifier on the train split, select it on dev, save a checkpoint.
 
     Prints the dev metrics at the decision threshold chosen on dev (stored in the checkpoint).
@@ -47,7 +56,8 @@ def spam(impl: str, scheme: str | None, epochs: int | None, minutes: float | Non
 
     kwargs = {"epochs": epochs} if epochs is not None else {}
     run = train_spam(impl=impl, scheme=scheme, seed=seed, out=out, data_dir=data_dir,
-                     minutes=minutes, precision=precision, **kwargs)
+                     minutes=minutes, precision=precision, embedding_init=embedding_init,
+                     **kwargs)
     click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
 
 

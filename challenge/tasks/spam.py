@@ -22,6 +22,7 @@ from torch import nn
 
 from challenge.checkpoint import load_checkpoint, save_checkpoint
 from challenge.data.corpus import VIEWS, Message, load_split, splits_dir
+from challenge.embeddings import init_from_cooccurrence
 from challenge.errors import ChallengeError
 from challenge.impl import load_module
 from challenge.metrics import binary_metrics, choose_threshold
@@ -376,6 +377,9 @@ def _check_args(epochs: int, minutes: float | None, select: str, data: SpamDataC
         raise ChallengeError(f"token_dropout must be in [0, 1), got {data.token_dropout}")
 
 
+#: How train_spam may start the embedding (see :mod:`challenge.embeddings`).
+EMBEDDING_INITS = ("cooccurrence", "random")
+
 #: The reference settings (see README: the benchmark figures they reach).
 DEFAULT_MODEL = {"embed_dim": 64, "hidden_size": 32, "num_layers": 1, "bidirectional": True,
                  "dropout": 0.2, "pooling": "mean"}
@@ -388,7 +392,8 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
                data: SpamDataConfig | None = None, model: dict | None = None, lr: float = 3e-3,
                weight_decay: float = 0.1, warmup_steps: int = 50, patience: int | None = 4,
                select: str = "f1", ema_decay: float | None = None, threads: int | None = 1,
-               precision: str = "float32", progress: bool = True) -> SpamRun:
+               precision: str = "float32", embedding_init: str = "cooccurrence",
+               progress: bool = True) -> SpamRun:
     """Train a spam classifier of ``impl`` on the split on disk and save its checkpoint.
 
     The tokenizer is learnt from the training texts, batches come from the impl's
@@ -399,10 +404,16 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     torch threads for training (1, the fastest for this model: see
     :func:`challenge.training.torch_threads`; None leaves torch's setting). ``precision``: how
     the checkpoint scores messages, on dev here and wherever it is loaded (see
-    :class:`SpamPredictor`); training itself stays in float32.
+    :class:`SpamPredictor`); training itself stays in float32. ``embedding_init``:
+    "cooccurrence" starts the embedding from word vectors of the training messages (see
+    :mod:`challenge.embeddings`; a model without one embedding of the vocabulary's size keeps
+    its own init), "random" keeps the model's init.
     """
     data = data or SpamDataConfig()
     _check_args(epochs, minutes, select, data)
+    if embedding_init not in EMBEDDING_INITS:
+        raise ChallengeError(f"unknown embedding_init {embedding_init!r}; use one of "
+                             f"{', '.join(EMBEDDING_INITS)}")
     _check_precision(precision)
     scheme = check_scheme(scheme, corpus, data_dir)
     train_texts, train_labels = load_texts(corpus, "train", data.view, data_dir)
@@ -424,6 +435,9 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
         predictor = SpamPredictor(tokenizer, net, mods.batching, data, impl=impl, threads=threads,
                                   precision=precision)
         train_ids, dev_ids = predictor.encode(train_texts), predictor.encode(dev_texts)
+        if embedding_init == "cooccurrence" and not init_from_cooccurrence(
+                net, train_ids, tokenizer.get_vocab_size(), pad_id=tokenizer.pad_id, seed=seed):
+            embedding_init = "random"   # no single embedding of the vocabulary's size to start
         sampler = mods.batching.BucketBatchSampler([len(s) for s in train_ids], data.batch_size,
                                                    shuffle=True, seed=seed)
         collate = functools.partial(mods.batching.collate, pad_id=tokenizer.pad_id,
@@ -451,7 +465,8 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     threshold = float(result.best_metrics.get("threshold", 0.5))
     config = {"task": "spam", "impl": impl, "corpus": corpus, "scheme": scheme,
               "model": model_config, "data": data.to_dict(), "precision": precision,
-              "train": {**train_config.to_dict(), "batch_size": data.batch_size},
+              "train": {**train_config.to_dict(), "batch_size": data.batch_size,
+                        "embedding_init": embedding_init},
               "split": {k: v for k, v in split_info(corpus, data_dir).items()
                         if k in ("seed", "scheme", "sha256", "counts")}}
     save_checkpoint(path, state_dict=net.state_dict(), config=config, tokenizer=tokenizer.to_dict(),
