@@ -14,7 +14,7 @@ from challenge.checkpoint import load_checkpoint
 from challenge.embeddings import SPREAD, cooccurrence_vectors, find_embedding, init_from_cooccurrence
 from challenge.errors import ChallengeError
 from challenge.tasks.spam import train_spam
-from test_spam_task import SMALL, TINY, toy_dir  # noqa: F401  (the module-scoped toy corpus)
+from test_spam_task import SMALL, TINY, make_toy_dir
 
 PAD, TOPIC_A, TOPIC_B, UNSEEN = 0, range(1, 7), range(7, 13), 13
 
@@ -71,8 +71,8 @@ def test_init_from_cooccurrence_fills_the_one_embedding_of_the_vocabulary_size()
     assert all(torch.equal(b, p) for b, p in zip(before, two.parameters()))
 
 
-def test_train_spam_starts_from_cooccurrence_unless_told_otherwise(toy_dir, tmp_path):  # noqa: F811
-    kw = dict(data_dir=toy_dir, epochs=1, max_steps=1, model=TINY, data=SMALL, progress=False)
+def test_train_spam_starts_from_cooccurrence_unless_told_otherwise(tmp_path):
+    kw = dict(data_dir=make_toy_dir(tmp_path / "data"), epochs=1, max_steps=1, model=TINY, data=SMALL, progress=False)
     runs = {init: load_checkpoint(train_spam(out=tmp_path / f"{init}.pt", embedding_init=init,
                                              **kw).path)
             for init in ("cooccurrence", "random")}

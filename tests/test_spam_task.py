@@ -46,12 +46,16 @@ def _toy_messages(n: int = 160, seed: int = 0) -> list[Message]:
     return out
 
 
-@pytest.fixture(scope="module")
-def toy_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("toy-data")
+def make_toy_dir(root: Path) -> Path:
+    """A data folder holding the toy corpus and a random split of it."""
     write_corpus("spam", _toy_messages(), {"source": "synthetic"}, root)
     make_split("spam", seed=0, scheme="random", data_dir=root)
     return root
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory) -> Path:
+    return make_toy_dir(tmp_path_factory.mktemp("toy-data"))
 
 
 @pytest.fixture(scope="module")
