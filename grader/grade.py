@@ -168,8 +168,9 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
         plan[task.name] = (task, checks, inputs, q)
     # the default data folder too: with --data-dir elsewhere, an older leaderboard may be there
     protect = (*protect, paths.data_dir(data_dir), paths.data_dir(), paths.runs_dir())
-    if hidden:
-        protect += tuple(p for p in [hidden_sets.secret_file(data_dir)] if p is not None)
+    secret = hidden_sets.secret_file(data_dir) if hidden else None
+    if secret is not None:
+        protect += (secret,)
     files = {f"{t}.pt": p for t, p in checkpoints.items()}
     run = run_units(units, impl=impl, files=files, limits=rub.limits,
                     protect=[Path(p) for p in protect])
@@ -186,7 +187,7 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
     total = round(sum(t.points for t in tasks.values()), 6)
     report = GradeReport(**_base(rub, submission, student, mode, hidden), status="ok", reason="",
                          points=total, max_points=rub.max_points, tasks=tasks,
-                         isolation=run.isolation, log=run.log)
+                         isolation=_with_secret(run.isolation, hidden, secret), log=run.log)
     return report
 
 
@@ -225,3 +226,11 @@ def _quality(task: TaskRubric, data, unit: UnitResult) -> tuple[QualityResult, d
         return quality.sorter_quality(task, data, rows, random_rows)
     except quality.Malformed as e:
         return quality.failed(task, "malformed", str(e)), None
+
+
+def _with_secret(isolation: dict, hidden: bool, secret: Path | None) -> dict:
+    """The sandbox's walls, plus whether the secret behind the hidden sets was hidden too."""
+    if not hidden:
+        return dict(isolation)
+    return {**isolation, "secret": "hidden" if secret is not None else
+            "not recorded (hidden sets made by an older `challenge hidden make`)"}

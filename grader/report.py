@@ -106,6 +106,10 @@ class GradeReport:
             lines.append(f"WARNING: no kernel isolation of the filesystem ({walls}): only the audit "
                          f"hook kept this submission from the hidden sets, and code can switch it "
                          f"off; grade on Linux as root or with unprivileged user namespaces")
+        if self.sets == "hidden" and self.isolation.get("secret", "hidden") != "hidden":
+            lines.append("WARNING: the hidden sets do not record which file holds their secret, so "
+                         "the grader could not hide it; run `challenge hidden make --secret-file "
+                         "FILE` again with the same file (the same secret makes the same sets)")
         if verbose and self.isolation:
             lines.append("Isolation: " + "; ".join(f"{k}: {v}" for k, v in self.isolation.items()))
         return printable("\n".join(lines))

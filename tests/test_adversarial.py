@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import zipfile
 
@@ -250,6 +251,21 @@ def test_the_secret_behind_the_hidden_sets_cannot_be_read(env, tmp_path):
     report = _grade(env, tmp_path, attack)
     _zero_with_reason(report, "refuses to open")
     assert "s3cret" not in json.dumps(report.to_dict()).replace("secret-s3cret.txt", "")
+
+
+def test_hidden_sets_that_do_not_name_their_secret_get_a_warning(env, tmp_path):
+    report = _grade(env, tmp_path)
+    assert report.isolation["secret"] == "hidden" and "WARNING: the hidden sets" not in report.summary()
+    old = tmp_path / "old-data"               # hidden sets made before the secret's path was kept
+    shutil.copytree(env["data"], old)
+    meta_path = old / "hidden" / "hidden.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["secret_file"]
+    meta_path.write_text(json.dumps(meta))
+    report = _grade(dict(env, data=old), tmp_path)
+    assert report.isolation["secret"].startswith("not recorded")
+    assert "WARNING: the hidden sets do not record which file holds their secret" in report.summary()
+    assert report.points == _grade(env, tmp_path).points     # the grade itself is the same
 
 
 def test_rewriting_the_progress_file_buys_no_time(env, tmp_path):
