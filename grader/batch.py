@@ -169,7 +169,8 @@ def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
         except ChallengeError as e:
             result.rejected.append((p.name, str(e)))
             continue
-        if problem := lookalike_problem(student, names):
+        problem = lookalike_problem(student, names, "on the leaderboard or earlier in this batch")
+        if problem:
             result.rejected.append((p.name, problem))
             continue
         names.add(student)

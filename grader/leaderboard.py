@@ -92,7 +92,8 @@ def _name_problem(name: str) -> str:
         return "contains compatibility characters (fullwidth letters, ligatures or superscripts)"
     mixed = sorted(_scripts(name) & _LOOKALIKE_SCRIPTS)
     if len(mixed) > 1:
-        return f"mixes {' and '.join(s.title() for s in mixed)} letters (a look-alike of another name)"
+        scripts = " and ".join(s.title() for s in mixed)
+        return f"mixes {scripts} letters (a look-alike of another name)"
     return ""
 
 
@@ -115,16 +116,17 @@ def name_skeleton(name: str) -> str:
     return unicodedata.normalize("NFKC", name).translate(_LOOKALIKES).casefold()
 
 
-def lookalike_problem(name: str, others) -> str:
-    """A reason when ``name`` looks like (but is not) one of ``others``; else ``""``. A name
-    already among ``others`` passes (a board from before this rule may hold look-alikes)."""
+def lookalike_problem(name: str, others, where: str = "already on the leaderboard") -> str:
+    """A reason when ``name`` looks like (but is not) one of ``others`` (``where`` they are);
+    else ``""``. A name already among ``others`` passes (a board from before this rule may hold
+    look-alikes)."""
     others = set(others)
     if name in others:
         return ""
     skeleton = name_skeleton(name)
     for other in others:
         if other != name and name_skeleton(other) == skeleton:
-            return (f"student name {name!r} looks like {other!r}, already on the leaderboard; "
+            return (f"student name {name!r} looks like {other!r}, {where}; "
                     f"if it is the same student, name the file {other!r}, else choose a name "
                     "that cannot be mistaken for it")
     return ""

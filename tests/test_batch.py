@@ -160,9 +160,23 @@ def test_names_that_look_like_another_students_are_rejected_before_grading(tmp_p
     assert result.graded == ["BOB__2.zip"]                  # files go in sorted order: BOB first
     reasons = dict(result.rejected)
     assert set(reasons) == set(names) - {"BOB__2.zip"}
-    assert "looks like 'alice'" in reasons["Alice.zip"] and "looks like 'BOB'" in reasons["bob.zip"]
+    assert "looks like 'alice', on the leaderboard or earlier" in reasons["Alice.zip"] and "looks like 'BOB'" in reasons["bob.zip"]
     assert sqlite3.connect(db).execute("SELECT student FROM submissions ORDER BY student").fetchall() == [
         ("BOB",), ("alice",)]
+
+
+def test_the_cli_exits_1_when_a_file_of_the_folder_was_rejected(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from challenge.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_submissions(tmp_path / "subs", ["=SUM(A1).zip", "\u0430lice.zip"])
+    result = CliRunner().invoke(main, ["grade", "--hidden", str(tmp_path / "subs"),
+                                       "--db", str(tmp_path / "lb.sqlite")])
+    assert result.exit_code == 1, result.output
+    assert "rejected 2" in result.output and "mixes Cyrillic and Latin" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_workers_wait_passively_and_the_parent_environment_is_restored(tmp_path, monkeypatch):

@@ -53,6 +53,8 @@ def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, d
 
     The exit status is 1 when a submission file cannot be graded at all (an unreadable or
     unsafe zip, a malformed predictions file): the report, with the reason, is still printed.
+    For a folder it is 1 when a file was rejected (an unsafe name, or one that looks like
+    another student's) or hit a grader error; every other file is graded and stored first.
     """
     from grader.grade import grade as grade_lib
 
@@ -65,6 +67,8 @@ def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, d
         result = grade_many(hidden_submission, workers=workers, db=db,
                             grade_kwargs={"rubric": rubric, "data_dir": data_dir})
         click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
+        if result.rejected or result.crashed:
+            sys.exit(1)
         return
     if hidden_submission and submission:
         raise ChallengeError("pass either --hidden SUBMISSION or --submission SUBMISSION, not both")
