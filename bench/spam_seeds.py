@@ -24,22 +24,17 @@ from concurrent.futures import ProcessPoolExecutor
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from spam import lstm_settings  # noqa: E402  (bench/spam.py, beside this file)
+import spam  # noqa: E402  (bench/spam.py, beside this file)
 
 
 def run_one(init: str, seed: int, data_dir: str, folder: str, lstm: list[str]) -> dict:
-    """Train one reference LSTM and score it on the test part."""
-    from challenge.metrics import binary_metrics
-    from challenge.tasks.spam import load_spam_predictor, load_texts, train_spam
-
-    run = train_spam(seed=seed, data_dir=data_dir, out=os.path.join(folder, f"{init}-{seed}.pt"),
-                     embedding_init=init, progress=False, **lstm_settings(lstm))
-    model = load_spam_predictor(run.path)
-    texts, labels = load_texts("spam", "test", data_dir=data_dir)
-    m = binary_metrics(labels, model.predict_proba(texts), model.threshold)
-    return {"init": init, "train_seed": seed, "f1": round(m.f1, 4), "roc_auc": round(m.roc_auc, 4),
-            "dev_f1": round(run.metrics["f1"], 4), "epochs": round(run.epochs, 2),
-            "stopped": run.stopped}
+    """Train one reference LSTM with embedding ``init`` and score it on the test part."""
+    out = os.path.join(folder, f"{init}-{seed}")
+    os.makedirs(out)
+    figures = spam.run_one("lstm", seed, data_dir, out, lstm=[*lstm, f"embedding_init={init}"],
+                           timing=False)
+    keep = ("f1", "roc_auc", "dev_f1", "epochs", "stopped")
+    return {"init": init, "train_seed": seed, **{k: figures[k] for k in keep}}
 
 
 def _spread(values: list[float]) -> dict:
@@ -70,7 +65,7 @@ def main() -> None:
     if not seeds or not inits or any(i not in EMBEDDING_INITS for i in inits) or args.workers < 1:
         sys.exit(f"bench/spam_seeds.py: give at least one seed, inits among "
                  f"{','.join(EMBEDDING_INITS)} and --workers >= 1")
-    if "embedding_init" in lstm_settings(args.lstm):   # a bad setting fails here, before training
+    if "embedding_init" in spam.lstm_settings(args.lstm):   # a bad setting fails here, before training
         sys.exit("bench/spam_seeds.py: choose embedding inits with --inits, not --lstm")
     data_dir = str(paths.data_dir(args.data_dir))
     try:
