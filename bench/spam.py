@@ -109,7 +109,8 @@ def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | 
     inference speed and peak RSS when not ``timing``)."""
     from challenge.baseline import TfidfBaseline
     from challenge.metrics import binary_metrics
-    from challenge.tasks.spam import load_spam_predictor, load_texts, train_spam
+    from challenge.tasks.spam import load_texts, train_spam
+    from challenge.tasks.spam_predict import load_spam_predictor
 
     train_seed = seed if train_seed is None else train_seed
 

@@ -71,7 +71,7 @@ def _guarded(fn):
 @_guarded
 def run_spam(payload: dict, context: dict) -> Any:
     """Spam probabilities of unlabelled messages, and the checkpoint's decision threshold."""
-    from challenge.tasks.spam import predict_messages
+    from challenge.tasks.spam_predict import predict_messages
 
     path = Path(context["files"]) / payload["checkpoint"]
     scores, threshold = predict_messages(path, payload["messages"], impl=context["impl"])
@@ -130,7 +130,7 @@ def preload() -> None:
     _checks()
     import challenge.tasks.sorter  # noqa: F401
     try:
-        import challenge.tasks.spam  # noqa: F401
+        import challenge.tasks.spam_predict  # noqa: F401
     except ImportError:
         pass
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import torch
 
 from challenge.errors import ChallengeError
 from challenge.impl import IMPLS, STUDENT_MODULES
+from grader import watch
 from grader.rubric import Limits
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,11 +39,6 @@ SETUP_SECONDS = 120.0          # the child's own start (imports) before its firs
 EXIT_SECONDS = 10.0            # after its last reply
 _POLL = 0.02
 _DISK_EVERY = 0.5              # seconds between measurements of the child's disk use
-_MAX_ENTRIES = 10000
-_SIGNALS = {signal.SIGKILL: "killed (out of memory, or a process limit)",
-            signal.SIGXCPU: "CPU time limit exceeded", signal.SIGSEGV: "crashed (segmentation fault)",
-            signal.SIGABRT: "aborted (SIGABRT; often out of memory in native code)",
-            signal.SIGXFSZ: "file size limit exceeded", signal.SIGBUS: "crashed (bus error)"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +77,7 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
     start = time.monotonic()
     deadline = start + limits.wall_seconds
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=scratch_parent()))
-    cgroup = _make_cgroup(limits.max_processes) if isolate else None
+    cgroup = watch.make_cgroup(limits.max_processes) if isolate else None
     try:
         _stage(scratch, units, impl, files or {}, limits, protect, isolate, cgroup)
         results: dict[int, UnitResult] = {}
@@ -98,16 +93,16 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
                 for i in todo:
                     results.setdefault(i, UnitResult(units[i].key, "crashed", failed_to_start))
         for i, unit in enumerate(units):
-            results.setdefault(i, UnitResult(unit.key, "not_run",
-                                             f"the submission's time limit ({limits.wall_seconds:g} s) "
-                                             f"ran out before this ran"))
+            results.setdefault(i, UnitResult(
+                unit.key, "not_run",
+                f"the submission's time limit ({limits.wall_seconds:g} s) ran out before this ran"))
         run.results = [results[i] for i in range(len(units))]
-        run.log = _tail(scratch / "log.txt", limits.max_log_chars)
+        run.log = watch.tail(scratch / "log.txt", limits.max_log_chars)
         run.seconds = time.monotonic() - start
         return run
     finally:
         if cgroup:
-            _kill_cgroup(cgroup)
+            watch.kill_cgroup(cgroup)
             try:
                 os.rmdir(cgroup)
             except OSError:
@@ -177,9 +172,9 @@ def _round(scratch: Path, todo: list[int], units, limits: Limits, deadline: floa
             "from grader.runner_child import main; main(sys.argv[2])")
     started = time.monotonic()
     with open(scratch / "log.txt", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-s", "-P", "-c", boot, str(KIT_ROOT), str(scratch)],
-                                cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, close_fds=True)
+        proc = subprocess.Popen([sys.executable, "-s", "-P", "-c", boot, str(KIT_ROOT),
+                                 str(scratch)], cwd=work, env=env, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=log, start_new_session=True, close_fds=True)
     current, importing, since, why = None, "", started, ""
     # The child runs ``todo`` in order, so a unit's clock starts once: a mark that names an
     # earlier unit, or the same one again, is ignored (the progress file is writable by the
@@ -193,13 +188,13 @@ def _round(scratch: Path, todo: list[int], units, limits: Limits, deadline: floa
         now = time.monotonic()
         if now - measured > _DISK_EVERY:
             measured = now
-            over = _disk_over(work, limits.max_scratch_mb)
+            over = watch.disk_over(work, limits.max_scratch_mb)
             if over:
                 why, kind = over, "crashed"
-                _kill(proc, cgroup)
-                _clear_work(work)   # or the next child would start over the allowance
+                watch.kill(proc, cgroup)
+                watch.clear_work(work)   # or the next child would start over the allowance
                 break
-        mark = _read_progress(progress)
+        mark = watch.read_progress(progress)
         if mark is not None and mark[0] != current and _advances(mark[0], current, position):
             current, since = mark[0], now
         if mark is not None and mark[0] == current:
@@ -215,24 +210,25 @@ def _round(scratch: Path, todo: list[int], units, limits: Limits, deadline: floa
         elif now > deadline:
             why = f"the submission's time limit ({limits.wall_seconds:g} s) ran out"
         if why:
-            _kill(proc, cgroup)
+            watch.kill(proc, cgroup)
             break
         time.sleep(_POLL)
-    _kill(proc, cgroup)  # anything it left behind
-    info = _isolation_info(scratch / "log.txt")
+    watch.kill(proc, cgroup)  # anything it left behind
+    info = watch.isolation_info(scratch / "log.txt")
     results: dict[int, UnitResult] = {}
     for i in todo:
         reply = work / "out" / f"{i}.pt"
         if reply.exists():
             results[i] = _load_reply(units[i].key, reply, limits)
     if current is None and not results:
-        reason = why or f"the grader's sandbox failed to start ({_exit_text(proc.returncode)}): " \
-                        f"{_last_line(scratch / 'log.txt')}"
+        reason = why or (f"the grader's sandbox failed to start "
+                         f"({watch.exit_text(proc.returncode)}): "
+                         f"{watch.last_line(scratch / 'log.txt')}")
         return results, info, reason
     if current is not None and 0 <= current < len(units) and current not in results:
         status = kind if why else "crashed"
-        reason = why or f"{_exit_text(proc.returncode)} while running this; last output: " \
-                        f"{_last_line(scratch / 'log.txt')}"
+        reason = why or f"{watch.exit_text(proc.returncode)} while running this; last output: " \
+                        f"{watch.last_line(scratch / 'log.txt')}"
         if importing:  # the module itself hangs or crashes: every check of it would too
             reason = f"module {importing} {status} while being imported: {reason}"
             for i in todo:
@@ -280,153 +276,8 @@ def _oversized(reply: Any, max_bytes: int) -> str:
     return ""
 
 
-def _clear_work(work: Path) -> None:
-    """Delete what the child wrote to ``work``, keeping the replies in ``out/``."""
-    for entry in work.iterdir():
-        if entry.name == "out":
-            for item in entry.iterdir():
-                if not (item.is_file() and not item.is_symlink() and item.suffix == ".pt"
-                        and item.stem.isdigit()):
-                    _remove(item)
-        elif entry.name != "tmp":
-            _remove(entry)
-    shutil.rmtree(work / "tmp", ignore_errors=True)
-    (work / "tmp").mkdir(exist_ok=True)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _disk_over(work: Path, max_mb: int) -> str:
-    """Why the child's work folder is over its disk allowance (``max_mb``, or more than
-    ``_MAX_ENTRIES`` files and folders), or ""."""
-    used, entries, stack = 0, 0, [work]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as it:
-                for entry in it:
-                    entries += 1
-                    if entries > _MAX_ENTRIES:
-                        return f"made more than {_MAX_ENTRIES} files in its scratch folder"
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        else:
-                            used += entry.stat(follow_symlinks=False).st_blocks * 512
-                    except OSError:
-                        continue
-        except OSError:
-            continue
-    if used > max_mb << 20:
-        return f"wrote more than {max_mb} MiB to its scratch folder"
-    return ""
-
-
 def _advances(mark: int, current: int | None, position: dict[int, int]) -> bool:
     """Whether the child may move from unit ``current`` to ``mark`` (-1: every unit done)."""
     if current == -1 or (mark != -1 and mark not in position):
         return False
     return mark == -1 or current is None or position[mark] > position.get(current, -1)
-
-
-def _read_progress(path: Path) -> tuple[int, str] | None:
-    """``(unit index, module being imported or "")`` from the child's progress file."""
-    try:
-        with open(path, "rb") as f:
-            fields = f.read(64).split(b"\n", 1)[0].decode().split()
-        return int(fields[0]), (fields[1] if len(fields) > 1 else "")
-    except (OSError, ValueError, IndexError, UnicodeDecodeError):
-        return None
-
-
-def _kill(proc: subprocess.Popen, cgroup: str | None) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if cgroup:
-        _kill_cgroup(cgroup)
-    proc.wait()
-
-
-def _exit_text(rc: int | None) -> str:
-    if rc is None:
-        return "stopped"
-    sig = -rc if rc < 0 else rc - 128 if rc > 128 else 0
-    if sig:
-        try:
-            return _SIGNALS.get(signal.Signals(sig), f"killed by {signal.Signals(sig).name}")
-        except ValueError:
-            pass
-    return f"exited with code {rc}"
-
-
-def _tail(path: Path, chars: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, path.stat().st_size - chars * 4))
-            text = f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    lines = [line for line in text.splitlines() if not line.startswith("@@ISOLATION ")]
-    return "\n".join(lines)[-chars:]
-
-
-def _last_line(path: Path) -> str:
-    lines = [line for line in _tail(path, 2000).splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "(no output)"
-
-
-def _isolation_info(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8192).decode("utf-8", errors="replace")
-    except OSError:
-        return {}
-    for line in head.splitlines():
-        if line.startswith("@@ISOLATION "):
-            try:
-                return json.loads(line[len("@@ISOLATION "):])
-            except ValueError:
-                return {}
-    return {}
-
-
-def _make_cgroup(max_processes: int) -> str | None:
-    """A pids cgroup for the child when this process may make one (root, cgroup v1 or v2)."""
-    if os.geteuid() != 0:
-        return None
-    for base in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
-        if not (base / "cgroup.procs").exists():
-            continue
-        path = base / f"challenge-grade-{os.getpid()}-{time.monotonic_ns()}"
-        try:
-            path.mkdir()
-            (path / "pids.max").write_text(str(max_processes))
-            return str(path)
-        except OSError:
-            try:
-                path.rmdir()
-            except OSError:
-                pass
-    return None
-
-
-def _kill_cgroup(cgroup: str) -> None:
-    for _ in range(50):
-        try:
-            pids = [int(p) for p in Path(cgroup, "cgroup.procs").read_text().split()]
-        except OSError:
-            return
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.01)

@@ -19,7 +19,7 @@ def test_cli_choices_match_the_tasks():
 
     assert ARCHS == TASK_ARCHS
     from challenge.cli.train_spam import PRECISIONS
-    from challenge.tasks.spam import PRECISIONS as TASK_PRECISIONS
+    from challenge.tasks.spam_predict import PRECISIONS as TASK_PRECISIONS
     assert PRECISIONS == TASK_PRECISIONS
     from challenge.cli.train_spam import EMBEDDING_INITS
     from challenge.tasks.spam import EMBEDDING_INITS as TASK_INITS

@@ -22,8 +22,9 @@ from challenge.data.corpus import Message, load_split, write_corpus
 from challenge.data.split import make_split
 from challenge.errors import ChallengeError
 from challenge.metrics import binary_metrics
-from challenge.tasks.spam import (SpamDataConfig, SpamPredictor, load_spam_predictor, load_texts,
-                                  predict_messages, predict_spam, train_spam)
+from challenge.tasks.spam import load_texts, train_spam
+from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, load_spam_predictor,
+                                          predict_messages, predict_spam)
 
 SPAM_WORDS = "free offer click winner cash prize viagra unsubscribe".split()
 HAM_WORDS = "meeting patch build kernel review lunch thanks agenda".split()

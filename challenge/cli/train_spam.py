@@ -7,8 +7,8 @@ import json
 
 import click
 
-#: challenge.tasks.spam.PRECISIONS and EMBEDDING_INITS, written out so that --help does not
-#: import torch
+#: challenge.tasks.spam_predict.PRECISIONS and challenge.tasks.spam.EMBEDDING_INITS, written out
+#: so that --help does not import torch
 PRECISIONS = ("float32", "bfloat16")
 EMBEDDING_INITS = ("cooccurrence", "random")
 SCHEME_HELP = ("Which split the model must be trained on: random or temporal. The split on disk "

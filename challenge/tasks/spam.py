@@ -1,6 +1,6 @@
 """The spam task assembled: tokenizer, batches, model (from any implementation), the generic
-Trainer, the decision threshold chosen on dev, and the checkpoint; plus fast batched
-prediction from a checkpoint, which the grader and the benchmark use.
+Trainer, the decision threshold chosen on dev, and the checkpoint. Prediction from a
+checkpoint (and the data config it shares with training) is :mod:`challenge.tasks.spam_predict`.
 """
 
 from __future__ import annotations
@@ -10,52 +10,27 @@ import json
 import math
 import os
 import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from challenge.checkpoint import load_checkpoint, save_checkpoint
-from challenge.data.corpus import VIEWS, Message, load_split, splits_dir
+from challenge.checkpoint import save_checkpoint
+from challenge.data.corpus import VIEWS, load_split, splits_dir
 from challenge.embeddings import init_from_cooccurrence
 from challenge.errors import ChallengeError
-from challenge.impl import load_module
 from challenge.metrics import binary_metrics, choose_threshold
 from challenge.paths import runs_dir
+from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, build_model,
+                                          check_precision, student_modules, unfinished)
 from challenge.training import (HeapTrim, ProgressCallback, TrainConfig, Trainer,
                                 seed_everything, torch_threads)
 
 SCHEMES = ("random", "temporal")
 SELECT_METRICS = ("f1", "roc_auc", "loss")
-PRECISIONS = ("float32", "bfloat16")
-_PARTS = ("tokenizer", "batching", "spam_model")
-
-
-@dataclass(frozen=True)
-class SpamDataConfig:
-    """How messages become token ids: the text view, the vocabulary and the truncation."""
-
-    view: str = "subject_body"
-    vocab_size: int = 30000
-    min_frequency: int = 2
-    lowercase: bool = True
-    max_length: int = 1000         # tokens kept in all: the first ones (the subject comes first)
-    tail_length: int = 0           # ... of which this many are the message's last tokens
-    chars_per_token: int = 12      # text is cut to max_length * this before tokenizing (speed)
-    batch_size: int = 16
-    token_dropout: float = 0.25    # training only: this share of real tokens becomes <unk>
-
-    @property
-    def max_chars(self) -> int:
-        return self.max_length * self.chars_per_token
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -127,44 +102,6 @@ def load_texts(corpus: str, part: str, view: str = "subject_body",
     return [m.text(view) for m in messages], [int(m.label) for m in messages]
 
 
-# --- student modules ---------------------------------------------------------------------------
-
-def _unfinished(impl: str, err: NotImplementedError) -> ChallengeError:
-    """A one-line error naming the stub's module and its hint."""
-    where = "a student module"
-    for frame in reversed(traceback.extract_tb(err.__traceback__)):
-        stem = Path(frame.filename).stem
-        if stem in _PARTS:
-            where = f"{stem}.py"
-            break
-    hint = str(err).strip().splitlines()[0] if str(err).strip() else "see its docstrings"
-    return ChallengeError(f"{where} in {impl!r} is not finished: {hint}; complete it "
-                          f"(`challenge check` lists what is missing) or use --impl solutions")
-
-
-@dataclass
-class _Modules:
-    tokenizer: ModuleType
-    batching: ModuleType
-    spam_model: ModuleType
-
-
-def _modules(impl: str) -> _Modules:
-    return _Modules(*(load_module(impl, name) for name in _PARTS))
-
-
-def build_model(impl: str, model_config: dict) -> nn.Module:
-    """A fresh ``SpamClassifier`` of ``impl`` from a plain config dict."""
-    module = load_module(impl, "spam_model")
-    try:
-        return module.SpamClassifier(module.SpamModelConfig(**model_config))
-    except NotImplementedError as e:
-        raise _unfinished(impl, e) from None
-    except (TypeError, ValueError) as e:
-        raise ChallengeError(f"spam_model in {impl!r} rejected the model config {model_config} "
-                             f"({e}); keep SpamModelConfig's fields as in the docstring") from None
-
-
 class _EpochBatches:
     """A DataLoader over a BucketBatchSampler that moves the sampler to the next epoch."""
 
@@ -179,156 +116,6 @@ class _EpochBatches:
             self.sampler.set_epoch(self.epoch)
         self.epoch += 1
         return iter(self.loader)
-
-
-# --- prediction ----------------------------------------------------------------------------
-
-class SpamPredictor:
-    """Spam probabilities for raw texts from a tokenizer, a model and a threshold.
-
-    Texts are cut to ``data.max_chars`` characters, encoded (with ``data.tail_length``, the
-    end of a long text is encoded too: see :meth:`encode`), sorted by length and scored in
-    batches of at most ``max_batch`` messages and ``max_tokens`` padded tokens (short messages
-    share big batches, long ones smaller; little padding, no gradients), then put back in
-    input order. ``threads``: torch threads while scoring (1 is the fastest for this small
-    model; None leaves torch's setting). ``precision="bfloat16"`` scores under CPU autocast:
-    faster where the CPU has bfloat16 instructions (AVX512-BF16, AMX), slower where it must
-    emulate them, and probabilities off by up to a few hundredths; training with it chooses the
-    threshold on bfloat16 scores too.
-    """
-
-    def __init__(self, tokenizer: Any, model: nn.Module, batching: ModuleType,
-                 data: SpamDataConfig, threshold: float = 0.5, impl: str = "solutions",
-                 max_batch: int = 512, max_tokens: int = 32768, threads: int | None = 1,
-                 precision: str = "float32"):
-        _check_precision(precision)
-        self.tokenizer, self.model, self.batching = tokenizer, model.eval(), batching
-        self.precision = precision
-        self.data, self.threshold, self.impl = data, threshold, impl
-        self.max_batch, self.max_tokens, self.threads = max_batch, max_tokens, threads
-
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text: its first ``max_length`` tokens or, with ``tail_length``,
-        its first ``max_length - tail_length`` and its last ``tail_length`` tokens (head + tail
-        truncation: the end of a long message, footers and sign-offs, is kept too)."""
-        d = self.data
-        cut = [t[:d.max_chars] for t in texts]
-        try:
-            if not d.tail_length:
-                return self.tokenizer.encode_batch(cut, max_length=d.max_length)
-            seqs = self.tokenizer.encode_batch(cut)
-            head = d.max_length - d.tail_length
-            for i, ids in enumerate(seqs):
-                cut_off = len(texts[i]) > len(cut[i])         # the end is not in `ids`
-                if len(ids) <= d.max_length and not cut_off:
-                    continue
-                tail = (self.tokenizer.encode(texts[i][-d.tail_length * d.chars_per_token:])
-                        if cut_off else ids)
-                seqs[i] = ids[:head] + tail[-d.tail_length:]
-            return seqs
-        except NotImplementedError as e:
-            raise _unfinished(self.impl, e) from None
-
-    def scores_of_ids(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
-        """Spam probabilities (N,) float64 for already encoded messages."""
-        out = np.zeros(len(seqs), dtype=np.float64)
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-        pad = self.tokenizer.pad_id
-        try:
-            with torch.inference_mode(), torch_threads(self.threads), torch.autocast(
-                    "cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
-                for rows in self._batches(order, seqs):
-                    batch = [list(seqs[i]) for i in rows]
-                    ids, lengths = self.batching.pad_batch(batch, pad_id=pad,
-                                                           max_length=self.data.max_length)
-                    logits = self.model(ids, lengths)                              # (B,)
-                    out[rows] = torch.sigmoid(logits.float()).double().numpy()
-        except NotImplementedError as e:
-            raise _unfinished(self.impl, e) from None
-        return out
-
-    def _batches(self, order: list[int], seqs: Sequence[Sequence[int]]) -> Iterable[list[int]]:
-        rows: list[int] = []
-        for i in order:                                  # ascending length: the last is longest
-            width = min(max(len(seqs[i]), 1), self.data.max_length)
-            if rows and (len(rows) >= self.max_batch or (len(rows) + 1) * width > self.max_tokens):
-                yield rows
-                rows = []
-            rows.append(i)
-        if rows:
-            yield rows
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Spam probabilities (N,) float64 of ``texts``, in their order."""
-        if len(texts) == 0:
-            return np.zeros(0, dtype=np.float64)
-        return self.scores_of_ids(self.encode(texts))
-
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """0/1 labels at the checkpoint's dev-chosen threshold."""
-        return (self.predict_proba(texts) >= self.threshold).astype(np.int64)
-
-
-def load_spam_predictor(checkpoint: str | os.PathLike, impl: str | None = None) -> SpamPredictor:
-    """A :class:`SpamPredictor` from a spam checkpoint; ``impl`` defaults to the one that
-    trained it."""
-    ckpt = load_checkpoint(checkpoint)
-    config = ckpt["config"]
-    if not isinstance(config, dict) or config.get("task") != "spam":
-        raise ChallengeError(f"checkpoint {checkpoint} is not a spam checkpoint (task "
-                             f"{config.get('task') if isinstance(config, dict) else None!r}); "
-                             f"train one with `challenge train spam`")
-    impl = impl or config.get("impl", "solutions")
-    mods = _modules(impl)
-    try:
-        tokenizer = mods.tokenizer.Tokenizer.from_dict(ckpt["tokenizer"])
-    except NotImplementedError as e:
-        raise _unfinished(impl, e) from None
-    except (TypeError, ValueError, KeyError) as e:
-        raise ChallengeError(f"checkpoint {checkpoint}: its tokenizer cannot be rebuilt ({e}); "
-                             f"retrain with `challenge train spam`") from None
-    model = build_model(impl, config["model"])
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        raise ChallengeError(f"checkpoint {checkpoint} does not fit this spam_model "
-                             f"({lines[-1] if lines else 'state_dict mismatch'}); retrain it "
-                             f"with `challenge train spam`") from None
-    known = set(SpamDataConfig.__dataclass_fields__)
-    data = SpamDataConfig(**{k: v for k, v in config.get("data", {}).items() if k in known})
-    threshold = float(ckpt.get("threshold", 0.5))
-    precision = config.get("precision", "float32")
-    _check_precision(precision, f"checkpoint {checkpoint}: ")
-    return SpamPredictor(tokenizer, model, mods.batching, data, threshold, impl,
-                         precision=precision)
-
-
-def predict_spam(checkpoint: str | os.PathLike | SpamPredictor, texts: Sequence[str],
-                 impl: str | None = None) -> np.ndarray:
-    """Spam probabilities (N,) of ``texts`` from a checkpoint path or a loaded predictor."""
-    predictor = (checkpoint if isinstance(checkpoint, SpamPredictor)
-                 else load_spam_predictor(checkpoint, impl))
-    return predictor.predict_proba(list(texts))
-
-
-def predict_messages(checkpoint: str | os.PathLike, messages: Iterable[dict | Message],
-                     impl: str | None = None) -> tuple[torch.Tensor, float]:
-    """What the grader asks of a submission: scores (N,) float tensor and the threshold.
-
-    ``messages`` are :class:`Message` objects or dicts with ``subject``, ``body`` and
-    optionally ``headers``; the text view is the one the checkpoint was trained on.
-    """
-    predictor = load_spam_predictor(checkpoint, impl)
-    texts = []
-    for m in messages:
-        if isinstance(m, dict):
-            m = Message(id=str(m.get("id", "")), group="", label=0,
-                        subject=str(m.get("subject", "")),
-                        body=str(m.get("body", "")), headers=str(m.get("headers", "")))
-        texts.append(m.text(predictor.data.view))
-    scores = torch.from_numpy(predictor.predict_proba(texts)).float()
-    return scores, float(predictor.threshold)
 
 
 # --- training --------------------------------------------------------------------------------
@@ -349,12 +136,6 @@ def _dev_metrics(predictor: SpamPredictor, dev_ids: list[list[int]], dev_labels:
     loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
     return {"f1": m.f1, "precision": m.precision, "recall": m.recall, "accuracy": m.accuracy,
             "roc_auc": m.roc_auc, "loss": loss, "threshold": threshold}
-
-
-def _check_precision(precision: str, where: str = "") -> None:
-    if precision not in PRECISIONS:
-        raise ChallengeError(f"{where}unknown precision {precision!r}; use one of "
-                             f"{', '.join(PRECISIONS)}")
 
 
 def _check_args(epochs: int, minutes: float | None, select: str, data: SpamDataConfig) -> None:
@@ -416,7 +197,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     if embedding_init not in EMBEDDING_INITS:
         raise ChallengeError(f"unknown embedding_init {embedding_init!r}; use one of "
                              f"{', '.join(EMBEDDING_INITS)}")
-    _check_precision(precision)
+    check_precision(precision)
     scheme = check_scheme(scheme, corpus, data_dir)
     train_texts, train_labels = load_texts(corpus, "train", data.view, data_dir)
     dev_texts, dev_labels = load_texts(corpus, "dev", data.view, data_dir)
@@ -427,7 +208,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     model_config = {**DEFAULT_MODEL, **(model or {})}
     start = time.monotonic()
     seed_everything(seed)
-    mods = _modules(impl)
+    mods = student_modules(impl)
     try:
         tokenizer = mods.tokenizer.Tokenizer.train_from_iterator(
             (t[:data.max_chars] for t in train_texts), vocab_size=data.vocab_size,
@@ -462,7 +243,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
         with torch_threads(threads):
             result = trainer.fit(_EpochBatches(loader, sampler))
     except NotImplementedError as e:
-        raise _unfinished(impl, e) from None
+        raise unfinished(impl, e) from None
     metrics = {k: float(v) for k, v in result.best_metrics.items() if k != "threshold"}
     threshold = float(result.best_metrics.get("threshold", 0.5))
     config = {"task": "spam", "impl": impl, "corpus": corpus, "scheme": scheme,
