@@ -12,6 +12,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any, Callable
 
 from challenge.errors import ChallengeError
 
@@ -51,3 +52,30 @@ def load_module(impl: str, name: str) -> ModuleType:
         del sys.modules[mod_name]
         raise
     return module
+
+
+def build_model(impl: str, name: str, model_class: str, config_class: str, settings: dict,
+                unfinished: Callable[[str, NotImplementedError], ChallengeError]) -> Any:
+    """A fresh ``model_class(config_class(**settings))`` from student module ``name`` of ``impl``.
+
+    A missing class, or a config class that refuses ``settings`` (a field renamed or removed,
+    a value its checks reject), is a ChallengeError naming it; a stub's NotImplementedError
+    becomes ``unfinished(impl, error)``. Anything else the model's constructor raises is a bug in
+    the student's code and keeps its traceback.
+    """
+    module = load_module(impl, name)
+    missing = [c for c in (model_class, config_class) if not hasattr(module, c)]
+    if missing:
+        raise ChallengeError(f"{name} in {impl!r} has no {' or '.join(missing)}; keep the names "
+                             f"the stub gives")
+    try:
+        config = getattr(module, config_class)(**settings)
+    except NotImplementedError as e:
+        raise unfinished(impl, e) from None
+    except (TypeError, ValueError) as e:
+        raise ChallengeError(f"{name} in {impl!r} rejected the model config {settings} ({e}); "
+                             f"keep {config_class}'s fields as in the stub's docstring") from None
+    try:
+        return getattr(module, model_class)(config)
+    except NotImplementedError as e:
+        raise unfinished(impl, e) from None

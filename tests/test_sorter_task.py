@@ -130,6 +130,25 @@ def test_cli_unfinished_stub_is_a_clear_error(tmp_path):
     assert len(result.output.strip().splitlines()) == 1 and not out.exists()
 
 
+@pytest.mark.parametrize("edit, message", [
+    # a field the task passes is gone from the student's config
+    (lambda t: t.replace('    arch: str = "pointer"', ""), "unexpected keyword argument 'arch'"),
+    # the config class itself was renamed
+    (lambda t: t.replace("class SorterConfig", "class Settings"), "has no SorterConfig"),
+], ids=["field_removed", "class_renamed"])
+def test_cli_a_config_the_student_module_refuses_is_one_line(tmp_path, edit, message):
+    text = (ROOT / "solutions" / "sorter_model.py").read_text()
+    assert edit(text) != text
+    (tmp_path / "sorter_model.py").write_text(edit(text))
+    out = tmp_path / "model.pt"
+    result = CliRunner().invoke(main, ["train", "sorter", "--impl", str(tmp_path),
+                                       "--minutes", "0.05", "--out", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "sorter_model in " in lines[0]
+    assert not out.exists()
+
+
 def test_cli_trains_and_prints_json(tmp_path):
     out = tmp_path / "model.pt"
     env = {**os.environ, "CHALLENGE_QUIET": "1", "OMP_WAIT_POLICY": "PASSIVE"}

@@ -222,6 +222,25 @@ def test_cli_unfinished_stub_names_it(toy_dir, tmp_path):
     assert "SpamClassifier.__init__" in lines[0] and "--impl solutions" in lines[0]
 
 
+def test_cli_a_config_the_student_model_refuses_is_one_line(toy_dir, tmp_path):
+    stub = tmp_path / "impl"
+    stub.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    for name in ("tokenizer", "batching"):
+        (stub / f"{name}.py").write_text((root / "solutions" / f"{name}.py").read_text())
+    text = (root / "solutions" / "spam_model.py").read_text()
+    field = '    pooling: str = "max"'
+    assert field in text
+    (stub / "spam_model.py").write_text(text.replace(field, "", 1))
+    out = tmp_path / "s.pt"
+    result = CliRunner().invoke(main, ["train", "spam", "--impl", str(stub), "--epochs", "1",
+                                       "--data-dir", str(toy_dir), "--out", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "spam_model in " in lines[0] and "'pooling'" in lines[0]
+    assert "keep SpamModelConfig's fields" in lines[0] and not out.exists()
+
+
 def test_cli_baseline_reports_both_models(toy_dir):
     result = CliRunner().invoke(main, ["baseline", "spam", "--data-dir", str(toy_dir), "--test",
                                        "--json"])

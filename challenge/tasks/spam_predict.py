@@ -19,7 +19,7 @@ from torch import nn
 from challenge.checkpoint import load_checkpoint
 from challenge.data.corpus import Message
 from challenge.errors import ChallengeError
-from challenge.impl import load_module
+from challenge.impl import build_model as build_student_model, load_module
 from challenge.training import torch_threads
 
 PRECISIONS = ("float32", "bfloat16")
@@ -84,14 +84,8 @@ def student_modules(impl: str) -> _Modules:
 
 def build_model(impl: str, model_config: dict) -> nn.Module:
     """A fresh ``SpamClassifier`` of ``impl`` from a plain config dict."""
-    module = load_module(impl, "spam_model")
-    try:
-        return module.SpamClassifier(module.SpamModelConfig(**model_config))
-    except NotImplementedError as e:
-        raise unfinished(impl, e) from None
-    except (TypeError, ValueError) as e:
-        raise ChallengeError(f"spam_model in {impl!r} rejected the model config {model_config} "
-                             f"({e}); keep SpamModelConfig's fields as in the docstring") from None
+    return build_student_model(impl, "spam_model", "SpamClassifier", "SpamModelConfig",
+                               model_config, unfinished)
 
 
 # --- prediction ----------------------------------------------------------------------------
