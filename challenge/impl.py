@@ -54,6 +54,25 @@ def load_module(impl: str, name: str) -> ModuleType:
     return module
 
 
+def require(impl: str, name: str, *names: str) -> ModuleType:
+    """Student module ``name`` of ``impl`` (:func:`load_module`), once it has every one of
+    ``names`` ("Tokenizer.encode" looks inside a class); a ChallengeError listing what is missing
+    otherwise, so that a renamed stub name is one line, not a traceback from the task using it."""
+    module = load_module(impl, name)
+    missing: dict[str, None] = {}                     # in order, each once
+    for dotted in names:
+        target, parts = module, dotted.split(".")
+        for i, part in enumerate(parts):
+            target = getattr(target, part, None)
+            if target is None:                        # "Tokenizer", not each of its methods
+                missing[".".join(parts[:i + 1])] = None
+                break
+    if missing:
+        raise ChallengeError(f"{name} in {impl!r} has no {', '.join(missing)}; keep the names "
+                             f"and signatures the stub gives (`challenge check` lists them)")
+    return module
+
+
 def build_model(impl: str, name: str, model_class: str, config_class: str, settings: dict,
                 unfinished: Callable[[str, NotImplementedError], ChallengeError]) -> Any:
     """A fresh ``model_class(config_class(**settings))`` from student module ``name`` of ``impl``.
@@ -63,11 +82,7 @@ def build_model(impl: str, name: str, model_class: str, config_class: str, setti
     becomes ``unfinished(impl, error)``. Anything else the model's constructor raises is a bug in
     the student's code and keeps its traceback.
     """
-    module = load_module(impl, name)
-    missing = [c for c in (model_class, config_class) if not hasattr(module, c)]
-    if missing:
-        raise ChallengeError(f"{name} in {impl!r} has no {' or '.join(missing)}; keep the names "
-                             f"the stub gives")
+    module = require(impl, name, model_class, config_class)
     try:
         config = getattr(module, config_class)(**settings)
     except NotImplementedError as e:

@@ -135,8 +135,10 @@ def test_cli_unfinished_stub_is_a_clear_error(tmp_path):
     (lambda t: t.replace('    arch: str = "pointer"', ""), "unexpected keyword argument 'arch'"),
     # the config class itself was renamed
     (lambda t: t.replace("class SorterConfig", "class Settings"), "has no SorterConfig"),
-], ids=["field_removed", "class_renamed"])
-def test_cli_a_config_the_student_module_refuses_is_one_line(tmp_path, edit, message):
+    # a method the training loop and the grader call
+    (lambda t: t.replace("    def generate(", "    def greedy("), "has no Sorter.generate"),
+], ids=["field_removed", "class_renamed", "method_renamed"])
+def test_cli_a_sorter_module_the_task_cannot_use_is_one_line(tmp_path, edit, message):
     text = (ROOT / "solutions" / "sorter_model.py").read_text()
     assert edit(text) != text
     (tmp_path / "sorter_model.py").write_text(edit(text))

@@ -241,6 +241,31 @@ def test_cli_a_config_the_student_model_refuses_is_one_line(toy_dir, tmp_path):
     assert "keep SpamModelConfig's fields" in lines[0] and not out.exists()
 
 
+@pytest.mark.parametrize("module, old, new, missing", [
+    ("tokenizer", "class Tokenizer:", "class Tok:", "has no Tokenizer;"),
+    ("tokenizer", "    def encode_batch(", "    def encode_many(",
+     "has no Tokenizer.encode_batch;"),
+    ("batching", "def collate(", "def collate_batch(", "has no collate;"),
+], ids=["class", "method", "function"])
+def test_cli_a_renamed_stub_name_is_one_line(toy_dir, tmp_path, module, old, new, missing):
+    stub = tmp_path / "impl"
+    stub.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    for name in ("tokenizer", "batching", "spam_model"):
+        text = (root / "solutions" / f"{name}.py").read_text()
+        if name == module:
+            assert old in text
+            text = text.replace(old, new)
+        (stub / f"{name}.py").write_text(text)
+    out = tmp_path / "s.pt"
+    result = CliRunner().invoke(main, ["train", "spam", "--impl", str(stub), "--epochs", "1",
+                                       "--data-dir", str(toy_dir), "--out", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and f"{module} in " in lines[0] and missing in lines[0]
+    assert not out.exists()
+
+
 def test_cli_baseline_reports_both_models(toy_dir):
     result = CliRunner().invoke(main, ["baseline", "spam", "--data-dir", str(toy_dir), "--test",
                                        "--json"])

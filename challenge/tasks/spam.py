@@ -208,7 +208,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     model_config = {**DEFAULT_MODEL, **(model or {})}
     start = time.monotonic()
     seed_everything(seed)
-    mods = student_modules(impl)
+    mods = student_modules(impl, training=True)
     try:
         tokenizer = mods.tokenizer.Tokenizer.train_from_iterator(
             (t[:data.max_chars] for t in train_texts), vocab_size=data.vocab_size,

@@ -19,7 +19,7 @@ from torch import nn
 from challenge.checkpoint import load_checkpoint
 from challenge.data.corpus import Message
 from challenge.errors import ChallengeError
-from challenge.impl import build_model as build_student_model, load_module
+from challenge.impl import build_model as build_student_model, require
 from challenge.training import torch_threads
 
 PRECISIONS = ("float32", "bfloat16")
@@ -77,9 +77,19 @@ class _Modules:
     spam_model: ModuleType
 
 
-def student_modules(impl: str) -> _Modules:
-    """The tokenizer, batching and spam_model modules of ``impl``."""
-    return _Modules(*(load_module(impl, name) for name in _PARTS))
+#: What scoring from a checkpoint uses of each student module, and what training adds.
+_USES = {"tokenizer": ("Tokenizer.from_dict", "Tokenizer.encode", "Tokenizer.encode_batch"),
+         "batching": ("pad_batch",), "spam_model": ("SpamClassifier", "SpamModelConfig")}
+_TRAINING_USES = {"tokenizer": ("Tokenizer.train_from_iterator", "Tokenizer.to_dict",
+                                "Tokenizer.get_vocab_size"),
+                  "batching": ("BucketBatchSampler", "collate"), "spam_model": ()}
+
+
+def student_modules(impl: str, training: bool = False) -> _Modules:
+    """The tokenizer, batching and spam_model modules of ``impl``, checked for the names that
+    scoring (and ``training``) uses (:func:`challenge.impl.require`)."""
+    return _Modules(*(require(impl, name, *_USES[name], *(_TRAINING_USES[name] if training else ()))
+                      for name in _PARTS))
 
 
 def build_model(impl: str, model_config: dict) -> nn.Module:
