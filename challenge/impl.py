@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
@@ -54,11 +55,28 @@ def load_module(impl: str, name: str) -> ModuleType:
     return module
 
 
+def import_error(e: BaseException) -> str:
+    """``SyntaxError: invalid syntax at batching.py:122``: what went wrong and where, in the
+    student's file rather than in the importer."""
+    if isinstance(e, SyntaxError):
+        return f"{type(e).__name__}: {e.msg} at {Path(e.filename or '?').name}:{e.lineno}"
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+    return f"{type(e).__name__}{': ' + text if text else ''}{where}"
+
+
 def require(impl: str, name: str, *names: str) -> ModuleType:
     """Student module ``name`` of ``impl`` (:func:`load_module`), once it has every one of
     ``names`` ("Tokenizer.encode" looks inside a class); a ChallengeError listing what is missing
     otherwise, so that a renamed stub name is one line, not a traceback from the task using it."""
-    module = load_module(impl, name)
+    try:
+        module = load_module(impl, name)
+    except ChallengeError:
+        raise
+    except Exception as e:       # the student's module-level code: a syntax error, a bad import
+        raise ChallengeError(f"{name} in {impl!r} failed to import: {import_error(e)}; fix it "
+                             f"(`challenge check {name}` runs its checks)") from None
     missing: dict[str, None] = {}                     # in order, each once
     for dotted in names:
         target, parts = module, dotted.split(".")

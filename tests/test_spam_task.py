@@ -266,6 +266,26 @@ def test_cli_a_renamed_stub_name_is_one_line(toy_dir, tmp_path, module, old, new
     assert not out.exists()
 
 
+@pytest.mark.parametrize("tail, reason", [
+    ("def broken(:\n", "SyntaxError: invalid syntax at batching.py:"),
+    ("RATIO = 1 / 0\n", "ZeroDivisionError: division by zero at batching.py:"),
+], ids=["syntax", "runtime"])
+def test_cli_a_module_that_fails_to_import_is_one_line(toy_dir, tmp_path, tail, reason):
+    stub = tmp_path / "impl"
+    stub.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    for name in ("tokenizer", "batching", "spam_model"):
+        text = (root / "solutions" / f"{name}.py").read_text()
+        (stub / f"{name}.py").write_text(text + tail if name == "batching" else text)
+    out = tmp_path / "s.pt"
+    result = CliRunner().invoke(main, ["train", "spam", "--impl", str(stub), "--epochs", "1",
+                                       "--data-dir", str(toy_dir), "--out", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "batching in " in lines[0] and "failed to import" in lines[0]
+    assert reason in lines[0] and "challenge check batching" in lines[0] and not out.exists()
+
+
 def test_cli_baseline_reports_both_models(toy_dir):
     result = CliRunner().invoke(main, ["baseline", "spam", "--data-dir", str(toy_dir), "--test",
                                        "--json"])
