@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -284,6 +285,32 @@ def test_cli_a_module_that_fails_to_import_is_one_line(toy_dir, tmp_path, tail, 
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "batching in " in lines[0] and "failed to import" in lines[0]
     assert reason in lines[0] and "challenge check batching" in lines[0] and not out.exists()
+
+
+@pytest.mark.parametrize("returned, said", [
+    ("self.head(self.dropout(summary))", r"shape \((\d+), 1\) for a batch of \1 messages; it "
+                                         r"must return float logits of shape \(\1,\) \(squeeze"),
+    ("(self.head(self.dropout(summary)).squeeze(-1), summary)", r"returned a tuple for a batch"),
+], ids=["not_squeezed", "tuple"])
+def test_cli_logits_of_the_wrong_shape_are_one_line(toy_dir, tmp_path, returned, said):
+    stub = tmp_path / "impl"
+    stub.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    for name in ("tokenizer", "batching", "spam_model"):
+        text = (root / "solutions" / f"{name}.py").read_text()
+        if name == "spam_model":
+            line = "return self.head(self.dropout(summary)).squeeze(-1)"
+            assert line in text
+            text = text.replace(line, f"return {returned}")
+        (stub / f"{name}.py").write_text(text)
+    out = tmp_path / "s.pt"
+    result = CliRunner().invoke(main, ["train", "spam", "--impl", str(stub), "--epochs", "1",
+                                       "--data-dir", str(toy_dir), "--out", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "SpamClassifier.forward returned" in lines[0]
+    assert re.search(said, lines[0]), lines[0]
+    assert not out.exists()
 
 
 def test_cli_baseline_reports_both_models(toy_dir):

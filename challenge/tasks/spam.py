@@ -25,7 +25,8 @@ from challenge.errors import ChallengeError
 from challenge.metrics import binary_metrics, choose_threshold
 from challenge.paths import runs_dir
 from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, build_model,
-                                          check_precision, student_modules, unfinished)
+                                          check_logits, check_precision, student_modules,
+                                          unfinished)
 from challenge.training import (HeapTrim, ProgressCallback, TrainConfig, Trainer,
                                 seed_everything, torch_threads)
 
@@ -236,7 +237,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
                                    ema_decay=ema_decay, seed=seed)
         callbacks = [HeapTrim()] + ([ProgressCallback(desc=f"spam {impl}")] if progress else [])
         loss_fn = functools.partial(_loss, drop=data.token_dropout, unk_id=tokenizer.unk_id,
-                                    pad_id=tokenizer.pad_id,
+                                    pad_id=tokenizer.pad_id, impl=impl,
                                     generator=torch.Generator().manual_seed(seed))
         trainer = Trainer(net, train_config, callbacks=callbacks, loss_fn=loss_fn,
                           evaluate=lambda m: _dev_metrics(predictor, dev_ids, dev_labels))
@@ -261,11 +262,12 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
 
 def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], *,
           drop: float = 0.0, unk_id: int = 1, pad_id: int = 0,
-          generator: torch.Generator | None = None) -> torch.Tensor:
+          generator: torch.Generator | None = None, impl: str = "solutions") -> torch.Tensor:
     """Binary cross-entropy on one batch; with ``drop``, that share of the real tokens is
     replaced by <unk> first (word dropout: the model cannot lean on any single rare word)."""
     ids, lengths, labels = batch                                   # (B, T), (B,), (B,)
     if drop > 0:
         hit = torch.rand(ids.shape, generator=generator) < drop    # (B, T)
         ids = ids.masked_fill(hit & (ids != pad_id), unk_id)       # (B, T)
-    return nn.functional.binary_cross_entropy_with_logits(model(ids, lengths), labels)
+    logits = check_logits(model(ids, lengths), len(labels), impl)   # (B,)
+    return nn.functional.binary_cross_entropy_with_logits(logits, labels)

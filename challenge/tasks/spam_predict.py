@@ -92,6 +92,20 @@ def student_modules(impl: str, training: bool = False) -> _Modules:
                       for name in _PARTS))
 
 
+def check_logits(logits: Any, batch: int, impl: str) -> torch.Tensor:
+    """``logits`` when it is the (B,) float tensor SpamClassifier.forward must return; a
+    ChallengeError saying what came back otherwise (the usual slip: (B, 1), not squeezed)."""
+    if isinstance(logits, torch.Tensor) and logits.shape == (batch,) and logits.is_floating_point():
+        return logits
+    got = (f"a {logits.dtype} tensor of shape {tuple(logits.shape)}"
+           if isinstance(logits, torch.Tensor) else f"a {type(logits).__name__}")
+    hint = " (squeeze the last dimension)" if isinstance(logits, torch.Tensor) and \
+        tuple(logits.shape) == (batch, 1) else ""
+    raise ChallengeError(f"spam_model in {impl!r}: SpamClassifier.forward returned {got} for a "
+                         f"batch of {batch} messages; it must return float logits of shape "
+                         f"({batch},){hint}; `challenge check spam_model` checks the shapes")
+
+
 def build_model(impl: str, model_config: dict) -> nn.Module:
     """A fresh ``SpamClassifier`` of ``impl`` from a plain config dict."""
     return build_student_model(impl, "spam_model", "SpamClassifier", "SpamModelConfig",
@@ -158,7 +172,7 @@ class SpamPredictor:
                     batch = [list(seqs[i]) for i in rows]
                     ids, lengths = self.batching.pad_batch(batch, pad_id=pad,
                                                            max_length=self.data.max_length)
-                    logits = self.model(ids, lengths)                              # (B,)
+                    logits = check_logits(self.model(ids, lengths), len(rows), self.impl)
                     out[rows] = torch.sigmoid(logits.float()).double().numpy()
         except NotImplementedError as e:
             raise unfinished(self.impl, e) from None
