@@ -137,7 +137,10 @@ def test_cli_unfinished_stub_is_a_clear_error(tmp_path):
     (lambda t: t.replace("class SorterConfig", "class Settings"), "has no SorterConfig"),
     # a method the training loop and the grader call
     (lambda t: t.replace("    def generate(", "    def greedy("), "has no Sorter.generate"),
-], ids=["field_removed", "class_renamed", "method_renamed"])
+    # a loss per token instead of their mean: backward() would fail on it
+    (lambda t: t.replace("ignore_index=PAD_ID)", "ignore_index=PAD_ID, reduction='none')"),
+     "Sorter.loss returned a torch.float32 tensor of shape ("),
+], ids=["field_removed", "class_renamed", "method_renamed", "loss_not_reduced"])
 def test_cli_a_sorter_module_the_task_cannot_use_is_one_line(tmp_path, edit, message):
     text = (ROOT / "solutions" / "sorter_model.py").read_text()
     assert edit(text) != text

@@ -164,10 +164,22 @@ def train_sorter(impl: str = "solutions", arch: str = "pointer", max_len: int = 
     dev = make_sequences(dev_size, seed + DEV_SEED_OFFSET, min_len, max_len, 0, vocab - 1)
     dev_batch = collate(dev)
 
+    def loss(m: nn.Module, batch: tuple) -> torch.Tensor:
+        value = m.loss(*batch)
+        if not (isinstance(value, torch.Tensor) and value.ndim == 0
+                and value.is_floating_point()):
+            got = (f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+                   if isinstance(value, torch.Tensor) else f"a {type(value).__name__}")
+            raise ChallengeError(f"sorter_model in {impl!r}: Sorter.loss returned {got}; it "
+                                 f"must return one float (a 0-dimensional tensor: the mean over "
+                                 f"the real target tokens, e.g. F.cross_entropy's default "
+                                 f"reduction)")
+        return value
+
     def evaluate(m: nn.Module) -> dict[str, float]:
         with torch.no_grad():
-            loss = float(m.loss(*dev_batch))
-        return {**evaluate_sorter(m, dev), "loss": loss}
+            dev_loss = float(loss(m, dev_batch))
+        return {**evaluate_sorter(m, dev), "loss": dev_loss}
 
     # The weights are chosen by dev loss: dev exact match reaches 1.0 long before the model
     # stops improving (on longer sequences), and a tie would keep the early weights.
@@ -176,7 +188,7 @@ def train_sorter(impl: str = "solutions", arch: str = "pointer", max_len: int = 
                                patience=None, metric="loss", mode="min", seed=seed)
     callbacks = [_Progress(desc=f"sorter {arch}", total=steps)] if progress else []
     trainer = Trainer(model, train_config, callbacks=callbacks,
-                      loss_fn=lambda m, batch: m.loss(*batch), evaluate=evaluate)
+                      loss_fn=loss, evaluate=evaluate)
     start = time.monotonic()
     try:
         result = trainer.fit(SequenceStream(data, batch_size=batch_size, seed=seed,
