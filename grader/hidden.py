@@ -110,7 +110,7 @@ def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike |
     if new:
         new_secret(secret_file)
     secret = read_secret(secret_file)
-    split = make_split(corpus, derive_seed(secret, "spam-split"), scheme, data_dir)
+    split = make_split(corpus, derive_seed(secret, "spam-split"), scheme, data_dir, force=True)
     test = sorted(read_jsonl(split_path(corpus, "test", data_dir)), key=lambda m: m.id)
     random.Random(derive_seed(secret, "spam-order")).shuffle(test)
     spam_private = _private_flags(len(test), secret, "spam", rub.hidden.public_fraction)

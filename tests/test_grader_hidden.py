@@ -118,3 +118,26 @@ def test_cli_hidden_make(tmp_path, data_dir):
     assert result.exit_code == 1
     assert result.output.startswith("Error: secret file") and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_split_would_not_silently_replace_the_hidden_test_part(tmp_path, data_dir):
+    runner = CliRunner()
+    secret = tmp_path / "secret"
+    make_hidden(secret_file=secret, data_dir=data_dir, rubric=tiny_rubric(), new=True)
+    test_part = data_dir / "hidden" / "spam" / "test.jsonl"
+    public = data_dir / "splits" / "spam" / "split.json"
+    before = test_part.read_bytes(), public.read_bytes()
+    args = ["data", "split", "spam", "--seed", "0", "--data-dir", str(data_dir)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "hidden sets" in result.output and "--force" in result.output
+    assert (test_part.read_bytes(), public.read_bytes()) == before      # nothing written
+    hidden_spam(data_dir)                                                 # still gradable
+    result = runner.invoke(main, args + ["--force"])
+    assert result.exit_code == 0, result.output
+    assert test_part.read_bytes() != before[0]
+    with pytest.raises(ChallengeError, match="run hidden make again"):
+        hidden_spam(data_dir)
+    make_hidden(secret_file=secret, data_dir=data_dir, rubric=tiny_rubric())  # same secret
+    assert test_part.read_bytes() == before[0]
+    hidden_spam(data_dir)

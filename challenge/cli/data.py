@@ -55,13 +55,17 @@ def stats(name: str, as_json: bool, data_dir: str | None) -> None:
 @click.option("--scheme", default="random", show_default=True,
               help=f"{' or '.join(SCHEMES)}. random: stratified 70/10/20; temporal: older "
                    "mail for train/dev, newer for test.")
+@click.option("--force", is_flag=True,
+              help="Split even when it replaces the test part of hidden sets made by "
+                   "`challenge hidden make` (run hidden make again afterwards).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @_DATA_DIR
-def split(name: str, seed: str, scheme: str, as_json: bool, data_dir: str | None) -> None:
+def split(name: str, seed: str, scheme: str, force: bool, as_json: bool,
+          data_dir: str | None) -> None:
     """Write the public train/dev splits and the hidden test split of corpus NAME."""
     # seed, scheme (and import's format) stay strings here: a bad value gets the library's
     # one-line message naming it, not click's usage block
-    result = make_split(name, seed=seed, scheme=scheme, data_dir=data_dir)
+    result = make_split(name, seed=seed, scheme=scheme, data_dir=data_dir, force=force)
     click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
 
 

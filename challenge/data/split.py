@@ -143,8 +143,13 @@ def _counts(part: list[Message]) -> dict[str, int]:
 
 
 def make_split(name: str, seed: int, scheme: str = "random",
-               data_dir: str | os.PathLike | None = None) -> SplitResult:
-    """Split corpus ``name`` by ``seed`` and ``scheme``: train/dev (public), test (hidden)."""
+               data_dir: str | os.PathLike | None = None, *, force: bool = False) -> SplitResult:
+    """Split corpus ``name`` by ``seed`` and ``scheme``: train/dev (public), test (hidden).
+
+    A split that would replace the test part of hidden sets made from a secret (``challenge
+    hidden make``) is refused unless ``force``: their test part would become one that anyone
+    can remake from ``seed``.
+    """
     check_name(name)
     seed = parse_seed(seed)
     if scheme not in SCHEMES:
@@ -164,6 +169,8 @@ def make_split(name: str, seed: int, scheme: str = "random",
             raise ChallengeError(f"corpus {name!r} is too small to split: the {part} part would "
                                  f"be empty ({len(messages)} messages); add more messages")
     blobs = {p: to_jsonl(members) for p, members in parts.items()}
+    if not force:
+        _keep_hidden_sets(name, hashlib.sha256(blobs["test"]).hexdigest(), data_dir)
     corpus_file = corpus_dir(name, data_dir) / "messages.jsonl"
     result = SplitResult(
         corpus=name, seed=seed, scheme=scheme,
@@ -186,3 +193,19 @@ def make_split(name: str, seed: int, scheme: str = "random",
         f.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
     os.chmod(record_path, 0o644)
     return result
+
+
+def _keep_hidden_sets(name: str, test_sha256: str, data_dir: str | os.PathLike | None) -> None:
+    """Refuse to replace the test part that hidden sets (``hidden/hidden.json``) were made on."""
+    meta_path = paths.data_dir(data_dir) / "hidden" / "hidden.json"
+    try:
+        spam = json.loads(meta_path.read_text(encoding="utf-8")).get("spam", {})
+    except (OSError, ValueError, AttributeError):
+        return                                   # no hidden sets (or none this can read)
+    if spam.get("corpus") != name or spam.get("test_sha256") in (None, test_sha256):
+        return
+    raise ChallengeError(f"corpus {name!r} holds the hidden sets of `challenge hidden make` "
+                         f"({meta_path}); this split would replace their secret test part with "
+                         f"one anyone can remake from the seed. To change the hidden sets, run "
+                         f"`challenge hidden make --secret-file FILE` again; to split anyway, "
+                         f"add --force (then run hidden make again before grading)")
