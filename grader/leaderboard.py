@@ -205,7 +205,19 @@ class Leaderboard:
     def __init__(self, path: str | Path | None = None, *, readonly: bool = False):
         self.path = Path(path) if path is not None else default_db_path()
         self.readonly = readonly
-        if readonly:
+        self._con = None
+        try:
+            self._open()
+        except BaseException as e:
+            if self._con is not None:
+                self._con.close()
+            if isinstance(e, sqlite3.DatabaseError):  # not an SQLite file, a folder, no access
+                raise ChallengeError(f"{self.path} is not a leaderboard database this can open "
+                                     f"({e}): pass another --db") from None
+            raise
+
+    def _open(self) -> None:
+        if self.readonly:
             if not self.path.is_file():
                 raise ChallengeError(f"no leaderboard database at {self.path}: grade submissions "
                                      "first (challenge grade --hidden DIR) or pass the right --db")

@@ -148,6 +148,22 @@ def test_cli_missing_and_empty_databases(tmp_path, monkeypatch):
     assert empty.exit_code == 0 and "empty" in empty.output
 
 
+def test_cli_a_file_that_is_not_sqlite_is_one_line_and_left_alone(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("grades, to do\n")
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "alice.zip").write_bytes(b"not a zip")
+    for args in (["leaderboard"], ["grade", "--hidden", str(tmp_path / "subs")]):
+        result = CliRunner().invoke(main, [*args, "--db", str(notes)])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "is not a leaderboard database" in lines[0]
+        assert "pass another --db" in lines[0]
+    assert notes.read_text() == "grades, to do\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "subs"]
+    assert [p.name for p in (tmp_path / "subs").iterdir()] == ["alice.zip"]
+
+
 def test_cli_unknown_student_fails_and_writes_nothing(db, tmp_path):
     out = tmp_path / "history.md"
     result = CliRunner().invoke(main, ["leaderboard", "--db", str(db), "--student", "zoe",
