@@ -39,10 +39,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
                              f"(challenge train ...) or pass the right path")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ChallengeError(f"checkpoint {path} cannot be loaded safely ({first}); "
-                             f"save plain tensors and dicts, not pickled objects") from None
+    except Exception as e:  # torch.load on arbitrary bytes raises almost anything
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        first = lines[0].split(". ")[0][:160] if lines else ""
+        if isinstance(e, pickle.UnpicklingError) and "weights only" in first.lower():
+            culprit = next((line.split(". ")[0] for line in lines if "Unsupported global" in line),
+                           first)
+            raise ChallengeError(f"checkpoint {path} cannot be loaded safely ({culprit}); "
+                                 f"save plain tensors and dicts, not pickled objects") from None
+        raise ChallengeError(f"checkpoint {path} is not a readable torch checkpoint "
+                             f"({type(e).__name__}{': ' + first if first else ''}): it is empty, "
+                             f"cut short or another kind of file; train again with `challenge "
+                             f"train ...` or pass the right path") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         raise ChallengeError(f"checkpoint {path} is not a challenge checkpoint: expected a dict "
                              f"with keys {', '.join(REQUIRED_KEYS)}")

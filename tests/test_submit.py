@@ -126,8 +126,22 @@ def test_checkpoint_that_needs_unpickling_is_refused(impl_dir, tmp_path):
     result = _submit(["--student", "eve", "--out", str(tmp_path / "s.zip"),
                       "--impl", str(impl_dir), "--spam-checkpoint", str(bad)])
     assert result.exit_code == 1
-    assert "cannot be loaded safely" in result.output
+    assert "cannot be loaded safely" in result.output and "NotPlainData" in result.output
     assert not (tmp_path / "s.zip").exists()
+
+
+@pytest.mark.parametrize("content", ["empty", "cut", "text"])
+def test_a_checkpoint_file_that_is_not_one_is_one_line(impl_dir, tmp_path, content):
+    good = _ckpt(tmp_path / "good.pt", "spam").read_bytes()
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes({"empty": b"", "cut": good[:len(good) // 2],
+                     "text": b"epoch 3: loss 0.12\n"}[content])
+    result = _submit(["--student", "eve", "--out", str(tmp_path / "s.zip"),
+                      "--impl", str(impl_dir), "--spam-checkpoint", str(bad)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "is not a readable torch checkpoint" in lines[0]
+    assert "not pickled objects" not in lines[0] and not (tmp_path / "s.zip").exists()
 
 
 def test_checkpoint_of_the_other_task_is_refused(impl_dir, tmp_path):
