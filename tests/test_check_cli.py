@@ -125,3 +125,25 @@ def test_real_checks_on_the_stubs_say_not_implemented():
         assert part["status"] == "not_implemented", part
         assert all(c["message"].startswith("not implemented yet: ") and len(c["message"]) > 25
                    for c in part["checks"])
+
+
+def test_an_endless_loop_fails_its_checks_instead_of_hanging_check(tmp_path, capsys):
+    from pathlib import Path
+
+    from grader.checks import run_local
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "solutions" / "batching.py").read_text()
+    assert "def pad_batch(" in text
+    (tmp_path / "batching.py").write_text(
+        text.replace("def pad_batch(", "def _pad_batch_unused(", 1)
+        + "\n\ndef pad_batch(*args, **kwargs):\n    while True:\n        pass\n")
+    results = {r.name: r for r in run_local(str(tmp_path), ["batching"], seconds=0.5)}
+    stuck = [r for r in results.values() if "took longer than 0.5 s" in r.message]
+    assert stuck and all(not r.passed and r.status == "error" for r in stuck)
+    assert results["sampler_deterministic"].passed      # the other checks still ran
+
+    looping = tmp_path / "loops"
+    looping.mkdir()
+    (looping / "batching.py").write_text("while True:\n    pass\n")
+    results = run_local(str(looping), ["batching"], seconds=0.5)
+    assert all("module batching took longer than 0.5 s to import" in r.message for r in results)
