@@ -2,7 +2,9 @@
 ``challenge`` stubs, or a folder of modules from a submission.
 
 Every task imports student code through :func:`load_module`, so the same training and grading
-code runs on any of the three.
+code runs on any of the three; :func:`require` and :func:`build_model` turn the usual mismatches
+(a module that fails to import, a renamed name, a config that refuses the task's settings) into
+one-line errors that name them.
 """
 
 from __future__ import annotations
