@@ -55,3 +55,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise ChallengeError(f"checkpoint {path} is not a challenge checkpoint: expected a dict "
                              f"with keys {', '.join(REQUIRED_KEYS)}")
     return ckpt
+
+
+def load_weights(model: torch.nn.Module, ckpt: dict, path: str | os.PathLike, task: str) -> None:
+    """``model.load_state_dict(ckpt["state_dict"])``; a state dict that does not fit the model
+    (another architecture or size, the module changed since training) is a ChallengeError."""
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        raise ChallengeError(f"checkpoint {path} does not fit this {task}_model "
+                             f"({lines[-1] if lines else 'state_dict mismatch'}); retrain it "
+                             f"with `challenge train {task}`") from None

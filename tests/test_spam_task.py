@@ -223,23 +223,34 @@ def test_cli_unfinished_stub_names_it(toy_dir, tmp_path):
     assert "SpamClassifier.__init__" in lines[0] and "--impl solutions" in lines[0]
 
 
-def test_cli_a_config_the_student_model_refuses_is_one_line(toy_dir, tmp_path):
+def _train_edited(toy_dir, tmp_path, module: str, edit) -> str:
+    """`challenge train spam` on the reference modules with ``edit`` applied to ``module``'s
+    source: it must fail with exit code 1, one line, no traceback and no checkpoint written;
+    returns that line."""
     stub = tmp_path / "impl"
     stub.mkdir()
     root = Path(__file__).resolve().parents[1]
-    for name in ("tokenizer", "batching"):
-        (stub / f"{name}.py").write_text((root / "solutions" / f"{name}.py").read_text())
-    text = (root / "solutions" / "spam_model.py").read_text()
-    field = '    pooling: str = "max"'
-    assert field in text
-    (stub / "spam_model.py").write_text(text.replace(field, "", 1))
+    for name in ("tokenizer", "batching", "spam_model"):
+        text = (root / "solutions" / f"{name}.py").read_text()
+        if name == module:
+            edited = edit(text)
+            assert edited != text, "the edit must change the module"
+            text = edited
+        (stub / f"{name}.py").write_text(text)
     out = tmp_path / "s.pt"
     result = CliRunner().invoke(main, ["train", "spam", "--impl", str(stub), "--epochs", "1",
                                        "--data-dir", str(toy_dir), "--out", str(out)])
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "spam_model in " in lines[0] and "'pooling'" in lines[0]
-    assert "keep SpamModelConfig's fields" in lines[0] and not out.exists()
+    assert len(lines) == 1 and not out.exists(), result.output
+    return lines[0]
+
+
+def test_cli_a_config_the_student_model_refuses_is_one_line(toy_dir, tmp_path):
+    line = _train_edited(toy_dir, tmp_path, "spam_model",
+                         lambda t: t.replace('    pooling: str = "max"', "", 1))
+    assert "spam_model in " in line and "'pooling'" in line
+    assert "keep SpamModelConfig's fields" in line
 
 
 @pytest.mark.parametrize("module, old, new, missing", [
@@ -249,22 +260,8 @@ def test_cli_a_config_the_student_model_refuses_is_one_line(toy_dir, tmp_path):
     ("batching", "def collate(", "def collate_batch(", "has no collate;"),
 ], ids=["class", "method", "function"])
 def test_cli_a_renamed_stub_name_is_one_line(toy_dir, tmp_path, module, old, new, missing):
-    stub = tmp_path / "impl"
-    stub.mkdir()
-    root = Path(__file__).resolve().parents[1]
-    for name in ("tokenizer", "batching", "spam_model"):
-        text = (root / "solutions" / f"{name}.py").read_text()
-        if name == module:
-            assert old in text
-            text = text.replace(old, new)
-        (stub / f"{name}.py").write_text(text)
-    out = tmp_path / "s.pt"
-    result = CliRunner().invoke(main, ["train", "spam", "--impl", str(stub), "--epochs", "1",
-                                       "--data-dir", str(toy_dir), "--out", str(out)])
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and f"{module} in " in lines[0] and missing in lines[0]
-    assert not out.exists()
+    line = _train_edited(toy_dir, tmp_path, module, lambda t: t.replace(old, new))
+    assert f"{module} in " in line and missing in line
 
 
 @pytest.mark.parametrize("tail, reason", [
@@ -272,19 +269,9 @@ def test_cli_a_renamed_stub_name_is_one_line(toy_dir, tmp_path, module, old, new
     ("RATIO = 1 / 0\n", "ZeroDivisionError: division by zero at batching.py:"),
 ], ids=["syntax", "runtime"])
 def test_cli_a_module_that_fails_to_import_is_one_line(toy_dir, tmp_path, tail, reason):
-    stub = tmp_path / "impl"
-    stub.mkdir()
-    root = Path(__file__).resolve().parents[1]
-    for name in ("tokenizer", "batching", "spam_model"):
-        text = (root / "solutions" / f"{name}.py").read_text()
-        (stub / f"{name}.py").write_text(text + tail if name == "batching" else text)
-    out = tmp_path / "s.pt"
-    result = CliRunner().invoke(main, ["train", "spam", "--impl", str(stub), "--epochs", "1",
-                                       "--data-dir", str(toy_dir), "--out", str(out)])
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "batching in " in lines[0] and "failed to import" in lines[0]
-    assert reason in lines[0] and "challenge check batching" in lines[0] and not out.exists()
+    line = _train_edited(toy_dir, tmp_path, "batching", lambda t: t + tail)
+    assert "batching in " in line and "failed to import" in line
+    assert reason in line and "challenge check batching" in line
 
 
 @pytest.mark.parametrize("returned, said", [
@@ -293,24 +280,9 @@ def test_cli_a_module_that_fails_to_import_is_one_line(toy_dir, tmp_path, tail, 
     ("(self.head(self.dropout(summary)).squeeze(-1), summary)", r"returned a tuple for a batch"),
 ], ids=["not_squeezed", "tuple"])
 def test_cli_logits_of_the_wrong_shape_are_one_line(toy_dir, tmp_path, returned, said):
-    stub = tmp_path / "impl"
-    stub.mkdir()
-    root = Path(__file__).resolve().parents[1]
-    for name in ("tokenizer", "batching", "spam_model"):
-        text = (root / "solutions" / f"{name}.py").read_text()
-        if name == "spam_model":
-            line = "return self.head(self.dropout(summary)).squeeze(-1)"
-            assert line in text
-            text = text.replace(line, f"return {returned}")
-        (stub / f"{name}.py").write_text(text)
-    out = tmp_path / "s.pt"
-    result = CliRunner().invoke(main, ["train", "spam", "--impl", str(stub), "--epochs", "1",
-                                       "--data-dir", str(toy_dir), "--out", str(out)])
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "SpamClassifier.forward returned" in lines[0]
-    assert re.search(said, lines[0]), lines[0]
-    assert not out.exists()
+    line = _train_edited(toy_dir, tmp_path, "spam_model", lambda t: t.replace(
+        "return self.head(self.dropout(summary)).squeeze(-1)", f"return {returned}"))
+    assert "SpamClassifier.forward returned" in line and re.search(said, line), line
 
 
 def test_cli_baseline_reports_both_models(toy_dir):

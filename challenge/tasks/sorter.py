@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from challenge.checkpoint import load_checkpoint, save_checkpoint
+from challenge.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from challenge.data.sequences import (EOS_ID, Pair, SequenceConfig, SequenceStream, collate,
                                       decode_ids, encode_values, id_scheme, make_sequences)
 from challenge.errors import ChallengeError
@@ -78,13 +78,7 @@ def load_sorter(path: str | Path, impl: str | None = None) -> tuple[nn.Module, d
         raise ChallengeError(f"checkpoint {path} is not a sorter checkpoint "
                              f"(task {config.get('task') if isinstance(config, dict) else None!r})")
     model = build_sorter(impl or config.get("impl", "solutions"), config["model"])
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        raise ChallengeError(f"checkpoint {path} does not fit this sorter_model "
-                             f"({lines[-1] if lines else 'state_dict mismatch'}); retrain it "
-                             f"with challenge train sorter") from None
+    load_weights(model, ckpt, path, "sorter")
     return model.eval(), ckpt
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from challenge.checkpoint import load_checkpoint
+from challenge.checkpoint import load_checkpoint, load_weights
 from challenge.data.corpus import Message
 from challenge.errors import ChallengeError
 from challenge.impl import build_model as build_student_model, require
@@ -219,13 +219,7 @@ def load_spam_predictor(checkpoint: str | os.PathLike, impl: str | None = None) 
         raise ChallengeError(f"checkpoint {checkpoint}: its tokenizer cannot be rebuilt ({e}); "
                              f"retrain with `challenge train spam`") from None
     model = build_model(impl, config["model"])
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        raise ChallengeError(f"checkpoint {checkpoint} does not fit this spam_model "
-                             f"({lines[-1] if lines else 'state_dict mismatch'}); retrain it "
-                             f"with `challenge train spam`") from None
+    load_weights(model, ckpt, checkpoint, "spam")
     known = set(SpamDataConfig.__dataclass_fields__)
     data = SpamDataConfig(**{k: v for k, v in config.get("data", {}).items() if k in known})
     threshold = float(ckpt.get("threshold", 0.5))
