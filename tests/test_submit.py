@@ -130,12 +130,14 @@ def test_checkpoint_that_needs_unpickling_is_refused(impl_dir, tmp_path):
     assert not (tmp_path / "s.zip").exists()
 
 
-@pytest.mark.parametrize("content", ["empty", "cut", "text"])
+@pytest.mark.parametrize("content", ["empty", "cut", "text", "text_like_a_pickle"])
 def test_a_checkpoint_file_that_is_not_one_is_one_line(impl_dir, tmp_path, content):
     good = _ckpt(tmp_path / "good.pt", "spam").read_bytes()
     bad = tmp_path / "bad.pt"
+    # "loss ..." starts with a byte torch's safe unpickler reads as an opcode and refuses
     bad.write_bytes({"empty": b"", "cut": good[:len(good) // 2],
-                     "text": b"epoch 3: loss 0.12\n"}[content])
+                     "text": b"epoch 3: loss 0.12\n",
+                     "text_like_a_pickle": b"loss 0.1\n"}[content])
     result = _submit(["--student", "eve", "--out", str(tmp_path / "s.zip"),
                       "--impl", str(impl_dir), "--spam-checkpoint", str(bad)])
     assert result.exit_code == 1 and "Traceback" not in result.output
