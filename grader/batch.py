@@ -206,11 +206,15 @@ def grade_many(paths: str | Path | Iterable[str | Path], *, workers: int = 2,
     rubric_hash = rubric_hash if rubric_hash is not None else _default_rubric_hash(kwargs)
     start = time.perf_counter()
     with Leaderboard(db) as store:
+        hidden_sets = grade_fn is None
         if grade_fn is None:   # the grader hides the leaderboard (it holds hidden labels)
             grade_fn = grade_hidden
             kwargs["protect"] = (*kwargs.get("protect", ()), *_store_files(store.path))
         result = BatchResult(store.path)
         todo = plan(files, store.graded_keys(), rubric_hash, result)
+        if todo and hidden_sets:   # without them every file would fail alike: say it once
+            from grader.hidden import require_hidden_sets
+            require_hidden_sets(kwargs.get("data_dir"))
         with _worker_env(workers), bar(total=len(todo), desc="grading", unit="sub") as progress:
             _run(todo, store, result, progress, workers, grade_fn, kwargs, retries, rubric_hash)
     result.seconds = time.perf_counter() - start

@@ -173,6 +173,11 @@ def _meta(data_dir) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def require_hidden_sets(data_dir: str | os.PathLike | None = None) -> None:
+    """A ChallengeError saying how to make them when ``challenge hidden make`` has not run."""
+    _meta(data_dir)
+
+
 def hidden_spam(data_dir: str | os.PathLike | None = None) -> SpamSet:
     """The hidden spam test set in its published order, with labels (grader process only)."""
     meta = _meta(data_dir)["spam"]

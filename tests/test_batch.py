@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import grader.batch
+import grader.hidden
 from challenge.errors import ChallengeError
 from grader.batch import grade_many, student_from_filename
 from grader.leaderboard import Leaderboard
@@ -193,6 +194,7 @@ def test_the_grader_hides_the_leaderboard_from_submissions(tmp_path, monkeypatch
     # the leaderboard holds the hidden labels (for the bootstrap); wherever --db puts it, the
     # default grader must hide it and SQLite's files beside it from the code it runs
     monkeypatch.setattr(grader.batch, "grade_hidden", protect_grade)
+    monkeypatch.setattr(grader.hidden, "require_hidden_sets", lambda data_dir=None: None)
     write_submissions(tmp_path / "subs", ["a.zip"])
     db = tmp_path / "elsewhere" / "lb.sqlite"
     grade_many(tmp_path / "subs", workers=1, db=db, rubric_hash=RUBRIC)
@@ -208,3 +210,19 @@ def test_bad_batch_inputs_name_the_problem(tmp_path):
         grade_many(tmp_path / "empty", grade_fn=fake_grade, rubric_hash=RUBRIC, db=tmp_path / "x.sqlite")
     with pytest.raises(ChallengeError, match="workers must be"):
         grade_many(tmp_path / "empty", workers=0, grade_fn=fake_grade, rubric_hash=RUBRIC)
+
+
+def test_without_hidden_sets_a_folder_grade_stops_before_grading_anything(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from challenge.cli import main
+
+    monkeypatch.chdir(tmp_path)                       # a data folder without hidden sets
+    write_submissions(tmp_path / "subs", ["alice.zip", "bob.zip"])
+    db = tmp_path / "lb.sqlite"
+    result = CliRunner().invoke(main, ["grade", "--hidden", str(tmp_path / "subs"),
+                                       "--db", str(db)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1 and "no hidden sets" in lines[0] and "challenge hidden make" in lines[0]
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM submissions").fetchone() == (0,)
