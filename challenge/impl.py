@@ -94,15 +94,17 @@ def require(impl: str, name: str, *names: str) -> ModuleType:
 
 
 def build_model(impl: str, name: str, model_class: str, config_class: str, settings: dict,
-                unfinished: Callable[[str, NotImplementedError], ChallengeError]) -> Any:
-    """A fresh ``model_class(config_class(**settings))`` from student module ``name`` of ``impl``.
+                unfinished: Callable[[str, NotImplementedError], ChallengeError],
+                uses: tuple[str, ...] = ()) -> Any:
+    """A fresh ``model_class(config_class(**settings))`` from student module ``name`` of ``impl``
+    (which must also have ``uses``, as in :func:`require`).
 
     A missing class, or a config class that refuses ``settings`` (a field renamed or removed,
     a value its checks reject), is a ChallengeError naming it; a stub's NotImplementedError
     becomes ``unfinished(impl, error)``. Anything else the model's constructor raises is a bug in
     the student's code and keeps its traceback.
     """
-    module = require(impl, name, model_class, config_class)
+    module = require(impl, name, model_class, config_class, *uses)
     try:
         config = getattr(module, config_class)(**settings)
     except NotImplementedError as e:

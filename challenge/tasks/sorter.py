@@ -18,7 +18,7 @@ from challenge.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from challenge.data.sequences import (EOS_ID, Pair, SequenceConfig, SequenceStream, collate,
                                       decode_ids, encode_values, id_scheme, make_sequences)
 from challenge.errors import ChallengeError
-from challenge.impl import build_model, require
+from challenge.impl import build_model
 from challenge.paths import runs_dir
 from challenge.training import ProgressCallback, TrainConfig, Trainer, seed_everything
 
@@ -65,8 +65,8 @@ def _unfinished(impl: str, err: NotImplementedError) -> ChallengeError:
 
 def build_sorter(impl: str, model_config: dict) -> nn.Module:
     """A fresh ``Sorter`` of implementation ``impl`` from a plain config dict."""
-    require(impl, "sorter_model", "Sorter.loss", "Sorter.generate")
-    return build_model(impl, "sorter_model", "Sorter", "SorterConfig", model_config, _unfinished)
+    return build_model(impl, "sorter_model", "Sorter", "SorterConfig", model_config, _unfinished,
+                       uses=("Sorter.loss", "Sorter.generate"))
 
 
 def load_sorter(path: str | Path, impl: str | None = None) -> tuple[nn.Module, dict]:

@@ -15,7 +15,7 @@ import threading
 import time
 
 from challenge.errors import ChallengeError
-from challenge.impl import load_module
+from challenge.impl import import_error, load_module
 from grader.checks.base import Check, CheckFailure, CheckResult, RunOutcome, execute, judge
 
 #: Parts in the order students meet them.
@@ -107,7 +107,7 @@ def run_local(impl: str, parts=None, seed: int = 0,
             except Exception as e:  # a student module that fails to import
                 modules[check.part] = RunOutcome(status="error",
                                                  message=f"module {check.part} failed to import: "
-                                                         f"{type(e).__name__}: {e}")
+                                                         f"{import_error(e)}")
         module = modules[check.part]
         if isinstance(module, RunOutcome):
             outcome = module
