@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,10 +19,10 @@ import numpy as np
 
 from challenge.errors import ChallengeError
 from challenge.paths import data_dir
+from grader.names import check_student_name, lookalike_problem
 
 SCHEMA_VERSION = 1
 KINDS = ("student", "baseline", "reference")
-MAX_NAME = 64
 
 _SCHEMA = """
 CREATE TABLE submissions (
@@ -52,84 +51,6 @@ CREATE INDEX submissions_student ON submissions (student);
 def default_db_path() -> Path:
     """``<data folder>/leaderboard.sqlite``."""
     return data_dir() / "leaderboard.sqlite"
-
-
-def check_student_name(name: str) -> str:
-    """Return ``name`` if it is safe as a student identity, else raise :class:`ChallengeError`.
-
-    Rejected: empty, longer than 64 characters, path separators or ``:``, control/format
-    characters or line breaks, leading or trailing spaces, a leading ``.`` or a leading
-    ``= + - @`` (spreadsheet formula triggers in an LMS import), names starting with ``__``
-    (reserved for ``__baseline__`` / ``__reference__``), compatibility forms (fullwidth
-    letters, ligatures, superscripts) and letters of two look-alike scripts in one name (a
-    Cyrillic ``а`` inside a Latin name). Accented letters and any single script are fine.
-    The name comes back in Unicode NFC form, so a composed and a decomposed ``é`` (macOS file
-    names) are one student.
-    """
-    problem = _name_problem(name)
-    if problem:
-        raise ChallengeError(f"unsafe student name {name!r}: {problem}; rename the submission "
-                             "to letters, digits, '.', '_' or '-' (e.g. alice.zip)")
-    return unicodedata.normalize("NFC", name)
-
-
-def _name_problem(name: str) -> str:
-    if not isinstance(name, str) or not name:
-        return "empty"
-    if len(name) > MAX_NAME:
-        return f"longer than {MAX_NAME} characters"
-    if any(c in "/\\:" for c in name):
-        return "contains a path separator"
-    if any(unicodedata.category(c)[0] == "C" or (c.isspace() and c != " ") for c in name):
-        return "contains a control character"
-    if name != name.strip():
-        return "starts or ends with a space"
-    if name[0] in ".=+-@":
-        return f"starts with {name[0]!r}"
-    if name.startswith("__"):
-        return "names starting with '__' are reserved for the baseline and reference rows"
-    if unicodedata.normalize("NFKC", name) != unicodedata.normalize("NFC", name):
-        return "contains compatibility characters (fullwidth letters, ligatures or superscripts)"
-    mixed = sorted(_scripts(name) & _LOOKALIKE_SCRIPTS)
-    if len(mixed) > 1:
-        scripts = " and ".join(s.title() for s in mixed)
-        return f"mixes {scripts} letters (a look-alike of another name)"
-    return ""
-
-
-# Scripts whose letters pass for one another (Unicode TR 39, "mixed-script confusables").
-_LOOKALIKE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"})
-# Cyrillic and Greek letters drawn like a Latin one: the same name in another script.
-_LOOKALIKES = str.maketrans("АВЕЅІЈКМНОРСТУХԚԜӀаеѕіјорсухԁһԛԝӏΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοριυνχκ",
-                            "ABESIJKMHOPCTYXQWIaesijopcyxdhqwlABEZHIKMNOPTYXaopiuvxk")
-
-
-def _scripts(name: str) -> set[str]:
-    """The scripts of the letters of ``name`` (the first word of each letter's Unicode name)."""
-    return {unicodedata.name(c, "UNKNOWN").split()[0] for c in name if c.isalpha()}
-
-
-def name_skeleton(name: str) -> str:
-    """What ``name`` looks like: Cyrillic/Greek look-alikes read as Latin, case ignored. Two
-    students with one skeleton (``alice``, ``Alice``, an all-Cyrillic ``аlісе``) cannot be told
-    apart on the board."""
-    return unicodedata.normalize("NFKC", name).translate(_LOOKALIKES).casefold()
-
-
-def lookalike_problem(name: str, others, where: str = "already on the leaderboard") -> str:
-    """A reason when ``name`` looks like (but is not) one of ``others`` (``where`` they are);
-    else ``""``. A name already among ``others`` passes (a board from before this rule may hold
-    look-alikes)."""
-    others = set(others)
-    if name in others:
-        return ""
-    skeleton = name_skeleton(name)
-    for other in others:
-        if other != name and name_skeleton(other) == skeleton:
-            return (f"student name {name!r} looks like {other!r}, {where}; "
-                    f"if it is the same student, name the file {other!r}, else choose a name "
-                    "that cannot be mistaken for it")
-    return ""
 
 
 def encode_examples(examples: dict | None) -> bytes | None:

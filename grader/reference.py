@@ -38,7 +38,7 @@ def reference_dir() -> Path:
 
 def student_checkpoints(impl: str) -> dict[str, Path]:
     """The checkpoints ``challenge submit`` would pack for ``impl``, where they exist."""
-    from challenge.student import default_checkpoint
+    from challenge.submit import default_checkpoint
 
     found = {}
     for task in ("spam", "sorter"):

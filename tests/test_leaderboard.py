@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from challenge.errors import ChallengeError
-from grader.leaderboard import (SCHEMA_VERSION, Leaderboard, check_student_name,
-                                decode_examples, encode_examples, record_report)
+from grader.leaderboard import (SCHEMA_VERSION, Leaderboard, decode_examples, encode_examples,
+                                record_report)
+from grader.names import check_student_name, lookalike_problem
 from test_leaderboard_support import make_report
 
 
@@ -147,7 +148,8 @@ def test_a_decomposed_accent_is_the_same_student():
     assert check_student_name("jose\u0301") == check_student_name("jos\u00e9") == "jos\u00e9"
 
 
-@pytest.mark.parametrize("lookalike", ["Alice", "ALICE", "\u0430\u04cf\u0456\u0441\u0435"])   # the last: all Cyrillic
+@pytest.mark.parametrize("lookalike", ["Alice", "ALICE", "\u0430\u04cf\u0456\u0441\u0435",  # all Cyrillic
+                                       "a1ice", "aIice", "AL1CE"])      # digit one, capital i
 def test_a_name_that_looks_like_another_student_is_refused_and_stores_nothing(tmp_path, lookalike):
     db = tmp_path / "lb.sqlite"
     with Leaderboard(db) as store:
@@ -156,6 +158,19 @@ def test_a_name_that_looks_like_another_student_is_refused_and_stores_nothing(tm
             store.record(make_report(lookalike))
         store.record(make_report("alicia"))                 # near is not the same
         assert store.students() == ["alice", "alicia"]
+
+
+@pytest.mark.parametrize("name, other", [("b0b", "bob"), ("B0B", "bob"), ("aIice", "a1ice"),
+                                         ("Ian", "ian"), ("Ian", "lan")])
+def test_digits_and_capital_i_read_as_the_letters_they_pass_for(name, other):
+    assert "looks like" in lookalike_problem(name, [other])
+    assert "looks like" in lookalike_problem(other, [name])
+
+
+@pytest.mark.parametrize("name, other", [("jose", "jos\u00e9"), ("bob2", "bob"), ("bo8", "bob"),
+                                         ("ian", "lan"), ("alice", "alicia")])
+def test_names_that_differ_in_what_one_sees_are_two_students(name, other):
+    assert lookalike_problem(name, [other]) == ""
 
 
 def test_look_alikes_stored_before_the_rule_keep_their_rows(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from challenge import student
+from challenge import submit as submit_lib
 from challenge.checkpoint import save_checkpoint
 from challenge.cli import main
 from challenge.errors import ChallengeError
@@ -68,7 +68,7 @@ def test_packs_modules_checkpoints_and_manifest(impl_dir, tmp_path):
 
 
 def test_default_checkpoints_are_where_training_saves_them(impl_dir, tmp_path):
-    spam = _ckpt(student.default_checkpoint("spam", str(impl_dir)), "spam")
+    spam = _ckpt(submit_lib.default_checkpoint("spam", str(impl_dir)), "spam")
     assert spam.is_relative_to(tmp_path / "runs")
     out = tmp_path / "sub.zip"
     result = _submit(["--student", "bob", "--out", str(out), "--impl", str(impl_dir)])
@@ -95,7 +95,7 @@ def test_missing_checkpoints_are_a_warning_not_an_error(impl_dir, tmp_path):
 def test_unsafe_student_names_are_refused(impl_dir, tmp_path, name, monkeypatch):
     monkeypatch.setenv("CHALLENGE_STUDENT", name)   # "" falls through to the login name
     if not name:
-        monkeypatch.setattr(student.getpass, "getuser", lambda: "bad name")
+        monkeypatch.setattr(submit_lib.getpass, "getuser", lambda: "bad name")
     out = tmp_path / "sub.zip"
     result = _submit(["--out", str(out), "--impl", str(impl_dir)])
     assert result.exit_code == 1
@@ -105,7 +105,7 @@ def test_unsafe_student_names_are_refused(impl_dir, tmp_path, name, monkeypatch)
 
 def test_student_name_from_the_environment(impl_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("CHALLENGE_STUDENT", "carol.d-2_x")
-    result = student.submit(out=tmp_path / "s.zip", impl=str(impl_dir))
+    result = submit_lib.submit(out=tmp_path / "s.zip", impl=str(impl_dir))
     assert result.student == "carol.d-2_x"
 
 
@@ -114,7 +114,7 @@ def test_oversized_checkpoint_is_refused_and_nothing_is_written(impl_dir, tmp_pa
     out.write_bytes(b"previous submission")
     spam = _ckpt(tmp_path / "big.pt", "spam", size=10_000)
     with pytest.raises(ChallengeError, match=r"big\.pt is .* MB, over the .* MB limit"):
-        student.submit(student="dan", out=out, impl=str(impl_dir), spam_checkpoint=spam,
+        submit_lib.submit(student="dan", out=out, impl=str(impl_dir), spam_checkpoint=spam,
                        max_checkpoint_bytes=20_000)
     assert out.read_bytes() == b"previous submission"
     assert list(tmp_path.glob(".sub.zip*")) == []    # no temporary file left behind
@@ -185,16 +185,16 @@ def test_syntax_error_is_refused_with_its_line(impl_dir, tmp_path):
 def test_missing_student_module_is_an_error(impl_dir, tmp_path):
     (impl_dir / "lstm_cell.py").unlink()
     with pytest.raises(ChallengeError, match=r"lstm_cell\.py is missing"):
-        student.submit(student="eve", out=tmp_path / "s.zip", impl=str(impl_dir))
+        submit_lib.submit(student="eve", out=tmp_path / "s.zip", impl=str(impl_dir))
 
 
 def test_newest_of_several_sorter_checkpoints_is_packed_with_a_warning(impl_dir, tmp_path):
-    candidates = student.checkpoint_candidates("sorter", str(impl_dir))
+    candidates = submit_lib.checkpoint_candidates("sorter", str(impl_dir))
     assert len(candidates) >= 2 and all(p.is_relative_to(tmp_path / "runs") for p in candidates)
     older, newer = _ckpt(candidates[0], "sorter", size=3), _ckpt(candidates[1], "sorter", size=5)
     os.utime(older, (1_000_000, 1_000_000))
     out = tmp_path / "s.zip"
-    result = student.submit(student="fay", out=out, impl=str(impl_dir))
+    result = submit_lib.submit(student="fay", out=out, impl=str(impl_dir))
     with zipfile.ZipFile(out) as zf:
         assert zf.read("checkpoints/sorter.pt") == newer.read_bytes()
     [warning] = [w for w in result.warnings if w.startswith("several")]

@@ -47,9 +47,9 @@ def check(part: str | None, impl: str, seed: int, as_json: bool) -> None:
 def submit(student: str | None, out: str, spam_checkpoint: str | None,
            sorter_checkpoint: str | None, impl: str) -> None:
     """Pack your modules, your checkpoints and a manifest into a submission zip."""
-    from challenge import student as student_lib
+    from challenge import submit as submit_lib
 
-    result = student_lib.submit(student=student, out=out, spam_checkpoint=spam_checkpoint,
+    result = submit_lib.submit(student=student, out=out, spam_checkpoint=spam_checkpoint,
                                 sorter_checkpoint=sorter_checkpoint, impl=impl)
     click.echo(result.summary())
 
