@@ -25,13 +25,16 @@ import torch
 import challenge
 from challenge.checkpoint import load_checkpoint
 from challenge.errors import ChallengeError
-from challenge.impl import IMPLS, STUDENT_MODULES
+from challenge.impl import IMPLS, STUDENT_MODULES, import_error, load_module
 from challenge.paths import atomic_write
+from challenge.timelimit import TooLong, time_limit
 
 #: A checkpoint bigger than this is refused (the grader would refuse it too).
 MAX_CHECKPOINT_BYTES = 50 * 2**20
 #: The tasks whose checkpoints a submission carries, as ``checkpoints/<task>.pt``.
 TASKS = ("spam", "sorter")
+#: Seconds each module's import may take when submit tries it (``challenge check``'s limit).
+IMPORT_SECONDS = 60.0
 #: What a student module may import (docs/interfaces.md: torch, numpy, the standard library).
 ALLOWED_IMPORTS = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "__future__"}
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -161,6 +164,21 @@ def check_checkpoint(path: Path, task: str, max_bytes: int = MAX_CHECKPOINT_BYTE
                              f"as --{got}-checkpoint")
 
 
+def import_problem(impl: str, module: str, seconds: float | None = IMPORT_SECONDS) -> str:
+    """Why ``impl``'s ``module`` cannot be imported (an exception or an endless loop at module
+    level), or ``""``. The grader would score every check of that part zero."""
+    try:
+        with time_limit(seconds, f"importing {module}"):
+            load_module(impl, module)
+    except TooLong:
+        return f"took longer than {seconds:g} s to import and was stopped (an endless loop?)"
+    except ChallengeError as e:
+        return str(e)
+    except Exception as e:         # the student's module-level code
+        return f"failed to import: {import_error(e)}"
+    return ""
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -183,6 +201,8 @@ def submit(*, student: str | None = None, out: str | os.PathLike = "submission.z
 
     A checkpoint left as None is looked for where ``challenge train`` saves it; a missing one is
     a warning (that task's quality part will score zero), a given path that is missing is an error.
+    Each module is imported once (its module-level code runs, up to :data:`IMPORT_SECONDS`): one
+    that fails is packed all the same, with a warning naming the error.
     """
     name = resolve_student(student)
     folder = modules_dir(impl)
@@ -195,6 +215,11 @@ def submit(*, student: str | None = None, out: str | os.PathLike = "submission.z
         check_imports(path)
         payload[f"modules/{module}.py"] = path.read_bytes()
     warnings = []
+    for module in STUDENT_MODULES:
+        if problem := import_problem(impl, module):
+            warnings.append(f"{module}.py {problem}; packed as it is, but the grader will score "
+                            f"every {module} check zero: fix it (`challenge check {module}`) "
+                            f"and submit again")
     given = {"spam": spam_checkpoint, "sorter": sorter_checkpoint}
     for task in TASKS:
         path = Path(given[task]) if given[task] is not None else default_checkpoint(task, impl)

@@ -182,6 +182,25 @@ def test_syntax_error_is_refused_with_its_line(impl_dir, tmp_path):
     assert "bptt.py has a syntax error at line 2" in result.output
 
 
+def test_a_module_that_raises_at_import_is_packed_with_a_warning_naming_the_error(impl_dir, tmp_path):
+    (impl_dir / "batching.py").write_text("import torch\n\nPAD = {}['pad']\n")
+    out = tmp_path / "s.zip"
+    result = _submit(["--student", "gil", "--out", str(out), "--impl", str(impl_dir)])
+    assert result.exit_code == 0, result.output
+    assert ("warning: batching.py failed to import: KeyError: 'pad' at batching.py:3; packed as "
+            "it is, but the grader will score every batching check zero") in result.output
+    assert result.output.count("failed to import") == 1   # the other modules import fine
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("modules/batching.py") == (impl_dir / "batching.py").read_bytes()
+
+
+def test_an_endless_loop_at_import_is_stopped_and_named(impl_dir, tmp_path):
+    (impl_dir / "bptt.py").write_text("while True:\n    pass\n")
+    assert "took longer than 0.5 s to import" in submit_lib.import_problem(str(impl_dir), "bptt",
+                                                                           seconds=0.5)
+    assert submit_lib.import_problem(str(impl_dir), "tokenizer", seconds=0.5) == ""
+
+
 def test_missing_student_module_is_an_error(impl_dir, tmp_path):
     (impl_dir / "lstm_cell.py").unlink()
     with pytest.raises(ChallengeError, match=r"lstm_cell\.py is missing"):

@@ -7,15 +7,11 @@ runner splits the same checks between a sandboxed child (``run``) and itself (``
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import signal
-import sys
-import threading
-import time
 
 from challenge.errors import ChallengeError
 from challenge.impl import import_error, load_module
+from challenge.timelimit import TooLong, time_limit
 from grader.checks.base import Check, CheckFailure, CheckResult, RunOutcome, execute, judge
 
 #: Parts in the order students meet them.
@@ -48,41 +44,6 @@ def all_checks(parts: tuple[str, ...] | list[str] | None = None) -> list[Check]:
 LOCAL_CHECK_SECONDS = 60.0
 
 
-class _TooLong(BaseException):
-    """Raised into student code when its time is up (a BaseException, so that the student's own
-    ``except Exception`` cannot swallow it)."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float | None, what: str = "", notice_after: float = 5.0):
-    """Interrupt the code inside after ``seconds`` with :class:`_TooLong` (POSIX, main thread;
-    elsewhere no limit); after ``notice_after`` seconds, say on stderr that ``what`` is still
-    running. Pure-Python loops stop at once, a long torch call when it returns."""
-    usable = (seconds and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield
-        return
-    start = time.monotonic()
-
-    def alarm(signum, frame):
-        left = seconds - (time.monotonic() - start)
-        if left > 0.01:                                  # the notice: say so, then wait on
-            print(f"  {what} still running after {time.monotonic() - start:.0f} s (stopped at "
-                  f"{seconds:g} s)...", file=sys.stderr, flush=True)
-            signal.setitimer(signal.ITIMER_REAL, left)
-            return
-        raise _TooLong()
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, min(notice_after, seconds) if what else seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def run_local(impl: str, parts=None, seed: int = 0,
               seconds: float | None = LOCAL_CHECK_SECONDS) -> list[CheckResult]:
     """Run the checks of ``parts`` on ``impl`` in this process; one result per check. A check
@@ -95,11 +56,11 @@ def run_local(impl: str, parts=None, seed: int = 0,
         data = check.make_inputs(seed)
         if check.part not in modules:
             try:
-                with _time_limit(seconds, f"importing {check.part}"):
+                with time_limit(seconds, f"importing {check.part}"):
                     modules[check.part] = load_module(impl, check.part)
             except ChallengeError:
                 raise
-            except _TooLong:
+            except TooLong:
                 modules[check.part] = RunOutcome(
                     status="error", message=f"module {check.part} took longer than {seconds:g} s "
                                             f"to import and was stopped (an endless loop at "
@@ -113,9 +74,9 @@ def run_local(impl: str, parts=None, seed: int = 0,
             outcome = module
         else:
             try:
-                with _time_limit(seconds, f"{check.part}/{check.name}"):
+                with time_limit(seconds, f"{check.part}/{check.name}"):
                     outcome = execute(check, module, data)
-            except _TooLong:
+            except TooLong:
                 outcome = RunOutcome(status="error", message=too_long)
         results.append(judge(check, data, outcome))
     return results
