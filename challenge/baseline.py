@@ -122,14 +122,17 @@ def fit_and_score(name: str, model: TfidfBaseline, train: tuple[list[str], list[
     return result
 
 
-def run_baselines(corpus: str = "spam", *, view: str = "subject_body", with_test: bool = False,
-                  seed: int = 0, data_dir: str | os.PathLike | None = None
-                  ) -> list[BaselineResult]:
+def run_baselines(corpus: str | None = None, *, view: str = "subject_body",
+                  with_test: bool = False, seed: int = 0,
+                  data_dir: str | os.PathLike | None = None) -> list[BaselineResult]:
     """Train both baselines on ``corpus``'s train split and score them on dev (and test).
 
-    ``seed`` feeds the estimators' ``random_state``; the split itself is the one on disk.
+    ``corpus`` defaults to the course's (:func:`challenge.tasks.spam.course_corpus`); ``seed``
+    feeds the estimators' ``random_state``; the split itself is the one on disk.
     """
-    from challenge.tasks.spam import load_texts  # the task module owns reading the splits
+    from challenge.tasks.spam import course_corpus, load_texts  # the task owns reading splits
+
+    corpus = corpus or course_corpus()
 
     train = load_texts(corpus, "train", view=view, data_dir=data_dir)
     dev = load_texts(corpus, "dev", view=view, data_dir=data_dir)

@@ -79,20 +79,21 @@ def modules_dir(impl: str = "challenge") -> Path:
 
 def checkpoint_candidates(task: str, impl: str = "challenge") -> list[Path]:
     """Every path ``challenge train <task> --impl <impl>`` may save to, the likeliest first:
-    one per sorter architecture (pointer first), one per spam split scheme (the split on
-    disk first)."""
+    one per sorter architecture (pointer first), one per spam split scheme of the course's
+    corpus (the split on disk first)."""
     if task == "sorter":
-        from challenge.tasks.sorter import ARCHS as variants, default_path
-        first = "pointer"
-    elif task == "spam":
-        from challenge.tasks.spam import SCHEMES as variants, check_scheme, default_path
+        from challenge.tasks.sorter import ARCHS, default_path
+        return [Path(default_path(impl, a)) for a in sorted(ARCHS, key=lambda a: a != "pointer")]
+    if task == "spam":
+        from challenge.tasks.spam import SCHEMES, check_scheme, course_corpus, default_path
+        corpus = course_corpus()
         try:
-            first = check_scheme(None)
+            first = check_scheme(None, corpus)
         except ChallengeError:  # no split here yet
             first = "random"
-    else:
-        raise ChallengeError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    return [Path(default_path(impl, v)) for v in sorted(variants, key=lambda v: v != first)]
+        schemes = sorted(SCHEMES, key=lambda s: s != first)
+        return [Path(default_path(impl, s, corpus)) for s in schemes]
+    raise ChallengeError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
 
 
 def default_checkpoint(task: str, impl: str = "challenge") -> Path:

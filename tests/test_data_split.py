@@ -138,6 +138,16 @@ def test_too_small_corpus_is_refused_before_writing(tmp_path):
     assert not (tmp_path / "hidden").exists()
 
 
+@pytest.mark.parametrize("label, holds", [(0, "only ham"), (1, "only spam")])
+def test_a_corpus_of_one_class_is_refused_before_writing(tmp_path, label, holds):
+    write_corpus("one", [Message(id=f"m{i}", group="imported", label=label, subject="",
+                                 body=f"message {i}") for i in range(60)], {"source": "x"}, tmp_path)
+    with pytest.raises(ChallengeError, match=f"{holds} \\(60 messages\\); a spam classifier "
+                                             "needs both classes"):
+        make_split("one", seed=0, data_dir=tmp_path)
+    assert not (tmp_path / "hidden").exists() and not (tmp_path / "splits").exists()
+
+
 def test_cli_split_and_its_errors(tmp_path):
     runner = CliRunner()
     args = ["data", "split", "spam", "--data-dir", str(tmp_path)]

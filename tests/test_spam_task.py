@@ -295,6 +295,54 @@ def test_cli_baseline_reports_both_models(toy_dir):
     assert all(m["test"]["f1"] == 1.0 for m in report["models"])
 
 
+@pytest.fixture(scope="module")
+def imported_dir(tmp_path_factory) -> Path:
+    """A data folder holding only an imported corpus "mine" (the toy messages as a TSV), split."""
+    from challenge.data.importers import import_corpus
+
+    root = tmp_path_factory.mktemp("imported")
+    lines = [f"{'spam' if m.label else 'ham'}\t{m.subject} {m.body}" for m in _toy_messages()]
+    (root / "mine.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_corpus("mine", "tsv", root / "mine.tsv", data_dir=root / "data")
+    make_split("mine", seed=0, data_dir=root / "data")
+    return root / "data"
+
+
+def test_cli_trains_and_baselines_an_imported_corpus(imported_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHALLENGE_RUNS_DIR", str(tmp_path / "runs"))
+    args = ["--data-dir", str(imported_dir)]
+    missing = CliRunner().invoke(main, ["train", "spam", *args])      # the default is 'spam'
+    assert missing.exit_code == 1 and "no split of corpus 'spam'" in missing.output
+    result = CliRunner().invoke(main, ["train", "spam", "--corpus", "mine", "--epochs", "1",
+                                       "--embedding-init", "random", "--json", *args])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "runs" / "spam" / "solutions-random-mine.pt"
+    assert json.loads(result.output)["path"] == str(path)
+    assert load_checkpoint(path)["config"]["corpus"] == "mine"
+    base = CliRunner().invoke(main, ["baseline", "spam", "--corpus", "mine", "--json", *args])
+    assert base.exit_code == 0, base.output
+    assert json.loads(base.output)["corpus"] == "mine"
+
+
+def test_the_rubric_names_the_course_corpus_for_train_and_submit(imported_dir, tmp_path,
+                                                                 monkeypatch):
+    import grader.rubric
+    from challenge.submit import checkpoint_candidates
+
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(grader.rubric.DEFAULT_RUBRIC.read_text(encoding="utf-8").replace(
+        'spam_corpus = "spam"', 'spam_corpus = "mine"'), encoding="utf-8")
+    monkeypatch.setattr(grader.rubric, "DEFAULT_RUBRIC", rubric)
+    monkeypatch.setenv("CHALLENGE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CHALLENGE_DATA_DIR", str(imported_dir))
+    result = CliRunner().invoke(main, ["train", "spam", "--epochs", "1", "--embedding-init",
+                                       "random", "--json"])
+    assert result.exit_code == 0, result.output
+    path = Path(json.loads(result.output)["path"])
+    assert path.name == "solutions-random-mine.pt"
+    assert checkpoint_candidates("spam", "solutions")[0] == path
+
+
 def test_cli_end_to_end_as_a_subprocess(toy_dir, tmp_path):
     out = tmp_path / "sub.pt"
     exe = Path(sys.executable).parent / "challenge"     # the installed entry point

@@ -11,6 +11,9 @@ import click
 #: so that --help does not import torch
 PRECISIONS = ("float32", "bfloat16")
 EMBEDDING_INITS = ("cooccurrence", "random")
+CORPUS_HELP = ("The corpus whose split to use: 'spam' (SpamAssassin) or one imported with "
+               "`challenge data import` [default: the rubric's [hidden] spam_corpus, 'spam' "
+               "unless the instructor changed it].")
 SCHEME_HELP = ("Which split the model must be trained on: random or temporal. The split on disk "
                "is used as it is; this only checks that it has this scheme [default: whatever "
                "`challenge data split` made].")
@@ -20,6 +23,7 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
 @click.option("--impl", default="solutions", show_default=True,
               help="Whose modules to train: 'solutions' (reference), 'challenge' (yours) or a "
                    "folder holding tokenizer.py, batching.py and spam_model.py.")
+@click.option("--corpus", default=None, help=CORPUS_HELP)
 @click.option("--scheme", type=click.Choice(["random", "temporal"]), default=None,
               help=SCHEME_HELP)
 @click.option("--epochs", type=int, default=None,
@@ -45,9 +49,9 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
                    "stays.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run (dev metrics, checkpoint path) as one JSON object.")
-def spam(impl: str, scheme: str | None, epochs: int | None, minutes: float | None, seed: int,
-         out: str | None, data_dir: str | None, precision: str, embedding_init: str,
-         as_json: bool) -> None:
+def spam(impl: str, corpus: str | None, scheme: str | None, epochs: int | None,
+         minutes: float | None, seed: int, out: str | None, data_dir: str | None,
+         precision: str, embedding_init: str, as_json: bool) -> None:
     """Train the spam classifier on the train split, select it on dev, save a checkpoint.
 
     Prints the dev metrics at the decision threshold chosen on dev (stored in the checkpoint).
@@ -55,7 +59,7 @@ def spam(impl: str, scheme: str | None, epochs: int | None, minutes: float | Non
     from challenge.tasks.spam import train_spam
 
     kwargs = {"epochs": epochs} if epochs is not None else {}
-    run = train_spam(impl=impl, scheme=scheme, seed=seed, out=out, data_dir=data_dir,
+    run = train_spam(impl=impl, corpus=corpus, scheme=scheme, seed=seed, out=out, data_dir=data_dir,
                      minutes=minutes, precision=precision, embedding_init=embedding_init,
                      **kwargs)
     click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
@@ -67,6 +71,7 @@ def baseline() -> None:
 
 
 @baseline.command("spam")
+@click.option("--corpus", default=None, help=CORPUS_HELP)
 @click.option("--scheme", type=click.Choice(["random", "temporal"]), default=None,
               help=SCHEME_HELP)
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -76,21 +81,23 @@ def baseline() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Data folder holding the split [default: $CHALLENGE_DATA_DIR or ./data].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
-def baseline_spam(scheme: str | None, seed: int, with_test: bool, data_dir: str | None,
-                  as_json: bool) -> None:
+def baseline_spam(corpus: str | None, scheme: str | None, seed: int, with_test: bool,
+                  data_dir: str | None, as_json: bool) -> None:
     """TF-IDF (word 1-2 grams) + LogisticRegression and + ComplementNB on the same split.
 
     Metrics are on dev (and test with --test) at a threshold chosen on dev, as for the LSTM.
     """
     from challenge.baseline import run_baselines
-    from challenge.tasks.spam import check_scheme
+    from challenge.tasks.spam import check_scheme, course_corpus
 
-    used = check_scheme(scheme, data_dir=data_dir)
-    results = run_baselines(seed=seed, with_test=with_test, data_dir=data_dir)
+    corpus = corpus or course_corpus()
+    used = check_scheme(scheme, corpus, data_dir=data_dir)
+    results = run_baselines(corpus, seed=seed, with_test=with_test, data_dir=data_dir)
     if as_json:
-        click.echo(json.dumps({"scheme": used, "models": [r.to_dict() for r in results]}))
+        click.echo(json.dumps({"corpus": corpus, "scheme": used,
+                               "models": [r.to_dict() for r in results]}))
     else:
-        click.echo(f"split: {used}")
+        click.echo(f"split: {corpus} ({used})")
         for r in results:
             click.echo(r.summary())
 

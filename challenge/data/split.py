@@ -157,6 +157,11 @@ def make_split(name: str, seed: int, scheme: str = "random",
     messages = load_corpus(name, data_dir)
     if not messages:
         raise ChallengeError(f"corpus {name!r} is empty; fetch or import it again")
+    spam = sum(m.label == 1 for m in messages)
+    if spam in (0, len(messages)):
+        raise ChallengeError(f"corpus {name!r} holds only {'ham' if spam == 0 else 'spam'} "
+                             f"({len(messages)} messages); a spam classifier needs both classes: "
+                             f"import the other class too (`challenge data import {name} ...`)")
     if scheme == "random":
         index, moved = _random(messages, seed)
     else:

@@ -63,6 +63,17 @@ class SpamRun:
 
 # --- data ----------------------------------------------------------------------------------
 
+def course_corpus() -> str:
+    """The corpus spam is trained and graded on when none is named: the shipped rubric's
+    ``[hidden] spam_corpus`` (``"spam"``, unless the instructor imported their own mail and set
+    it there), or ``"spam"`` in a kit without the grader."""
+    try:
+        from grader.rubric import load_rubric
+    except ImportError:
+        return "spam"
+    return load_rubric().hidden.spam_corpus
+
+
 def split_info(corpus: str = "spam", data_dir: str | os.PathLike | None = None) -> dict:
     """``split.json`` of the split on disk; a ChallengeError saying how to make one if absent."""
     path = splits_dir(corpus, data_dir) / "split.json"
@@ -121,10 +132,11 @@ class _EpochBatches:
 
 # --- training --------------------------------------------------------------------------------
 
-def default_path(impl: str, scheme: str) -> Path:
-    """``runs/spam/<impl>-<scheme>.pt`` (a folder implementation is named by its folder)."""
+def default_path(impl: str, scheme: str, corpus: str = "spam") -> Path:
+    """``runs/spam/<impl>-<scheme>.pt`` for the built-in corpus, ``<impl>-<scheme>-<corpus>.pt``
+    for an imported one (a folder implementation is named by its folder)."""
     name = impl if impl in ("solutions", "challenge") else Path(impl).name or "impl"
-    return runs_dir() / "spam" / f"{name}-{scheme}.pt"
+    return runs_dir() / "spam" / f"{name}-{scheme}{'' if corpus == 'spam' else '-' + corpus}.pt"
 
 
 def _dev_metrics(predictor: SpamPredictor, dev_ids: list[list[int]], dev_labels: list[int]
@@ -169,7 +181,7 @@ DEFAULT_MODEL = {"embed_dim": 64, "hidden_size": 32, "num_layers": 1, "bidirecti
 
 def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0,
                epochs: int = 10, out: str | os.PathLike | None = None,
-               data_dir: str | os.PathLike | None = None, *, corpus: str = "spam",
+               data_dir: str | os.PathLike | None = None, *, corpus: str | None = None,
                minutes: float | None = None, max_steps: int | None = None,
                data: SpamDataConfig | None = None, model: dict | None = None, lr: float = 3e-3,
                weight_decay: float = 0.1, warmup_steps: int = 50, patience: int | None = 4,
@@ -184,7 +196,8 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     lower dev loss: a small dev set, such as the temporal split's 61 spam, gives F1 many ties
     and little to choose on) and stops after ``patience`` epochs without improvement,
     ``epochs`` or ``minutes``. The threshold that maximises dev F1 is
-    stored in the checkpoint (``runs/spam/<impl>-<scheme>.pt`` unless ``out``). ``threads``:
+    stored in the checkpoint (:func:`default_path` unless ``out``). ``corpus``: the split of
+    which corpus to train on (default :func:`course_corpus`). ``threads``:
     torch threads for training (1, the fastest for this model: see
     :func:`challenge.training.torch_threads`; None leaves torch's setting). ``precision``: how
     the checkpoint scores messages, on dev here and wherever it is loaded (see
@@ -199,13 +212,14 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
         raise ChallengeError(f"unknown embedding_init {embedding_init!r}; use one of "
                              f"{', '.join(EMBEDDING_INITS)}")
     check_precision(precision)
+    corpus = corpus or course_corpus()
     scheme = check_scheme(scheme, corpus, data_dir)
     train_texts, train_labels = load_texts(corpus, "train", data.view, data_dir)
     dev_texts, dev_labels = load_texts(corpus, "dev", data.view, data_dir)
     if len(set(train_labels)) < 2:
         raise ChallengeError(f"the train split of {corpus!r} holds only one class; a classifier "
                              f"needs ham and spam (check the corpus or the split)")
-    path = Path(out) if out is not None else default_path(impl, scheme)
+    path = Path(out) if out is not None else default_path(impl, scheme, corpus)
     model_config = {**DEFAULT_MODEL, **(model or {})}
     start = time.monotonic()
     seed_everything(seed)
