@@ -318,6 +318,7 @@ def test_cli_trains_and_baselines_an_imported_corpus(imported_dir, tmp_path, mon
     assert result.exit_code == 0, result.output
     path = tmp_path / "runs" / "spam" / "solutions-random-mine.pt"
     assert json.loads(result.output)["path"] == str(path)
+    assert json.loads(result.output)["corpus"] == "mine"
     assert load_checkpoint(path)["config"]["corpus"] == "mine"
     base = CliRunner().invoke(main, ["baseline", "spam", "--corpus", "mine", "--json", *args])
     assert base.exit_code == 0, base.output

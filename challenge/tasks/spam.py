@@ -48,13 +48,15 @@ class SpamRun:
     seconds: float
     stopped: str
     history: list[dict[str, float]] = field(default_factory=list)
+    corpus: str = "spam"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str:
         m = self.metrics
-        return (f"spam ({self.impl}, {self.scheme} split): {self.steps} steps, "
+        split = self.scheme if self.corpus == "spam" else f"{self.corpus} {self.scheme}"
+        return (f"spam ({self.impl}, {split} split): {self.steps} steps, "
                 f"{self.epochs:.1f} epochs in {self.seconds:.0f}s (stopped: {self.stopped}); "
                 f"dev F1 {m['f1']:.4f}, precision {m['precision']:.4f}, recall {m['recall']:.4f}, "
                 f"accuracy {m['accuracy']:.4f}, ROC-AUC {m['roc_auc']:.4f} at threshold "
@@ -271,7 +273,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
                     metrics=metrics, threshold=threshold)
     return SpamRun(path=str(path), impl=impl, scheme=scheme, metrics=metrics, threshold=threshold,
                    steps=result.steps, epochs=result.epochs, seconds=time.monotonic() - start,
-                   stopped=result.stopped, history=result.history)
+                   stopped=result.stopped, history=result.history, corpus=corpus)
 
 
 def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], *,
