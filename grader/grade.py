@@ -28,6 +28,7 @@ import torch
 
 from challenge import paths
 from challenge.errors import ChallengeError
+from challenge.submit import modules_dir
 from grader import hidden as hidden_sets
 from grader import quality
 from grader.checks import all_checks, judge
@@ -50,6 +51,7 @@ def grade(impl: str | None = None, submission: str | os.PathLike | None = None,
     rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     if submission is None:
         impl = impl or "challenge"
+        modules_dir(impl)   # an unknown name or a missing folder: one error, before any grading
         checkpoints = (reference_checkpoints(rub, data_dir=data_dir, train=train)
                        if impl == "solutions" else student_checkpoints(impl))
         return _grade_code(rub, impl=impl, checkpoints=checkpoints, hidden=hidden,

@@ -137,6 +137,16 @@ def test_cli_json_is_exactly_one_object_and_the_table_names_failures(env, tmp_pa
     assert len(missing.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("impl", ["nope-folder", "README.md"])
+def test_cli_grading_an_implementation_that_is_not_a_folder_is_one_line(tmp_path, impl):
+    (tmp_path / "README.md").write_text("not modules")
+    result = CliRunner().invoke(main, ["grade", "--impl", str(tmp_path / impl)])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: implementation '{tmp_path / impl}': expected 'challenge', "
+                             f"'solutions' or a folder of student modules; {tmp_path / impl} is "
+                             f"not a folder\n")
+
+
 def test_cli_exits_1_on_a_submission_it_cannot_grade_and_still_prints_the_report(env, tmp_path):
     rubric_file = write_rubric(tmp_path / "rubric.toml", RUBRIC)
     common = ["--rubric", str(rubric_file), "--data-dir", str(env["data"])]
