@@ -158,23 +158,32 @@ def _worker_env(workers: int) -> Iterator[None]:
 def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
          result: BatchResult) -> list[Pending]:
     """What to grade: safe names that look like no other student's, not yet stored, each
-    (student, hash) once."""
-    todo, seen = [], set()
-    names = {key[0] for key in done}
+    (student, hash) once.
+
+    A new name that looks like one on the board is refused. Two new names of one batch that look
+    alike (``alice`` and ``a1ice``) are both refused: which came first in file order says
+    nothing about who is the real student, so the instructor renames one.
+    """
+    named = []
     for p in paths:
         p = Path(p)
         if not p.is_file():
             raise ChallengeError(f"submission {p} does not exist")
         try:
-            student = student_from_filename(p)
+            named.append((p, student_from_filename(p)))
         except ChallengeError as e:
             result.rejected.append((p.name, str(e)))
-            continue
-        problem = lookalike_problem(student, names, "on the leaderboard or earlier in this batch")
+    on_board = {key[0] for key in done}
+    new = {student for _, student in named} - on_board
+    todo, seen = [], set()
+    for p, student in named:
+        problem = lookalike_problem(student, on_board)
+        if not problem and student in new:
+            problem = lookalike_problem(student, new - {student},
+                                        "also in this batch (neither is graded)")
         if problem:
             result.rejected.append((p.name, problem))
             continue
-        names.add(student)
         sha = sha256_file(p)
         if (student, sha, rubric_hash) in done or (student, sha) in seen:
             result.skipped.append(p.name)

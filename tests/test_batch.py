@@ -155,15 +155,32 @@ def test_names_that_look_like_another_students_are_rejected_before_grading(tmp_p
     db = tmp_path / "lb.sqlite"
     write_submissions(tmp_path / "first", ["alice.zip"])
     grade_many(tmp_path / "first", workers=1, db=db, grade_fn=fake_grade, rubric_hash=RUBRIC)
-    names = ["Alice.zip", "bob.zip", "BOB__2.zip", "\u0430\u04cf\u0456\u0441\u0435.zip"]   # the last: all Cyrillic
+    names = ["Alice.zip", "a1ice.zip", "\u0430\u04cf\u0456\u0441\u0435.zip",  # the last: all Cyrillic
+             "carol.zip", "carol__2.zip", "alice__3.zip"]
     write_submissions(tmp_path / "subs", names)
     result = grade_many(tmp_path / "subs", workers=1, db=db, grade_fn=fake_grade, rubric_hash=RUBRIC)
-    assert result.graded == ["BOB__2.zip"]                  # files go in sorted order: BOB first
+    assert sorted(result.graded) == ["alice__3.zip", "carol.zip", "carol__2.zip"]
     reasons = dict(result.rejected)
-    assert set(reasons) == set(names) - {"BOB__2.zip"}
-    assert "looks like 'alice', on the leaderboard or earlier" in reasons["Alice.zip"] and "looks like 'BOB'" in reasons["bob.zip"]
-    assert sqlite3.connect(db).execute("SELECT student FROM submissions ORDER BY student").fetchall() == [
-        ("BOB",), ("alice",)]
+    assert set(reasons) == set(names) - set(result.graded)
+    assert all("looks like 'alice', already on the leaderboard" in r for r in reasons.values())
+    assert sqlite3.connect(db).execute("SELECT DISTINCT student FROM submissions ORDER BY student"
+                                       ).fetchall() == [("alice",), ("carol",)]
+
+
+def test_look_alikes_new_in_one_batch_are_all_refused_whatever_their_file_order(tmp_path):
+    db = tmp_path / "lb.sqlite"
+    names = ["B0B.zip", "bob.zip", "BOB__2.zip", "dan.zip"]      # "B0B" sorts before "bob"
+    write_submissions(tmp_path / "subs", names)
+    result = grade_many(tmp_path / "subs", workers=1, db=db, grade_fn=fake_grade, rubric_hash=RUBRIC)
+    assert result.graded == ["dan.zip"]
+    reasons = dict(result.rejected)
+    assert set(reasons) == {"B0B.zip", "bob.zip", "BOB__2.zip"}
+    assert "also in this batch (neither is graded)" in reasons["bob.zip"]
+    assert sqlite3.connect(db).execute("SELECT student FROM submissions").fetchall() == [("dan",)]
+    (tmp_path / "subs" / "B0B.zip").unlink()                  # the instructor renames or removes one
+    (tmp_path / "subs" / "BOB__2.zip").rename(tmp_path / "subs" / "bob__2.zip")
+    again = grade_many(tmp_path / "subs", workers=1, db=db, grade_fn=fake_grade, rubric_hash=RUBRIC)
+    assert sorted(again.graded) == ["bob.zip", "bob__2.zip"] and again.rejected == []
 
 
 def test_the_cli_exits_1_when_a_file_of_the_folder_was_rejected(tmp_path, monkeypatch):
