@@ -100,7 +100,11 @@ class GradeReport:
         failed = [c for t in self.tasks.values() for c in t.checks if not c.passed]
         if failed:
             lines.append("Failed checks:")
-            lines += [f"  {c.part}.{c.name}: {c.message}" for c in failed]
+            by_message: dict[tuple[str, str], list[str]] = {}   # one line per part and message
+            for c in failed:
+                by_message.setdefault((c.part, c.message), []).append(c.name)
+            lines += [f"  {part}.{', '.join(names)}: {message}"
+                      for (part, message), names in by_message.items()]
         walls = self.isolation.get("filesystem", "")
         if self.sets == "hidden" and self.isolation and not walls.startswith("mount namespace"):
             lines.append(f"WARNING: no kernel isolation of the filesystem ({walls}): only the audit "

@@ -188,6 +188,30 @@ def test_reference_earns_full_marks_with_the_default_rubric(spam_data_dir, tmp_p
     assert report.points >= report.max_points == 100
 
 
+def test_the_summary_gives_one_line_per_part_and_message_of_the_failed_checks():
+    from grader.checks.base import CheckResult
+    from grader.report import GradeReport, TaskResult
+
+    def failed(part, name, message):
+        return CheckResult(part=part, name=name, passed=False, points=0, max_points=1,
+                           message=message, status="error")
+
+    checks = [failed("bptt", "forward_loss", "module bptt failed to import"),
+              failed("bptt", "gradient_dV", "module bptt failed to import"),
+              failed("bptt", "clip_gradients", "norm is wrong"),
+              failed("lstm_cell", "from_scratch", "module bptt failed to import"),
+              CheckResult(part="bptt", name="gradient_dc", passed=True, points=1, max_points=1,
+                          message="")]
+    report = GradeReport(student="alice", submission="", sha256="", mode="impl", status="ok",
+                         reason="", points=1.0, max_points=5.0, rubric_hash="", grader_version="",
+                         torch_version="",
+                         tasks={"foundations": TaskResult("foundations", 1.0, 5.0, checks)})
+    failures = report.summary().split("Failed checks:\n")[1].splitlines()
+    assert failures == ["  bptt.forward_loss, gradient_dV: module bptt failed to import",
+                        "  bptt.clip_gradients: norm is wrong",
+                        "  lstm_cell.from_scratch: module bptt failed to import"]
+
+
 def test_a_hidden_grade_without_kernel_walls_says_so():
     from grader.report import GradeReport
 
