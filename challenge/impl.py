@@ -24,6 +24,13 @@ STUDENT_MODULES = ("tokenizer", "batching", "spam_model", "sorter_model", "lstm_
 IMPLS = ("solutions", "challenge")
 
 
+def default_impl() -> str:
+    """Whose modules ``challenge train`` uses when none is named: the reference ("solutions")
+    in the instructor's kit, the student's own ("challenge") in the student bundle, which has
+    no reference."""
+    return "solutions" if importlib.util.find_spec("solutions") is not None else "challenge"
+
+
 def load_module(impl: str, name: str) -> ModuleType:
     """Import student module ``name`` from ``impl`` ("solutions", "challenge" or a folder path)."""
     if name not in STUDENT_MODULES:
@@ -66,6 +73,21 @@ def import_error(e: BaseException) -> str:
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
     text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
     return f"{type(e).__name__}{': ' + text if text else ''}{where}"
+
+
+def unfinished(impl: str, err: NotImplementedError) -> ChallengeError:
+    """A one-line error for a stub not written yet: the student module whose function raised
+    ``err`` (the innermost one in its traceback) and the stub's hint."""
+    where = "a student module"
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        stem = Path(frame.filename).stem
+        if stem in STUDENT_MODULES:
+            where = f"{stem}.py"
+            break
+    hint = str(err).strip().splitlines()[0] if str(err).strip() else "see its docstrings"
+    reference = " or use --impl solutions" if default_impl() == "solutions" else ""
+    return ChallengeError(f"{where} in {impl!r} is not finished: {hint}; complete it "
+                          f"(`challenge check` lists what is missing){reference}")
 
 
 def require(impl: str, name: str, *names: str) -> ModuleType:

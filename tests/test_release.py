@@ -240,6 +240,12 @@ def test_bundle_installs_and_runs_as_a_student_would(bundle, tmp_path):
     table = run("grade")
     assert table.returncode == 0 and "Traceback" not in table.stdout + table.stderr
 
+    for task, module in (("spam", "tokenizer"), ("sorter", "sorter_model")):  # no --impl: theirs
+        train = run("train", task)
+        assert train.returncode == 1 and "Traceback" not in train.stderr
+        assert f"{module}.py in 'challenge' is not finished" in train.stderr, train.stderr
+        assert "--impl solutions" not in train.stderr          # the bundle has no reference
+
     pytest_run = subprocess.run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p",
                                  "no:cacheprovider", "tests/public"], cwd=student, env=env,
                                 capture_output=True, text=True, timeout=300)

@@ -126,7 +126,9 @@ def test_cli_unfinished_stub_is_a_clear_error(tmp_path):
     out = tmp_path / "model.pt"
     result = CliRunner().invoke(main, ["train", "sorter", "--impl", _stub(tmp_path),
                                        "--minutes", "0.05", "--out", str(out)])
-    assert result.exit_code == 1 and "is not finished" in result.output
+    assert result.exit_code == 1 and "sorter_model.py in " in result.output
+    assert "is not finished: nn.Embedding(" in result.output
+    assert result.output.rstrip().endswith("or use --impl solutions")   # the kit has the reference
     assert len(result.output.strip().splitlines()) == 1 and not out.exists()
 
 

@@ -12,9 +12,10 @@ ARCHS = ("seq2seq", "attention", "pointer")
 
 
 @click.command("sorter")
-@click.option("--impl", default="solutions", show_default=True,
+@click.option("--impl", default=None,
               help="Whose sorter_model to train: 'solutions' (reference), 'challenge' (yours) "
-                   "or a folder holding sorter_model.py.")
+                   "or a folder holding sorter_model.py [default: 'solutions' in the "
+                   "instructor's kit, 'challenge' in the student bundle].")
 @click.option("--arch", default="pointer", show_default=True,
               help=f"Decoder architecture: {', '.join(ARCHS)}.")
 @click.option("--max-len", type=int, default=10, show_default=True,
@@ -29,7 +30,7 @@ ARCHS = ("seq2seq", "attention", "pointer")
               help="Checkpoint path [default: runs/sorter/<impl>-<arch>.pt].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run as one JSON object instead of a summary line.")
-def sorter(impl: str, arch: str, max_len: int, vocab: int, minutes: float, seed: int,
+def sorter(impl: str | None, arch: str, max_len: int, vocab: int, minutes: float, seed: int,
            out: str | None, as_json: bool) -> None:
     """Train the number sorter on freshly generated sequences and save a checkpoint."""
     from challenge.tasks.sorter import train_sorter

@@ -20,9 +20,10 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
 
 
 @click.command("spam")
-@click.option("--impl", default="solutions", show_default=True,
+@click.option("--impl", default=None,
               help="Whose modules to train: 'solutions' (reference), 'challenge' (yours) or a "
-                   "folder holding tokenizer.py, batching.py and spam_model.py.")
+                   "folder holding tokenizer.py, batching.py and spam_model.py [default: "
+                   "'solutions' in the instructor's kit, 'challenge' in the student bundle].")
 @click.option("--corpus", default=None, help=CORPUS_HELP)
 @click.option("--scheme", type=click.Choice(["random", "temporal"]), default=None,
               help=SCHEME_HELP)
@@ -49,7 +50,7 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
                    "stays.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run (dev metrics, checkpoint path) as one JSON object.")
-def spam(impl: str, corpus: str | None, scheme: str | None, epochs: int | None,
+def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int | None,
          minutes: float | None, seed: int, out: str | None, data_dir: str | None,
          precision: str, embedding_init: str, as_json: bool) -> None:
     """Train the spam classifier on the train split, select it on dev, save a checkpoint.

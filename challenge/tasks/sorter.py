@@ -18,7 +18,7 @@ from challenge.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from challenge.data.sequences import (EOS_ID, Pair, SequenceConfig, SequenceStream, collate,
                                       decode_ids, encode_values, id_scheme, make_sequences)
 from challenge.errors import ChallengeError
-from challenge.impl import build_model
+from challenge.impl import build_model, default_impl, unfinished
 from challenge.paths import runs_dir
 from challenge.training import ProgressCallback, TrainConfig, Trainer, seed_everything
 
@@ -57,15 +57,9 @@ class _Progress(ProgressCallback):
                      f"dev_loss={metrics.get('loss', float('nan')):.4f}")
 
 
-def _unfinished(impl: str, err: NotImplementedError) -> ChallengeError:
-    hint = str(err).strip().splitlines()[0] if str(err).strip() else "see the docstrings"
-    return ChallengeError(f"sorter_model in {impl!r} is not finished ({hint}); complete it "
-                          f"(challenge check lists what is missing) or use --impl solutions")
-
-
 def build_sorter(impl: str, model_config: dict) -> nn.Module:
     """A fresh ``Sorter`` of implementation ``impl`` from a plain config dict."""
-    return build_model(impl, "sorter_model", "Sorter", "SorterConfig", model_config, _unfinished,
+    return build_model(impl, "sorter_model", "Sorter", "SorterConfig", model_config, unfinished,
                        uses=("Sorter.loss", "Sorter.generate"))
 
 
@@ -138,7 +132,7 @@ def _check_args(arch: str, max_len: int, vocab: int, minutes: float | None,
         raise ChallengeError(f"batch size must be a positive integer, got {batch_size!r}")
 
 
-def train_sorter(impl: str = "solutions", arch: str = "pointer", max_len: int = 10,
+def train_sorter(impl: str | None = None, arch: str = "pointer", max_len: int = 10,
                  vocab: int = 100, minutes: float | None = 5.0, seed: int = 0,
                  out: str | Path | None = None, *, min_len: int = 1, steps: int | None = None,
                  batch_size: int = 256, lr: float = 3e-3, embed_dim: int = 64,
@@ -147,8 +141,10 @@ def train_sorter(impl: str = "solutions", arch: str = "pointer", max_len: int = 
     """Train a sorter on fresh batches (values 0..vocab-1, lengths min_len..max_len, a length
     L drawn in proportion to ``L ** length_power``) for ``minutes`` (or ``steps``), keep the
     weights best on a small dev set, save the checkpoint dict to ``out`` (default
-    :func:`default_path`) and return the run."""
+    :func:`default_path`) and return the run. ``impl``: whose sorter_model (default
+    :func:`challenge.impl.default_impl`)."""
     _check_args(arch, max_len, vocab, minutes, steps, batch_size)
+    impl = impl or default_impl()
     data = SequenceConfig(min_len=min_len, max_len=max_len, low=0, high=vocab - 1)
     model_config = {"vocab_size": data.vocab_size, "embed_dim": embed_dim,
                     "hidden_size": hidden_size, "arch": arch}
@@ -188,7 +184,7 @@ def train_sorter(impl: str = "solutions", arch: str = "pointer", max_len: int = 
         result = trainer.fit(SequenceStream(data, batch_size=batch_size, seed=seed,
                                             length_power=length_power))
     except NotImplementedError as e:
-        raise _unfinished(impl, e) from None
+        raise unfinished(impl, e) from None
     metrics = {k: float(v) for k, v in result.best_metrics.items()}
     config = {"task": "sorter", "impl": impl, "model": model_config,
               "train": {**train_config.to_dict(), "batch_size": batch_size,

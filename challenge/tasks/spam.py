@@ -22,6 +22,7 @@ from challenge.checkpoint import save_checkpoint
 from challenge.data.corpus import VIEWS, load_split, splits_dir
 from challenge.embeddings import init_from_cooccurrence
 from challenge.errors import ChallengeError
+from challenge.impl import default_impl
 from challenge.metrics import binary_metrics, choose_threshold
 from challenge.paths import runs_dir
 from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, build_model,
@@ -181,7 +182,7 @@ DEFAULT_MODEL = {"embed_dim": 64, "hidden_size": 32, "num_layers": 1, "bidirecti
                  "dropout": 0.2, "pooling": "mean"}
 
 
-def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0,
+def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0,
                epochs: int = 10, out: str | os.PathLike | None = None,
                data_dir: str | os.PathLike | None = None, *, corpus: str | None = None,
                minutes: float | None = None, max_steps: int | None = None,
@@ -199,7 +200,8 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
     and little to choose on) and stops after ``patience`` epochs without improvement,
     ``epochs`` or ``minutes``. The threshold that maximises dev F1 is
     stored in the checkpoint (:func:`default_path` unless ``out``). ``corpus``: the split of
-    which corpus to train on (default :func:`course_corpus`). ``threads``:
+    which corpus to train on (default :func:`course_corpus`). ``impl``: whose modules (default
+    :func:`challenge.impl.default_impl`). ``threads``:
     torch threads for training (1, the fastest for this model: see
     :func:`challenge.training.torch_threads`; None leaves torch's setting). ``precision``: how
     the checkpoint scores messages, on dev here and wherever it is loaded (see
@@ -215,6 +217,7 @@ def train_spam(impl: str = "solutions", scheme: str | None = None, seed: int = 0
                              f"{', '.join(EMBEDDING_INITS)}")
     check_precision(precision)
     corpus = corpus or course_corpus()
+    impl = impl or default_impl()
     scheme = check_scheme(scheme, corpus, data_dir)
     train_texts, train_labels = load_texts(corpus, "train", data.view, data_dir)
     dev_texts, dev_labels = load_texts(corpus, "dev", data.view, data_dir)

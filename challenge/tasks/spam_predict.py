@@ -6,9 +6,7 @@ loading the student's (or the reference) modules, and fast batched scoring
 from __future__ import annotations
 
 import os
-import traceback
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable, Sequence
 
@@ -19,7 +17,7 @@ from torch import nn
 from challenge.checkpoint import load_checkpoint, load_weights
 from challenge.data.corpus import Message
 from challenge.errors import ChallengeError
-from challenge.impl import build_model as build_student_model, require
+from challenge.impl import build_model as build_student_model, require, unfinished
 from challenge.training import torch_threads
 
 PRECISIONS = ("float32", "bfloat16")
@@ -56,19 +54,6 @@ def check_precision(precision: str, where: str = "") -> None:
 
 
 # --- student modules ---------------------------------------------------------------------------
-
-def unfinished(impl: str, err: NotImplementedError) -> ChallengeError:
-    """A one-line error naming the stub's module and its hint."""
-    where = "a student module"
-    for frame in reversed(traceback.extract_tb(err.__traceback__)):
-        stem = Path(frame.filename).stem
-        if stem in _PARTS:
-            where = f"{stem}.py"
-            break
-    hint = str(err).strip().splitlines()[0] if str(err).strip() else "see its docstrings"
-    return ChallengeError(f"{where} in {impl!r} is not finished: {hint}; complete it "
-                          f"(`challenge check` lists what is missing) or use --impl solutions")
-
 
 @dataclass
 class _Modules:
