@@ -71,7 +71,7 @@ class GradeReport:
 
     def summary(self, verbose: bool = False) -> str:
         who = self.student or "-"
-        head = (f"{who}: {self.points:g} / {self.max_points:g} points "
+        head = (f"{who}: {round(self.points, 2):g} / {self.max_points:g} points "
                 f"({self.mode} mode, {self.sets} sets"
                 + (f", {self.submission}" if self.submission else "") + ")")
         lines = [head]
@@ -89,7 +89,7 @@ class GradeReport:
             q = task.quality
             if q is not None:
                 detail = "; ".join(f"{c['metric']} {_fmt(c['value'])}"
-                                   + (f" -> {c['points']:g}/{c['max_points']:g}"
+                                   + (f" -> {round(c['points'], 2):g}/{c['max_points']:g}"
                                       + (" bonus" if c.get("bonus") else ""))
                                    for c in q.components)
                 state = "" if q.status == "ok" else f"[{q.status}] {q.reason}"
