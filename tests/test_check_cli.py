@@ -137,9 +137,14 @@ def test_an_endless_loop_fails_its_checks_instead_of_hanging_check(tmp_path, cap
     (tmp_path / "batching.py").write_text(
         text.replace("def pad_batch(", "def _pad_batch_unused(", 1)
         + "\n\ndef pad_batch(*args, **kwargs):\n    while True:\n        pass\n")
-    results = {r.name: r for r in run_local(str(tmp_path), ["batching"], seconds=0.5)}
-    stuck = [r for r in results.values() if "took longer than 0.5 s" in r.message]
-    assert stuck and all(not r.passed and r.status == "error" for r in stuck)
+    in_order = run_local(str(tmp_path), ["batching"], seconds=1.0, after_timeout=0.2)
+    results = {r.name: r for r in in_order}
+    stuck = [r for r in in_order if "took longer than" in r.message]
+    assert len(stuck) >= 2 and all(not r.passed and r.status == "error" for r in stuck)
+    assert stuck[0].message.startswith("took longer than 1 s and was stopped (an endless loop?")
+    for later in stuck[1:]:     # once one check ran past the limit, the rest of the part get less
+        assert later.message.startswith("took longer than 0.2 s and was stopped: an earlier "
+                                        "batching check already ran past 1 s")
     assert results["sampler_deterministic"].passed      # the other checks still ran
 
     looping = tmp_path / "loops"

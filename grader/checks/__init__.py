@@ -42,16 +42,20 @@ def all_checks(parts: tuple[str, ...] | list[str] | None = None) -> list[Check]:
 #: Seconds one check (or one module's import) may take in ``challenge check``: the rubric's
 #: default ``check_seconds``, so a student meets locally the limit the grader applies.
 LOCAL_CHECK_SECONDS = 60.0
+#: Seconds each later check of a part gets once one of its checks ran past the limit: an endless
+#: loop in a function that every check calls then costs one full limit, not one per check.
+AFTER_TIMEOUT_SECONDS = 10.0
 
 
 def run_local(impl: str, parts=None, seed: int = 0,
-              seconds: float | None = LOCAL_CHECK_SECONDS) -> list[CheckResult]:
+              seconds: float | None = LOCAL_CHECK_SECONDS,
+              after_timeout: float = AFTER_TIMEOUT_SECONDS) -> list[CheckResult]:
     """Run the checks of ``parts`` on ``impl`` in this process; one result per check. A check
-    (or a module import) that runs past ``seconds`` fails with a message saying so."""
+    (or a module import) that runs past ``seconds`` fails with a message saying so; the later
+    checks of its part then get ``after_timeout`` seconds each (when that is shorter)."""
     results = []
     modules: dict[str, object] = {}
-    too_long = (f"took longer than {seconds:g} s and was stopped (an endless loop? the grader "
-                f"stops a check at the rubric's check_seconds too)") if seconds else ""
+    stuck: set[str] = set()       # parts with a check that ran past ``seconds``
     for check in all_checks(parts):
         data = check.make_inputs(seed)
         if check.part not in modules:
@@ -73,10 +77,21 @@ def run_local(impl: str, parts=None, seed: int = 0,
         if isinstance(module, RunOutcome):
             outcome = module
         else:
+            limit = min(seconds, after_timeout) if seconds and check.part in stuck else seconds
             try:
-                with time_limit(seconds, f"{check.part}/{check.name}"):
+                with time_limit(limit, f"{check.part}/{check.name}"):
                     outcome = execute(check, module, data)
             except TooLong:
-                outcome = RunOutcome(status="error", message=too_long)
+                outcome = RunOutcome(status="error", message=_too_long(check.part, limit, seconds))
+                stuck.add(check.part)
         results.append(judge(check, data, outcome))
     return results
+
+
+def _too_long(part: str, limit: float, seconds: float) -> str:
+    if limit == seconds:
+        return (f"took longer than {seconds:g} s and was stopped (an endless loop? the grader "
+                f"stops a check at the rubric's check_seconds too)")
+    return (f"took longer than {limit:g} s and was stopped: an earlier {part} check already ran "
+            f"past {seconds:g} s, so the rest of {part} get {limit:g} s each here (the grader "
+            f"gives each check its full check_seconds); fix that one first")
