@@ -179,8 +179,9 @@ def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
     for p, student in named:
         problem = lookalike_problem(student, on_board)
         if not problem and student in new:
-            problem = lookalike_problem(student, new - {student},
-                                        "also in this batch (neither is graded)")
+            problem = lookalike_problem(
+                student, new - {student}, "also in this batch, so neither is graded",
+                "rename one of the two files (to the same name if they are one student)")
         if problem:
             result.rejected.append((p.name, problem))
             continue

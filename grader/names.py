@@ -82,17 +82,20 @@ def name_skeletons(name: str) -> set[str]:
             for capital_i in "il" for one in "il"}
 
 
-def lookalike_problem(name: str, others, where: str = "already on the leaderboard") -> str:
+def lookalike_problem(name: str, others, where: str = "already on the leaderboard",
+                      fix: str | None = None) -> str:
     """A reason when ``name`` looks like (but is not) one of ``others`` (``where`` they are);
-    else ``""``. A name already among ``others`` passes (a board from before this rule may hold
-    look-alikes)."""
+    else ``""``. ``fix`` says what to do about it ("{other}" stands for the look-alike); by
+    default, rename this file. A name already among ``others`` passes (a board from before this
+    rule may hold look-alikes)."""
     others = set(others)
     if name in others:
         return ""
     skeletons = name_skeletons(name)
+    fix = fix or ("if it is the same student, name the file {other!r}, else choose a name that "
+                  "cannot be mistaken for it")
     for other in sorted(others):
         if other != name and name_skeletons(other) & skeletons:
-            return (f"student name {name!r} looks like {other!r}, {where}; "
-                    f"if it is the same student, name the file {other!r}, else choose a name "
-                    "that cannot be mistaken for it")
+            return f"student name {name!r} looks like {other!r}, {where}; " + fix.format(
+                other=other)
     return ""

@@ -175,7 +175,9 @@ def test_look_alikes_new_in_one_batch_are_all_refused_whatever_their_file_order(
     assert result.graded == ["dan.zip"]
     reasons = dict(result.rejected)
     assert set(reasons) == {"B0B.zip", "bob.zip", "BOB__2.zip"}
-    assert "also in this batch (neither is graded)" in reasons["bob.zip"]
+    assert reasons["bob.zip"] == ("student name 'bob' looks like 'B0B', also in this batch, so "
+                                  "neither is graded; rename one of the two files (to the same "
+                                  "name if they are one student)")
     assert sqlite3.connect(db).execute("SELECT student FROM submissions").fetchall() == [("dan",)]
     (tmp_path / "subs" / "B0B.zip").unlink()                  # the instructor renames or removes one
     (tmp_path / "subs" / "BOB__2.zip").rename(tmp_path / "subs" / "bob__2.zip")
