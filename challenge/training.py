@@ -103,6 +103,14 @@ class ProgressCallback:
             self.bar.close()
 
 
+def out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is the allocator giving up (``MemoryError``, torch's ``OutOfMemoryError``
+    or the CPU allocator's "can't allocate memory" RuntimeError), not a bug."""
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
+        type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e)
+        or "not enough memory" in str(e)))
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch; return a torch generator for data order."""
     random.seed(seed)

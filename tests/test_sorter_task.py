@@ -156,6 +156,31 @@ def test_cli_a_sorter_module_the_task_cannot_use_is_one_line(tmp_path, edit, mes
     assert not out.exists()
 
 
+@pytest.mark.parametrize("error, one_line", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                  "allocate memory: you tried to allocate 524025856000 bytes."), True),
+    (MemoryError(), True),
+    (RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"), False),  # a bug
+])
+def test_running_out_of_memory_is_one_line_naming_max_len(tmp_path, monkeypatch, error, one_line):
+    import challenge.training
+
+    def fit(self, batches):
+        raise error
+
+    monkeypatch.setattr(challenge.training.Trainer, "fit", fit)
+    out = tmp_path / "model.pt"
+    result = CliRunner().invoke(main, ["train", "sorter", "--max-len", "5000", "--minutes", "0.05",
+                                       "--out", str(out)])
+    assert result.exit_code == 1 and not out.exists()
+    if one_line:
+        assert result.output == ("Error: out of memory training the sorter: batches of 256 "
+                                 "sequences up to 5000 long need more than this machine has; use "
+                                 "a smaller --max-len (the graded setting is 20)\n")
+    else:
+        assert result.exception is error        # a real bug keeps its traceback
+
+
 def test_cli_trains_and_prints_json(tmp_path):
     out = tmp_path / "model.pt"
     env = {**os.environ, "CHALLENGE_QUIET": "1", "OMP_WAIT_POLICY": "PASSIVE"}

@@ -20,7 +20,8 @@ from challenge.data.sequences import (EOS_ID, Pair, SequenceConfig, SequenceStre
 from challenge.errors import ChallengeError
 from challenge.impl import build_model, default_impl, unfinished
 from challenge.paths import runs_dir
-from challenge.training import ProgressCallback, TrainConfig, Trainer, seed_everything
+from challenge.training import (ProgressCallback, TrainConfig, Trainer, out_of_memory,
+                                seed_everything)
 
 ARCHS = ("seq2seq", "attention", "pointer")
 #: The dev set that tracks progress is drawn from this offset of the run's seed, never its own.
@@ -185,6 +186,12 @@ def train_sorter(impl: str | None = None, arch: str = "pointer", max_len: int = 
                                             length_power=length_power))
     except NotImplementedError as e:
         raise unfinished(impl, e) from None
+    except (MemoryError, RuntimeError) as e:
+        if not out_of_memory(e):
+            raise
+        raise ChallengeError(f"out of memory training the sorter: batches of {batch_size} "
+                             f"sequences up to {max_len} long need more than this machine has; "
+                             f"use a smaller --max-len (the graded setting is 20)") from None
     metrics = {k: float(v) for k, v in result.best_metrics.items()}
     config = {"task": "sorter", "impl": impl, "model": model_config,
               "train": {**train_config.to_dict(), "batch_size": batch_size,
