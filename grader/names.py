@@ -7,6 +7,7 @@ another on the board with a name drawn the same way.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 from challenge.errors import ChallengeError
@@ -69,7 +70,8 @@ def _scripts(name: str) -> set[str]:
     return {unicodedata.name(c, "UNKNOWN").split()[0] for c in name if c.isalpha()}
 
 
-def name_skeletons(name: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)   # a batch compares every new name with every name on the board
+def name_skeletons(name: str) -> frozenset[str]:
     """What ``name`` looks like: Cyrillic/Greek look-alikes read as Latin, case ignored, the
     digit ``0`` read as ``o`` (Unicode TR 39 lists it as confusable). A capital ``I`` is drawn
     like ``l`` in many fonts and is ``i`` by case, and the digit ``1`` passes for ``l`` or for
@@ -78,8 +80,8 @@ def name_skeletons(name: str) -> set[str]:
     ``аlісе``) cannot be told apart on the board. Accents are not folded: ``jose`` and ``josé``
     stay two names."""
     latin = unicodedata.normalize("NFKC", name).translate(_LOOKALIKES).replace("0", "o")
-    return {latin.replace("I", capital_i).replace("1", one).casefold()
-            for capital_i in "il" for one in "il"}
+    return frozenset(latin.replace("I", capital_i).replace("1", one).casefold()
+                     for capital_i in "il" for one in "il")
 
 
 def lookalike_problem(name: str, others, where: str = "already on the leaderboard",
