@@ -283,8 +283,10 @@ class Trainer:
                            elapsed / c.max_seconds if c.max_seconds else 0.0)
                 for group in self.optimizer.param_groups:
                     group["lr"] = c.lr * self._lr_factor(step, frac)
-                loss = self.loss_fn(self.model, batch)
+                # Zeroed before the loss: a loss_fn may back-propagate a part itself (see
+                # challenge.adversarial), and those gradients must survive to the step.
                 self.optimizer.zero_grad(set_to_none=True)
+                loss = self.loss_fn(self.model, batch)
                 loss.backward()
                 if c.grad_clip:
                     nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)

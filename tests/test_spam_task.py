@@ -24,8 +24,8 @@ from challenge.data.split import make_split
 from challenge.errors import ChallengeError
 from challenge.metrics import binary_metrics
 from challenge.tasks.spam import load_texts, train_spam
-from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, load_spam_predictor,
-                                          predict_messages, predict_spam)
+from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, bfloat16_supported,
+                                          load_spam_predictor, predict_messages, predict_spam)
 
 SPAM_WORDS = "free offer click winner cash prize viagra unsubscribe".split()
 HAM_WORDS = "meeting patch build kernel review lunch thanks agenda".split()
@@ -136,6 +136,8 @@ def test_tail_length_must_leave_room_for_the_head(toy_dir, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
+@pytest.mark.skipif(not bfloat16_supported(), reason="this CPU cannot run an LSTM in bfloat16 "
+                    "(test_without_bfloat16_instructions_... covers such CPUs)")
 def test_bfloat16_scoring_is_stored_and_close_to_float32(toy_dir, tmp_path):
     kw = dict(data_dir=toy_dir, epochs=3, model=TINY, data=SMALL, progress=False)
     run = train_spam(out=tmp_path / "bf.pt", precision="bfloat16", **kw)
@@ -151,6 +153,27 @@ def test_bfloat16_scoring_is_stored_and_close_to_float32(toy_dir, tmp_path):
     with pytest.raises(ChallengeError, match="unknown precision 'float16'"):
         train_spam(out=tmp_path / "x.pt", precision="float16", **kw)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_without_bfloat16_instructions_training_is_refused_and_checkpoints_score_in_float32(
+        toy_dir, tmp_path, monkeypatch):
+    import challenge.tasks.spam as spam_task
+    import challenge.tasks.spam_predict as spam_predict
+
+    kw = dict(data_dir=toy_dir, epochs=1, model=TINY, data=SMALL, progress=False)
+    run = train_spam(out=tmp_path / "f32.pt", **kw)
+    monkeypatch.setattr(spam_task, "bfloat16_supported", lambda: False)
+    monkeypatch.setattr(spam_predict, "bfloat16_supported", lambda: False)
+    with pytest.raises(ChallengeError, match="cannot run the LSTM in bfloat16.*--precision "
+                                             "float32"):
+        train_spam(out=tmp_path / "bf.pt", precision="bfloat16", **kw)
+    assert not (tmp_path / "bf.pt").exists()
+    # A bfloat16 checkpoint made elsewhere is still scored here, in float32.
+    texts, _ = load_texts("spam", "dev", data_dir=toy_dir)
+    predictor = load_spam_predictor(run.path)
+    full = predictor.predict_proba(texts)
+    predictor.precision = "bfloat16"
+    assert np.array_equal(predictor.predict_proba(texts), full)
 
 
 def test_same_seed_same_checkpoint(toy_dir, tmp_path):
@@ -198,6 +221,8 @@ def test_cli_train_prints_dev_metrics_as_json(toy_dir, tmp_path):
     (["--scheme", "temporal"], "challenge data split spam --scheme temporal"),
     (["--minutes", "-1"], "--minutes must be a positive number"),
     (["--embedding-init", "glove"], "Invalid value for '--embedding-init'"),
+    (["--adversarial", "-1"], "Invalid value for '--adversarial'"),
+    (["--adversarial", "nan"], "adversarial must be a number >= 0 (0: off), got nan"),
 ])
 def test_cli_bad_input_is_one_line_without_traceback(toy_dir, tmp_path, args, message):
     out = tmp_path / "bad.pt"

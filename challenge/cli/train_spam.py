@@ -48,11 +48,15 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
                    "(word co-occurrence, nothing downloaded), or keep the model's random init. "
                    "Needs one nn.Embedding of the vocabulary's size; else the model's own init "
                    "stays.")
+@click.option("--adversarial", type=click.FloatRange(min=0.0), default=None, metavar="EPS",
+              help="Adversarial training on the embeddings: each step also fits every message "
+                   "with its embedded tokens pushed EPS (L2 norm, whole message) the way that "
+                   "raises its loss most; 0 turns it off [default: the library's].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run (dev metrics, checkpoint path) as one JSON object.")
 def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int | None,
          minutes: float | None, seed: int, out: str | None, data_dir: str | None,
-         precision: str, embedding_init: str, as_json: bool) -> None:
+         precision: str, embedding_init: str, adversarial: float | None, as_json: bool) -> None:
     """Train the spam classifier on the train split, select it on dev, save a checkpoint.
 
     Prints the dev metrics at the decision threshold chosen on dev (stored in the checkpoint).
@@ -60,6 +64,8 @@ def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int |
     from challenge.tasks.spam import train_spam
 
     kwargs = {"epochs": epochs} if epochs is not None else {}
+    if adversarial is not None:
+        kwargs["adversarial"] = adversarial
     run = train_spam(impl=impl, corpus=corpus, scheme=scheme, seed=seed, out=out, data_dir=data_dir,
                      minutes=minutes, precision=precision, embedding_init=embedding_init,
                      **kwargs)

@@ -18,16 +18,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from challenge.adversarial import adversarial_loss
 from challenge.checkpoint import save_checkpoint
 from challenge.data.corpus import VIEWS, load_split, splits_dir
-from challenge.embeddings import init_from_cooccurrence
+from challenge.embeddings import find_embedding, init_from_cooccurrence
 from challenge.errors import ChallengeError
 from challenge.impl import default_impl
 from challenge.metrics import binary_metrics, choose_threshold
 from challenge.paths import runs_dir
-from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, build_model,
-                                          check_logits, check_precision, student_modules,
-                                          unfinished)
+from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, bfloat16_supported,
+                                          build_model, check_logits, check_precision,
+                                          student_modules, unfinished)
 from challenge.training import (HeapTrim, ProgressCallback, TrainConfig, Trainer,
                                 seed_everything, torch_threads)
 
@@ -187,10 +188,10 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
                data_dir: str | os.PathLike | None = None, *, corpus: str | None = None,
                minutes: float | None = None, max_steps: int | None = None,
                data: SpamDataConfig | None = None, model: dict | None = None, lr: float = 3e-3,
-               weight_decay: float = 0.1, warmup_steps: int = 50, patience: int | None = 4,
+               weight_decay: float = 0.1, warmup_steps: int = 50, patience: int | None = 3,
                select: str = "roc_auc", ema_decay: float | None = None, threads: int | None = 1,
                precision: str = "float32", embedding_init: str = "cooccurrence",
-               progress: bool = True) -> SpamRun:
+               adversarial: float = 3.0, progress: bool = True) -> SpamRun:
     """Train a spam classifier of ``impl`` on the split on disk and save its checkpoint.
 
     The tokenizer is learnt from the training texts, batches come from the impl's
@@ -208,14 +209,22 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
     :class:`SpamPredictor`); training itself stays in float32. ``embedding_init``:
     "cooccurrence" starts the embedding from word vectors of the training messages (see
     :mod:`challenge.embeddings`; a model without one embedding of the vocabulary's size keeps
-    its own init), "random" keeps the model's init.
+    its own init), "random" keeps the model's init. ``adversarial``: each step also fits the
+    batch with every message's embedded tokens pushed this far (L2 norm over the message) in
+    the direction that raises its loss (:mod:`challenge.adversarial`; doubles a step's work;
+    0 turns it off; a model without one embedding of the vocabulary's size trains without it).
     """
     data = data or SpamDataConfig()
     _check_args(epochs, minutes, select, data)
     if embedding_init not in EMBEDDING_INITS:
         raise ChallengeError(f"unknown embedding_init {embedding_init!r}; use one of "
                              f"{', '.join(EMBEDDING_INITS)}")
+    if not (isinstance(adversarial, (int, float)) and 0 <= adversarial < math.inf):
+        raise ChallengeError(f"adversarial must be a number >= 0 (0: off), got {adversarial!r}")
     check_precision(precision)
+    if precision == "bfloat16" and not bfloat16_supported():
+        raise ChallengeError("this CPU cannot run the LSTM in bfloat16 (it lacks bfloat16 "
+                             "instructions); use --precision float32")
     corpus = corpus or course_corpus()
     impl = impl or default_impl()
     scheme = check_scheme(scheme, corpus, data_dir)
@@ -241,6 +250,9 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
         if embedding_init == "cooccurrence" and not init_from_cooccurrence(
                 net, train_ids, tokenizer.get_vocab_size(), pad_id=tokenizer.pad_id, seed=seed):
             embedding_init = "random"   # no single embedding of the vocabulary's size to start
+        embedding = find_embedding(net, tokenizer.get_vocab_size())
+        if embedding is None:
+            adversarial = 0.0           # nothing to push: recorded as trained without it
         sampler = mods.batching.BucketBatchSampler([len(s) for s in train_ids], data.batch_size,
                                                    shuffle=True, seed=seed)
         collate = functools.partial(mods.batching.collate, pad_id=tokenizer.pad_id,
@@ -257,7 +269,8 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
         callbacks = [HeapTrim()] + ([ProgressCallback(desc=f"spam {impl}")] if progress else [])
         loss_fn = functools.partial(_loss, drop=data.token_dropout, unk_id=tokenizer.unk_id,
                                     pad_id=tokenizer.pad_id, impl=impl,
-                                    generator=torch.Generator().manual_seed(seed))
+                                    generator=torch.Generator().manual_seed(seed),
+                                    adversarial=adversarial, embedding=embedding)
         trainer = Trainer(net, train_config, callbacks=callbacks, loss_fn=loss_fn,
                           evaluate=lambda m: _dev_metrics(predictor, dev_ids, dev_labels))
         with torch_threads(threads):
@@ -269,7 +282,7 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
     config = {"task": "spam", "impl": impl, "corpus": corpus, "scheme": scheme,
               "model": model_config, "data": data.to_dict(), "precision": precision,
               "train": {**train_config.to_dict(), "batch_size": data.batch_size,
-                        "embedding_init": embedding_init},
+                        "embedding_init": embedding_init, "adversarial": float(adversarial)},
               "split": {k: v for k, v in split_info(corpus, data_dir).items()
                         if k in ("seed", "scheme", "sha256", "counts")}}
     save_checkpoint(path, state_dict=net.state_dict(), config=config, tokenizer=tokenizer.to_dict(),
@@ -281,12 +294,21 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
 
 def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], *,
           drop: float = 0.0, unk_id: int = 1, pad_id: int = 0,
-          generator: torch.Generator | None = None, impl: str = "solutions") -> torch.Tensor:
+          generator: torch.Generator | None = None, impl: str = "solutions",
+          adversarial: float = 0.0, embedding: nn.Embedding | None = None) -> torch.Tensor:
     """Binary cross-entropy on one batch; with ``drop``, that share of the real tokens is
-    replaced by <unk> first (word dropout: the model cannot lean on any single rare word)."""
+    replaced by <unk> first (word dropout: the model cannot lean on any single rare word);
+    with ``adversarial`` > 0 and the model's ``embedding``, the clean plus adversarial loss of
+    :func:`challenge.adversarial.adversarial_loss` (the clean part already back-propagated)."""
     ids, lengths, labels = batch                                   # (B, T), (B,), (B,)
     if drop > 0:
         hit = torch.rand(ids.shape, generator=generator) < drop    # (B, T)
         ids = ids.masked_fill(hit & (ids != pad_id), unk_id)       # (B, T)
-    logits = check_logits(model(ids, lengths), len(labels), impl)   # (B,)
-    return nn.functional.binary_cross_entropy_with_logits(logits, labels)
+
+    def bce() -> torch.Tensor:
+        logits = check_logits(model(ids, lengths), len(labels), impl)   # (B,)
+        return nn.functional.binary_cross_entropy_with_logits(logits, labels)
+
+    if adversarial > 0 and embedding is not None:
+        return adversarial_loss(embedding, bce, adversarial, tuple(ids.shape))
+    return bce()

@@ -5,6 +5,7 @@ loading the student's (or the reference) modules, and fast batched scoring
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import asdict, dataclass
 from types import ModuleType
@@ -51,6 +52,20 @@ def check_precision(precision: str, where: str = "") -> None:
     if precision not in PRECISIONS:
         raise ChallengeError(f"{where}unknown precision {precision!r}; use one of "
                              f"{', '.join(PRECISIONS)}")
+
+
+@functools.lru_cache(maxsize=1)
+def bfloat16_supported() -> bool:
+    """Whether this CPU runs an LSTM under bfloat16 autocast. oneDNN's bfloat16 LSTM needs
+    bfloat16 instructions (AVX512-BF16, AMX); without them it refuses to build the kernel
+    ("could not create a primitive descriptor for the LSTM forward propagation primitive",
+    seen on an AVX2-only AMD EPYC), so this runs one tiny LSTM step to find out."""
+    try:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            nn.LSTM(2, 2)(torch.zeros(1, 1, 2))
+    except RuntimeError:
+        return False
+    return True
 
 
 # --- student modules ---------------------------------------------------------------------------
@@ -110,7 +125,9 @@ class SpamPredictor:
     model; None leaves torch's setting). ``precision="bfloat16"`` scores under CPU autocast:
     faster where the CPU has bfloat16 instructions (AVX512-BF16, AMX), slower where it must
     emulate them, and probabilities off by up to a few hundredths; training with it chooses the
-    threshold on bfloat16 scores too.
+    threshold on bfloat16 scores too. Where the CPU cannot run the LSTM in bfloat16 at all
+    (:func:`bfloat16_supported`), a bfloat16 checkpoint is scored in float32, so it can still be
+    graded there.
     """
 
     def __init__(self, tokenizer: Any, model: nn.Module, batching: ModuleType,
@@ -151,8 +168,9 @@ class SpamPredictor:
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         pad = self.tokenizer.pad_id
         try:
+            low = self.precision == "bfloat16" and bfloat16_supported()
             with torch.inference_mode(), torch_threads(self.threads), torch.autocast(
-                    "cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
+                    "cpu", dtype=torch.bfloat16, enabled=low):
                 for rows in self._batches(order, seqs):
                     batch = [list(seqs[i]) for i in rows]
                     ids, lengths = self.batching.pad_batch(batch, pad_id=pad,
