@@ -90,8 +90,11 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
             if info and not run.isolation:
                 run.isolation = info
             if failed_to_start:
+                # A child still starting when the submission's time ran out timed out; it
+                # did not crash (on a slow or busy machine, torch's import alone can take that).
+                status = "timeout" if time.monotonic() >= deadline else "crashed"
                 for i in todo:
-                    results.setdefault(i, UnitResult(units[i].key, "crashed", failed_to_start))
+                    results.setdefault(i, UnitResult(units[i].key, status, failed_to_start))
         for i, unit in enumerate(units):
             results.setdefault(i, UnitResult(
                 unit.key, "not_run",

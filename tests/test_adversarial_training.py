@@ -100,7 +100,7 @@ def test_adversarial_loss_and_gradients_match_the_definition(time_major):
 
     loss = adversarial_loss(model.embedding, bce, eps, tuple(ids.shape))
     loss.backward()
-    assert float(loss.detach()) == pytest.approx(float(total), rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(float(total.detach()), rel=1e-6)
     for p, want in zip(model.parameters(), expected):
         assert torch.allclose(p.grad, want, atol=1e-6)
     # pushing along the gradient raises the loss (first order, small eps)
