@@ -104,7 +104,7 @@ def test_adversarial_loss_and_gradients_match_the_definition(time_major):
     for p, want in zip(model.parameters(), expected):
         assert torch.allclose(p.grad, want, atol=1e-6)
     # pushing along the gradient raises the loss (first order, small eps)
-    assert float(loss.detach()) - float(clean_by_hand) > float(clean_by_hand)
+    assert float(loss.detach()) - float(clean_by_hand.detach()) > float(clean_by_hand.detach())
 
 
 def test_a_loss_that_never_reaches_the_embedding_is_only_the_clean_loss():
