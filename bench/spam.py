@@ -13,8 +13,10 @@ train_spam (lr, weight_decay, epochs, ema_decay, threads, ...).
 
 Per model: test accuracy, precision, recall, F1 on spam, ROC-AUC (at the threshold chosen on
 dev), train seconds, inference messages/second (raw text to probability: tokenizing or
-vectorizing included) and peak RSS in MB; for the LSTM also ``inference_seconds``: the test
-set's encoding, and its scoring on one torch thread (the predictor's default) and on two.
+vectorizing included; the LSTM scores on the predictor's default workers, one per free core
+up to 4) and peak RSS in MB; for the LSTM also ``inference_seconds``: the test set's
+encoding, and its scoring on one worker, on two workers (one torch thread each) and on one
+worker with two torch threads.
 Each model runs in its own child process, so each peak RSS is that model's alone (Python and
 the libraries included).
 """
@@ -56,15 +58,18 @@ def _inference_speed(predict, texts: list[str], repeats: int = 3) -> float:
 
 
 def _lstm_inference_parts(model, texts: list[str]) -> dict:
-    """Where the LSTM's scoring time goes: encoding text to ids, then the model on one torch
-    thread (the default) and on two."""
+    """Where the LSTM's scoring time goes: encoding text to ids, then the model on one worker
+    and one torch thread, on two workers (a model copy each, one torch thread each; the
+    default where two cores are free) and on one worker with two torch threads."""
     ids = model.encode(texts)
     parts = {"encode": _best_seconds(lambda: model.encode(texts))}
-    for key, threads in (("score_1_thread", 1), ("score_2_threads", 2)):
-        model.threads = threads
+    workers = model.workers
+    for key, w, threads in (("score_1_worker", 1, 1), ("score_2_workers", 2, 1),
+                            ("score_2_threads", 1, 2)):
+        model.workers, model.threads = w, threads
         parts[key] = _best_seconds(lambda: model.scores_of_ids(ids))
-    model.threads = 1
-    return {k: round(v, 3) for k, v in parts.items()}
+    model.workers, model.threads = workers, 1
+    return {"workers": workers, **{k: round(v, 3) for k, v in parts.items()}}
 
 
 def lstm_settings(pairs: list[str]) -> dict:

@@ -12,6 +12,7 @@ import copy
 import ctypes
 import functools
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -170,6 +171,19 @@ def torch_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def usable_cores(cap: int | None = None) -> int:
+    """CPU cores this process may use: its affinity mask, lowered by ``OMP_NUM_THREADS`` when
+    that is set (the batch grader gives each worker its share that way), at most ``cap``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):                  # not Linux
+        cores = os.cpu_count() or 1
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    if share.isdigit() and int(share) > 0:
+        cores = min(cores, int(share))
+    return max(1, min(cores, cap) if cap else cores)
 
 
 class Trainer:

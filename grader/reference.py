@@ -24,7 +24,8 @@ from grader.rubric import Rubric
 class ReferenceTraining:
     """How the grader trains the reference models when none is cached: fixed step and epoch
     counts (not time budgets), so a slow or busy machine trains the same model, only later.
-    Measured on 2 shared CPU cores: the sorter about 4-5 minutes, the spam model about 1-2."""
+    Measured on 2 shared CPU cores: the sorter about 4-5 minutes, the spam model about 5 (8
+    epochs with adversarial training, on an AVX2 2-core machine)."""
 
     sorter_arch: str = "pointer"
     sorter_steps: int = 600

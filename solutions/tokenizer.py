@@ -185,19 +185,34 @@ class Tokenizer:
         # The same ids as [get(t, unk) for t in self.tokenize(text)][:limit], read straight off
         # the matches and stopping at the limit: the model's inputs are encoded on every
         # prediction, and at 1,000 tokens about 15% of the corpus's tokens lie past the cut.
+        # Per match, the rule is read as a group number (m.lastindex) and looked up in a table
+        # made once per call: None for html (no token), the class token's id for url, email,
+        # money and num, True where the matched text is the token. Fewer Python steps per
+        # token than naming the group (m.lastgroup, then m.group(name)).
         text = html.unescape(text).replace("’", "'")
         if self.lowercase:
             text = text.lower()
+        pattern = token_pattern()
         get, unk = self._vocab.get, UNK_ID
+        table: list = [True] * (pattern.groups + 1)
+        for name, group in pattern.groupindex.items():
+            if name == "html":
+                table[group] = None
+            elif name in _CLASS_OF:
+                table[group] = get(_CLASS_OF[name], unk)
         ids: list[int] = []
         append = ids.append
-        if limit != 0:
-            for m in token_pattern().finditer(text):
-                kind = m.lastgroup
-                if kind != "html":                     # as in tokenize
-                    append(get(_CLASS_OF[kind] if kind in _CLASS_OF else m.group(kind), unk))
-                    if len(ids) == limit:
-                        break
+        left = -1 if limit is None else limit       # tokens still wanted (-1: no limit)
+        if left != 0:
+            for m in pattern.finditer(text):
+                group = m.lastindex
+                what = table[group]
+                if what is None:
+                    continue
+                append(get(m[group], unk) if what is True else what)
+                left -= 1
+                if left == 0:
+                    break
         return [SOS_ID, *ids, EOS_ID] if add_special_tokens else ids
         # END SOLUTION
 

@@ -117,7 +117,7 @@ def test_a_loss_that_never_reaches_the_embedding_is_only_the_clean_loss():
 
     loss = adversarial_loss(model.embedding, loss_fn, 1.0, (4, 3))
     loss.backward()                                      # no graph left, and no error
-    assert float(loss) == pytest.approx(float(loss_fn()))
+    assert loss.item() == pytest.approx(loss_fn().item())
     assert other.weight.grad is not None and torch.any(other.weight.grad != 0)
 
 
@@ -135,7 +135,7 @@ def test_the_trainer_keeps_gradients_a_loss_fn_back_propagated_itself():
                          schedule="constant")
     Trainer(model, config, loss_fn=loss_fn).fit([None])
     # One AdamW step moves a weight by lr against the sign of its gradient.
-    assert float(model.weight) == pytest.approx(0.9, abs=1e-4)
+    assert model.weight.item() == pytest.approx(0.9, abs=1e-4)
 
 
 def test_train_spam_trains_adversarially_and_records_it(toy_dir, tmp_path):

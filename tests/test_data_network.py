@@ -62,3 +62,19 @@ def test_cli_end_to_end_as_a_subprocess(spam_data_dir):
     stats = subprocess.run(cli + ["data", "stats", "spam", "--json"], capture_output=True,
                            text=True, env=env)
     assert stats.returncode == 0 and json.loads(stats.stdout)["messages"] == 6046
+
+
+def test_reference_encode_gives_the_mapped_tokens_on_every_real_message(spam_data_dir):
+    """encode reads ids off the matches by group number; on all 6,046 real messages it must
+    give what mapping tokenize's tokens and cutting gives (with and without the limit and the
+    special tokens)."""
+    from solutions.tokenizer import Tokenizer
+
+    texts = [m.text() for m in load_corpus("spam", spam_data_dir)]
+    tok = Tokenizer.train_from_iterator(texts[::2], vocab_size=30000)
+    for text in texts:
+        mapped = [tok.token_to_id(t) if tok.token_to_id(t) is not None else 1
+                  for t in tok.tokenize(text)]
+        assert tok.encode(text) == mapped
+        assert tok.encode(text, max_length=1000) == mapped[:1000]
+        assert tok.encode(text, max_length=9, add_special_tokens=True) == [2, *mapped[:7], 3]
