@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-POOLINGS = ("last", "max", "mean")
+POOLINGS = ("last", "max", "mean", "attention")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class SpamModelConfig:
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.2      # on the embeddings, between LSTM layers and before the head
-    pooling: str = "max"      # summary: "last" hidden state, or masked "max" / "mean" over time
+    pooling: str = "max"      # summary: "last" hidden state, masked "max" / "mean" over time, or
+    #                           "attention": a learnt weighted mean over time (see forward)
     pad_id: int = 0
 
     def __post_init__(self) -> None:
@@ -56,7 +57,7 @@ class SpamClassifier(nn.Module):
     def __init__(self, config: SpamModelConfig):
         super().__init__()
         self.config = config
-        raise NotImplementedError('SpamClassifier.__init__: nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id), an nn.LSTM with batch_first=True (bidirectional, num_layers from the config), nn.Dropout and an nn.Linear from the summary size (hidden_size, times 2 if bidirectional) to 1.')
+        raise NotImplementedError('SpamClassifier.__init__: nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id), an nn.LSTM with batch_first=True (bidirectional, num_layers from the config), nn.Dropout and an nn.Linear from the summary size (hidden_size, times 2 if bidirectional) to 1; for "attention" also self.attend = nn.Linear(summary size, 1), the position scorer.')
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
         """Spam logits for a padded batch.
@@ -77,7 +78,11 @@ class SpamClassifier(nn.Module):
         last real token (forward) and after the first token (backward). For pooling, unpack the
         outputs with ``pad_packed_sequence(..., batch_first=True, total_length=T)`` and mask the
         padded positions: ``max`` must ignore them (fill with -inf first), ``mean`` divides by
-        the true length, not by T.
+        the true length, not by T. ``attention`` scores each position's output (B, T, D*H) with
+        ``self.attend`` -> (B, T), sets the padded scores to -inf, takes the softmax over time
+        (weights summing to 1 over the real positions) and returns the weighted sum of the
+        outputs (B, D*H): a mean over time whose weights the model learns, so one telling
+        token (a mailing-list tag in the subject, say) can outweigh a long body.
 
         Pitfalls: ``outputs[:, -1]`` is the state after the padding, not after the message; a
         backward LSTM run over a right-padded batch starts on the padding. An equivalent,
@@ -86,7 +91,7 @@ class SpamClassifier(nn.Module):
         backward direction over each sequence reversed within its own length
         (:func:`reverse_within_length`), then reverse its outputs back.
         """
-        raise NotImplementedError('SpamClassifier.forward: embed, pack with pack_padded_sequence(lengths.cpu(), enforce_sorted=False), run the LSTM, then summarise with h_n ("last") or masked max/mean over the unpacked outputs.')
+        raise NotImplementedError('SpamClassifier.forward: embed, pack with pack_padded_sequence(lengths.cpu(), enforce_sorted=False), run the LSTM, then summarise with h_n ("last"), masked max/mean over the unpacked outputs, or their softmax-weighted sum ("attention", weights from self.attend, masked).')
 
     def _summarise(self, out: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
         """One direction's outputs (T, B, H) -> (B, H): the state after the last real token, or

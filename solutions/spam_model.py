@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-POOLINGS = ("last", "max", "mean")
+POOLINGS = ("last", "max", "mean", "attention")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class SpamModelConfig:
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.2      # on the embeddings, between LSTM layers and before the head
-    pooling: str = "max"      # summary: "last" hidden state, or masked "max" / "mean" over time
+    pooling: str = "max"      # summary: "last" hidden state, masked "max" / "mean" over time, or
+    #                           "attention": a learnt weighted mean over time (see forward)
     pad_id: int = 0
 
     def __post_init__(self) -> None:
@@ -66,7 +67,8 @@ class SpamClassifier(nn.Module):
         # BEGIN SOLUTION
         # HINT: nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id), an nn.LSTM with
         # HINT: batch_first=True (bidirectional, num_layers from the config), nn.Dropout and an
-        # HINT: nn.Linear from the summary size (hidden_size, times 2 if bidirectional) to 1.
+        # HINT: nn.Linear from the summary size (hidden_size, times 2 if bidirectional) to 1;
+        # HINT: for "attention" also self.attend = nn.Linear(summary size, 1), the position scorer.
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.pad_id)
         # One single-layer, one-direction LSTM per layer and direction, so that each backward
@@ -81,6 +83,8 @@ class SpamClassifier(nn.Module):
                     batch_first=False) for i in range(c.num_layers)) if c.bidirectional else None
         self.dropout = nn.Dropout(c.dropout)
         self.head = nn.Linear(directions * c.hidden_size, 1)
+        if c.pooling == "attention":
+            self.attend = nn.Linear(directions * c.hidden_size, 1)   # one score per position
         # END SOLUTION
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
@@ -102,7 +106,11 @@ class SpamClassifier(nn.Module):
         last real token (forward) and after the first token (backward). For pooling, unpack the
         outputs with ``pad_packed_sequence(..., batch_first=True, total_length=T)`` and mask the
         padded positions: ``max`` must ignore them (fill with -inf first), ``mean`` divides by
-        the true length, not by T.
+        the true length, not by T. ``attention`` scores each position's output (B, T, D*H) with
+        ``self.attend`` -> (B, T), sets the padded scores to -inf, takes the softmax over time
+        (weights summing to 1 over the real positions) and returns the weighted sum of the
+        outputs (B, D*H): a mean over time whose weights the model learns, so one telling
+        token (a mailing-list tag in the subject, say) can outweigh a long body.
 
         Pitfalls: ``outputs[:, -1]`` is the state after the padding, not after the message; a
         backward LSTM run over a right-padded batch starts on the padding. An equivalent,
@@ -113,7 +121,8 @@ class SpamClassifier(nn.Module):
         """
         # BEGIN SOLUTION
         # HINT: embed, pack with pack_padded_sequence(lengths.cpu(), enforce_sorted=False), run the
-        # HINT: LSTM, then summarise with h_n ("last") or masked max/mean over the unpacked outputs.
+        # HINT: LSTM, then summarise with h_n ("last"), masked max/mean over the unpacked outputs,
+        # HINT: or their softmax-weighted sum ("attention", weights from self.attend, masked).
         B, T = ids.shape
         lengths = lengths.to(ids.device).clamp(min=1, max=T)               # (B,)
         # Time-major inside: nn.LSTM's kernels want (T, B, .), and batch_first would cost a
@@ -131,8 +140,17 @@ class SpamClassifier(nn.Module):
                 aligned = outputs[:1] + [reverse_within_length(o, lengths) for o in outputs[1:]]
                 x = self.dropout(torch.cat(aligned, dim=-1))                # (T, B, D*H)
         mask = torch.arange(T, device=ids.device).unsqueeze(1) < lengths.unsqueeze(0)  # (T, B)
-        pooled = [self._summarise(o, lengths, mask) for o in outputs]      # D x (B, H)
-        summary = torch.cat(pooled, dim=-1)                                 # (B, D*H)
+        if self.config.pooling == "attention":
+            # One weight per position from both directions' outputs at that position, so the
+            # backward outputs are first put back in time order.
+            aligned = outputs[:1] + [reverse_within_length(o, lengths) for o in outputs[1:]]
+            both = torch.cat(aligned, dim=-1)                               # (T, B, D*H)
+            scores = self.attend(both).squeeze(-1)                          # (T, B)
+            weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=0)  # (T, B)
+            summary = (weights.unsqueeze(-1) * both).sum(dim=0)             # (B, D*H)
+        else:
+            pooled = [self._summarise(o, lengths, mask) for o in outputs]  # D x (B, H)
+            summary = torch.cat(pooled, dim=-1)                             # (B, D*H)
         return self.head(self.dropout(summary)).squeeze(-1)                 # (B, 1) -> (B,)
         # END SOLUTION
 

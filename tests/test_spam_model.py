@@ -11,7 +11,7 @@ from grader.checks import run_local
 from solutions.spam_model import SpamClassifier, SpamModelConfig, reverse_within_length
 
 OPTIONS = [(layers, bi, pooling) for layers in (1, 2) for bi in (False, True)
-           for pooling in ("last", "max", "mean")]
+           for pooling in ("last", "max", "mean", "attention")]
 
 
 def _model(seed: int = 0, **kw) -> SpamClassifier:
@@ -74,6 +74,9 @@ def test_equals_pack_padded_sequence_through_torch_lstm(layers, bi, pooling):
             summary = torch.cat([h[-2], h[-1]], dim=-1) if bi else h[-1]
         elif pooling == "max":
             summary = out.masked_fill(~mask, float("-inf")).amax(dim=1)
+        elif pooling == "attention":
+            scores = model.attend(out).masked_fill(~mask, float("-inf"))     # (B, T, 1)
+            summary = (torch.softmax(scores, dim=1) * out).sum(dim=1)
         else:
             summary = (out * mask).sum(dim=1) / lengths.unsqueeze(1)
         expected = model.head(summary).squeeze(-1)
@@ -118,7 +121,23 @@ def test_learns_a_separable_toy_task():
 
 def test_config_rejects_unknown_pooling():
     with pytest.raises(ValueError, match="pooling"):
-        SpamModelConfig(vocab_size=10, pooling="attention")
+        SpamModelConfig(vocab_size=10, pooling="median")
+
+
+@pytest.mark.parametrize("bi", [False, True])
+def test_attention_with_a_flat_scorer_is_the_masked_mean(bi):
+    """Equal scores must spread the weight over the real positions only: the mean pooling."""
+    attention = _model(bidirectional=bi, pooling="attention")
+    mean = _model(bidirectional=bi, pooling="mean")
+    mean.load_state_dict({k: v for k, v in attention.state_dict().items()
+                          if not k.startswith("attend.")})
+    with torch.no_grad():
+        attention.attend.weight.zero_()
+    ids, lengths = _batch(seed=4, lengths=(6, 2, 11), width=15)
+    assert torch.allclose(attention(ids, lengths), mean(ids, lengths), atol=1e-6, rtol=0)
+    with torch.no_grad():
+        attention.attend.weight.normal_(generator=torch.Generator().manual_seed(5))
+    assert not torch.allclose(attention(ids, lengths), mean(ids, lengths), atol=1e-4, rtol=0)
 
 
 def test_public_checks_pass_on_the_reference():
@@ -150,6 +169,8 @@ class SpamClassifier(nn.Module):
         self.lstm = nn.LSTM(c.embed_dim, c.hidden_size, c.num_layers, batch_first=True,
                             bidirectional=c.bidirectional)
         self.head = nn.Linear(c.hidden_size * (2 if c.bidirectional else 1), 1)
+        if c.pooling == "attention":
+            self.attend = nn.Linear(c.hidden_size * (2 if c.bidirectional else 1), 1)
 
     def forward(self, ids, lengths):
         T = ids.shape[1]
@@ -164,6 +185,9 @@ class SpamClassifier(nn.Module):
             s = torch.cat([h[-2], h[-1]], -1) if self.c.bidirectional else h[-1]
         elif self.c.pooling == "max":
             s = out.masked_fill(~mask, float("-inf")).amax(1)
+        elif self.c.pooling == "attention":
+            w = torch.softmax(self.attend(out).masked_fill(~mask, float("-inf")), 1)
+            s = (w * out).sum(1)
         else:
             s = (out * mask).sum(1) / lengths.unsqueeze(1)
         return self.head(s).squeeze(-1)

@@ -1,6 +1,6 @@
 """Checks of the student's spam_model: logits of the right shape and dtype, padding invariance
 (alone vs inside a padded batch), tokens past a sequence's length ignored, gradients reaching
-the embedding, and every config option (directions, pooling, layers) accepted.
+the embedding, and every config option (directions, pooling incl. attention, layers) accepted.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ PART = "spam_model"
 VOCAB, PAD = 30, 0
 TINY = {"vocab_size": VOCAB, "embed_dim": 8, "hidden_size": 6, "dropout": 0.0, "pad_id": PAD}
 OPTIONS = [{"bidirectional": b, "pooling": p}
-           for b in (False, True) for p in ("last", "max", "mean")]
+           for b in (False, True) for p in ("last", "max", "mean", "attention")]
 PAD_HINT = ("a padded position must never reach the summary: pack the batch with "
             "pack_padded_sequence(..., lengths.cpu(), batch_first=True, enforce_sorted=False), "
-            "take h_n for 'last', and mask padded positions before max/mean pooling")
+            "take h_n for 'last', and mask padded positions before max/mean pooling and "
+            "before the attention softmax (scores of -inf there)")
 
 
 def _name(option: dict) -> str:
@@ -175,5 +176,5 @@ CHECKS: list[Check] = [
     Check(PART, "gradients_flow", 1.0, _inputs, _run_gradients, _verify_gradients,
           "gradients reach the embedding of every real token, never <pad>"),
     Check(PART, "config_options", 1.0, _inputs, _run_options, _verify_options,
-          "bidirectional, pooling last/max/mean and two layers all work"),
+          "bidirectional, pooling last/max/mean/attention and two layers all work"),
 ]
