@@ -216,3 +216,16 @@ def test_padding_mistakes_fail_with_a_hint(tmp_path):
     failed = results["padding_invariance"]
     assert not failed.passed and "pack_padded_sequence" in failed.message
     assert "pooling='max'" in failed.message or "pooling='mean'" in failed.message
+
+
+def test_unmasked_attention_fails_naming_the_attention_option(tmp_path):
+    # Softmax over every position: the padding takes part of the weight.
+    text = PACKED.replace("BUG", "pass").replace(
+        'w = torch.softmax(self.attend(out).masked_fill(~mask, float("-inf")), 1)',
+        "w = torch.softmax(self.attend(out), 1)")
+    (tmp_path / "spam_model.py").write_text(text, encoding="utf-8")
+    results = {r.name: r for r in run_local(str(tmp_path), ["spam_model"])}
+    failed = results["padding_invariance"]
+    assert not failed.passed and "pooling='attention'" in failed.message
+    assert "attention softmax" in failed.message
+    assert results["output_shape"].passed and results["config_options"].passed
