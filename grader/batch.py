@@ -34,7 +34,7 @@ from typing import Callable, Iterable, Iterator
 from challenge.errors import ChallengeError
 from challenge.progress import bar
 from grader.leaderboard import Leaderboard
-from grader.names import check_student_name, lookalike_problem
+from grader.names import lookalike_problem, student_id
 from grader.text import printable
 
 SUFFIXES = (".zip", ".csv")
@@ -75,7 +75,7 @@ def student_from_filename(path: str | Path) -> str:
     for suffix in SUFFIXES:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
-    return check_student_name(name.split("__", 1)[0] if not name.startswith("__") else name)
+    return student_id(name.split("__", 1)[0] if not name.startswith("__") else name)
 
 
 def collect_submissions(folder: str | Path) -> list[Path]:
@@ -156,7 +156,7 @@ def _worker_env(workers: int) -> Iterator[None]:
 
 
 def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
-         result: BatchResult) -> list[Pending]:
+         result: BatchResult, roster: dict[str, str] | None = None) -> list[Pending]:
     """What to grade: safe names that look like no other student's, not yet stored, each
     (student, hash) once.
 
@@ -170,9 +170,15 @@ def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
         if not p.is_file():
             raise ChallengeError(f"submission {p} does not exist")
         try:
-            named.append((p, student_from_filename(p)))
+            student = student_from_filename(p)
         except ChallengeError as e:
             result.rejected.append((p.name, str(e)))
+            continue
+        if roster is not None and student not in roster:
+            result.rejected.append((p.name, f"student {student!r} is not on the roster; rename "
+                                            f"the file to a roster id, or add the student"))
+            continue
+        named.append((p, student))
     on_board = {key[0] for key in done}
     new = {student for _, student in named} - on_board
     todo, seen = [], set()
@@ -197,7 +203,8 @@ def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
 def grade_many(paths: str | Path | Iterable[str | Path], *, workers: int = 2,
                db: str | Path | None = None, grade_fn: Callable | None = None,
                rubric_hash: str | None = None, grade_kwargs: dict | None = None,
-               retries: int = 1) -> BatchResult:
+               retries: int = 1, roster: dict[str, str] | None = None,
+               watchdog_seconds: float | None = None) -> BatchResult:
     """Grade a folder (or a list) of submissions in ``workers`` processes into the store ``db``.
 
     ``grade_fn(path, **grade_kwargs)`` returns a GradeReport (or its dict); it must be picklable
@@ -205,6 +212,10 @@ def grade_many(paths: str | Path | Iterable[str | Path], *, workers: int = 2,
     (default: that of ``grade_kwargs["rubric"]``, else of the default rubric); rows stored under
     it are skipped, and a report graded under another rubric is a grader error. A worker process that
     dies is retried ``retries`` times, alone, before its submission counts as a grader error.
+    ``roster`` (student id -> display name): files of students not on it are listed as
+    rejected and not graded. ``watchdog_seconds``: a submission still grading after that long
+    (default: the rubric's wall-clock limit plus ten minutes) has its worker killed, and counts
+    as a grader error after its retry; the batch goes on.
     """
     if not isinstance(workers, int) or workers < 1:
         raise ChallengeError(f"workers must be a whole number >= 1, got {workers!r}")
@@ -218,35 +229,54 @@ def grade_many(paths: str | Path | Iterable[str | Path], *, workers: int = 2,
     start = time.perf_counter()
     with Leaderboard(db) as store:
         hidden_sets = grade_fn is None
-        if grade_fn is None:   # the grader hides the leaderboard (it holds hidden labels)
+        if grade_fn is None:
             grade_fn = grade_hidden
-            kwargs["protect"] = (*kwargs.get("protect", ()), *_store_files(store.path))
+        from grader.sandbox import clean_stale
+        clean_stale()      # what a killed run left: staging folders, extractions, cgroups
         result = BatchResult(store.path)
-        todo = plan(files, store.graded_keys(), rubric_hash, result)
+        todo = plan(files, store.graded_keys(), rubric_hash, result, roster)
         if todo and hidden_sets:   # without them every file would fail alike: say it once
             from grader.hidden import require_hidden_sets
             require_hidden_sets(kwargs.get("data_dir"))
         with _worker_env(workers), bar(total=len(todo), desc="grading", unit="sub") as progress:
-            _run(todo, store, result, progress, workers, grade_fn, kwargs, retries, rubric_hash)
+            if watchdog_seconds is None:
+                watchdog_seconds = _default_watchdog(kwargs)
+            _run(todo, store, result, progress, workers, grade_fn, kwargs, retries, rubric_hash,
+                 watchdog_seconds)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _run(todo, store, result, progress, workers, grade_fn, kwargs, retries, rubric_hash) -> None:
+def _default_watchdog(kwargs: dict) -> float:
+    from grader.rubric import Rubric, load_rubric
+    rubric = kwargs.get("rubric")
+    rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    return rub.limits.wall_seconds + 600.0
+
+
+def _run(todo, store, result, progress, workers, grade_fn, kwargs, retries, rubric_hash,
+         watchdog_seconds: float = 3600.0) -> None:
     queue, tries, suspects = deque(todo), {}, set()
     context = multiprocessing.get_context("spawn")
     while queue:
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
                                    initargs=(os.getpid(),))
         inflight: dict = {}
+        started: dict = {}
         try:
             while queue or inflight:
                 # a suspect (in flight when a worker died) runs alone, so its retry blames no one else
                 while (queue and len(inflight) < workers and not suspects.intersection(inflight.values())
                        and not (inflight and queue[0] in suspects)):
                     item = queue.popleft()
-                    inflight[pool.submit(_grade_one, grade_fn, str(item.path), kwargs)] = item
-                finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                    future = pool.submit(_grade_one, grade_fn, str(item.path), kwargs)
+                    inflight[future], started[future] = item, time.monotonic()
+                finished, _ = wait(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
+                if not finished:
+                    if any(time.monotonic() - started[f] > watchdog_seconds for f in inflight):
+                        for process in list(getattr(pool, "_processes", {}).values()):
+                            process.kill()   # a hung grade: its worker goes, the batch goes on
+                    continue
                 if any(isinstance(f.exception(), BrokenProcessPool) for f in finished):
                     break
                 for future in finished:

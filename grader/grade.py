@@ -19,35 +19,45 @@ process. A submission that cannot be graded at all is a report with ``status: fa
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
 
-from challenge import paths
 from challenge.errors import ChallengeError
+from challenge.impl import STUDENT_MODULES
 from challenge.submit import modules_dir
 from grader import hidden as hidden_sets
-from grader import quality
+from grader import quality, scan
 from grader.checks import all_checks, judge
 from grader.checks.base import CheckResult, RunOutcome
 from grader.predictions import PredictionsError, read_predictions
 from grader.reference import reference_checkpoints, student_checkpoints
 from grader.report import GradeReport, QualityResult, TaskResult
 from grader.rubric import Rubric, TaskRubric, load_rubric
-from grader.sandbox import Unit, UnitResult, run_units
+from grader.sandbox import KIT_ROOT, Unit, UnitResult, isolation_problem, run_units, scratch_parent
 from grader.submission import BadSubmission, open_submission, sha256_file, student_from_name
+from grader.text import one_line
 from grader.version import grader_version
 
 
 def grade(impl: str | None = None, submission: str | os.PathLike | None = None,
           hidden: bool = False, rubric: str | os.PathLike | Rubric | None = None,
           data_dir: str | os.PathLike | None = None, *, train: bool = True,
-          protect: tuple[str | os.PathLike, ...] = ()) -> GradeReport:
+          isolate: bool | None = None) -> GradeReport:
     """Grade ``submission`` (a .zip or .csv) or else implementation ``impl`` (default: the
-    student's own, "challenge"); see the module docstring for the modes."""
+    student's own, "challenge"); see the module docstring for the modes.
+
+    ``isolate``: True requires the sandbox (:class:`~grader.sandbox.SandboxUnavailable` where it
+    cannot run), False runs student code as a plain process (``--unsafe``), None (the default)
+    requires it for the hidden sets and otherwise uses it where it can, saying when it could
+    not. A failure of the grader itself raises :class:`~grader.sandbox.GraderError`."""
+    if isolate is None:
+        isolate = True if hidden else not isolation_problem()
     rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     if submission is None:
         impl = impl or "challenge"
@@ -55,7 +65,7 @@ def grade(impl: str | None = None, submission: str | os.PathLike | None = None,
         checkpoints = (reference_checkpoints(rub, data_dir=data_dir, train=train)
                        if impl == "solutions" else student_checkpoints(impl))
         return _grade_code(rub, impl=impl, checkpoints=checkpoints, hidden=hidden,
-                           data_dir=data_dir, mode="impl", student=impl, protect=protect)
+                           data_dir=data_dir, mode="impl", student=impl, isolate=isolate)
     path = Path(submission)
     if not path.is_file():
         raise ChallengeError(f"submission {path} does not exist; pass a .zip made by "
@@ -68,17 +78,16 @@ def grade(impl: str | None = None, submission: str | os.PathLike | None = None,
         return grade_predictions(path, rub, data_dir)
     if suffix != ".zip":
         raise ChallengeError(f"submission {path} is neither a .zip (code) nor a .csv (predictions)")
-    work = Path(tempfile.mkdtemp(prefix="challenge-submission-"))
+    work = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-submission-", dir=scratch_parent()))
     try:
         try:
             sub = open_submission(path, work / "files", max_files=rub.submission.max_files,
                                   max_bytes=int(rub.submission.max_unzipped_mb * (1 << 20)))
         except BadSubmission as e:
             return _failed(rub, path, student_from_name(path), "code", str(e), hidden)
-        protect = (*protect, path.resolve().parent)   # other students' submissions
         return _grade_code(rub, impl=str(sub.modules), checkpoints=sub.checkpoints,
                            hidden=hidden, data_dir=data_dir, mode="code", student=sub.student,
-                           submission=path, protect=protect)
+                           submission=path, isolate=isolate)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -136,75 +145,124 @@ def _sets(rub: Rubric, hidden: bool, data_dir) -> dict:
     return sets
 
 
-def _quality_unit(task: TaskRubric, data, checkpoint: Path | None) -> Unit | QualityResult:
+def _quality_unit(task: TaskRubric, data, checkpoint: Path | None, files: dict, seed: int,
+                  probe_dir: Path) -> tuple[Unit | QualityResult, object]:
+    """The unit that measures ``task``'s model, and what the grader needs to judge it (for the
+    sorter, the plan of real and probe jobs); or a failed result."""
     if isinstance(data, str):
-        return quality.failed(task, "error", f"no set to measure on: {data}")
+        return quality.failed(task, "error", f"no set to measure on: {data}"), None
     if checkpoint is None:
         return quality.failed(task, "missing", f"no {task.name} checkpoint; train one with "
-                                               f"`challenge train {task.name}`")
+                                               f"`challenge train {task.name}`"), None
     if task.name == "spam":
+        files["spam.pt"] = checkpoint
         messages = [{"id": i, "subject": m.subject, "body": m.body, "headers": m.headers}
                     for i, m in zip(data.ids, data.messages)]
-        return Unit("quality:spam", "spam", {"checkpoint": "spam.pt", "messages": messages})
-    return Unit("quality:sorter", "sorter", {"checkpoint": "sorter.pt",
-                                             "inputs": [list(v) for v in data.inputs]})
+        return Unit("quality:spam", "spam", {"checkpoint": "spam.pt", "messages": messages}), None
+    rng = random.Random(seed)
+    real, probe = (f"{rng.getrandbits(64):016x}.pt" for _ in range(2))
+    try:
+        quality.randomised_checkpoint(checkpoint, probe_dir / probe, rng.getrandbits(32))
+    except quality.Malformed as e:
+        return quality.failed(task, "malformed", str(e)), None
+    files[real], files[probe] = checkpoint, probe_dir / probe
+    plan = quality.sorter_plan(data, real, probe, rng.getrandbits(32))
+    return Unit("quality:sorter", "sorter", {"jobs": plan.jobs}), plan
 
 
 def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden: bool, data_dir,
                 mode: str, student: str, submission: Path | None = None,
-                protect: tuple = ()) -> GradeReport:
+                isolate: bool = True) -> GradeReport:
     sets = _sets(rub, hidden, data_dir)
     seed = hidden_sets.checks_seed(data_dir) if hidden else 0
     units: list[Unit] = []
     plan: dict[str, tuple] = {}
-    for task in rub.tasks:
-        checks = all_checks(task.parts) if task.parts else []
-        inputs = [check.make_inputs(seed) for check in checks]
-        units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": d}, c.part)
-                  for c, d in zip(checks, inputs)]
-        q = None
-        if task.quality is not None:
-            q = _quality_unit(task, sets.get(task.name), checkpoints.get(task.name))
-            if isinstance(q, Unit):
-                units.append(q)
-        plan[task.name] = (task, checks, inputs, q)
-    # the default data folder too: with --data-dir elsewhere, an older leaderboard may be there
-    protect = (*protect, paths.data_dir(data_dir), paths.data_dir(), paths.runs_dir())
-    secret = hidden_sets.secret_file(data_dir) if hidden else None
-    if secret is not None:
-        protect += (secret,)
-    files = {f"{t}.pt": p for t, p in checkpoints.items()}
-    run = run_units(units, impl=impl, files=files, limits=rub.limits,
-                    protect=[Path(p) for p in protect])
+    files: dict[str, Path] = {}
+    probe_dir = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-probe-", dir=scratch_parent()))
+    try:
+        for task in rub.tasks:
+            checks = all_checks(task.parts) if task.parts else []
+            inputs = [check.make_inputs(seed) for check in checks]
+            units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": d}, c.part)
+                      for c, d in zip(checks, inputs)]
+            q, how = None, None
+            if task.quality is not None:
+                q, how = _quality_unit(task, sets.get(task.name), checkpoints.get(task.name),
+                                       files, _probe_seed(seed, submission, task.name), probe_dir)
+                if isinstance(q, Unit):
+                    units.append(q)
+            plan[task.name] = (task, checks, inputs, q, how)
+        run = run_units(units, impl=impl, files=files, limits=rub.limits, isolate=isolate)
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
     by_key = {r.key: r for r in run.results}
+    sources = _sources(impl)
     tasks = {}
-    for name, (task, checks, inputs, q) in plan.items():
-        results = _check_results(task, checks, inputs, by_key)
-        result, examples = (_quality(task, sets[name], by_key[q.key]) if isinstance(q, Unit)
+    for name, (task, checks, inputs, q, how) in plan.items():
+        results = _check_results(task, checks, inputs, by_key, sources)
+        result, examples = (_quality(task, sets[name], by_key[q.key], how) if isinstance(q, Unit)
                             else (q, None))
+        if name == "sorter" and result is not None and "sorter_model" in sources:
+            calls = scan.sorting_calls(sources["sorter_model"])
+            if calls:
+                result.review.append("generate (or a function it calls) sorts: "
+                                     + "; ".join(calls[:5]))
         earned = sum(c.points for c, ok in zip(checks, results) if ok.passed)
         check_points = task.checks * earned / (sum(c.points for c in checks) or 1.0)
         points = round(check_points + (result.points if result else 0.0), 6)
         tasks[name] = TaskResult(name, points, task.max_points, results, result, examples)
     total = round(sum(t.points for t in tasks.values()), 6)
+    secret = hidden_sets.secret_file(data_dir) if hidden else None
+    isolation = dict(run.isolation)
     report = GradeReport(**_base(rub, submission, student, mode, hidden), status="ok", reason="",
                          points=total, max_points=rub.max_points, tasks=tasks,
-                         isolation=_with_secret(run.isolation, hidden, secret), log=run.log)
+                         isolation=_with_secret(isolation, hidden, secret),
+                         log=one_line(run.log, rub.limits.max_log_chars) if run.log else "")
     return report
 
 
-def _check_results(task: TaskRubric, checks, inputs, by_key: dict) -> list[CheckResult]:
+def _probe_seed(seed: int, submission: Path | None, task: str) -> int:
+    """The probe's names, weights and order: from the checks' seed (secret on the hidden sets)
+    and the submission's content, so a grade is reproducible and a student cannot predict it."""
+    digest = hashlib.sha256(f"{seed}:{task}:".encode()
+                            + (sha256_file(submission).encode() if submission else b""))
+    return int.from_bytes(digest.digest()[:8], "big")
+
+
+def _sources(impl: str) -> dict[str, str]:
+    """The student modules' source text, read here, where none of it ran."""
+    folder = Path(impl) if impl not in ("solutions", "challenge") else KIT_ROOT / impl
+    out = {}
+    for name in STUDENT_MODULES:
+        try:
+            out[name] = (folder / f"{name}.py").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+    return out
+
+
+def _check_results(task: TaskRubric, checks, inputs, by_key: dict,
+                   sources: dict[str, str]) -> list[CheckResult]:
     weight = sum(c.points for c in checks) or 1.0
+    kernels = scan.recurrent_kernels(sources["lstm_cell"]) if "lstm_cell" in sources and \
+        any(c.part == "lstm_cell" for c in checks) else []
     out = []
     for check, data in zip(checks, inputs):
         unit = by_key[f"check:{check.key}"]
         if unit.status == "ok":
             reply = unit.reply
-            outcome = RunOutcome(output=reply.get("output"), status=str(reply.get("status", "error")),
-                                 message=str(reply.get("message", "")))
+            outcome = RunOutcome(output=reply["output"], status=reply["status"],
+                                 message=reply["message"])
         else:
             outcome = RunOutcome(status="error", message=f"{unit.status}: {unit.reason}")
         verdict = judge(check, data, outcome)
+        if kernels and check.part == "lstm_cell" and check.name in KERNEL_RULE_CHECKS:
+            verdict.passed, verdict.status = False, "failed"
+            verdict.message = (f"your lstm_cell.py uses torch's recurrent kernels or code the "
+                               f"grader cannot read ({'; '.join(kernels[:3])}); this part asks "
+                               f"for the gate equations written out with matrix products, "
+                               f"torch.sigmoid and torch.tanh")
+        verdict.message = one_line(verdict.message, 600)
         scale = task.checks * check.points / weight
         verdict.max_points = round(scale, 6)
         verdict.points = round(scale, 6) if verdict.passed else 0.0
@@ -214,20 +272,27 @@ def _check_results(task: TaskRubric, checks, inputs, by_key: dict) -> list[Check
     return out
 
 
-def _quality(task: TaskRubric, data, unit: UnitResult) -> tuple[QualityResult, dict | None]:
+#: The lstm_cell checks that forbid torch's own recurrent kernels (every one but "parameters").
+KERNEL_RULE_CHECKS = ("forward_matches_torch", "default_state_and_unbatched",
+                      "gradients_match_torch", "unrolled_matches_torch_lstm", "from_scratch")
+
+
+def _quality(task: TaskRubric, data, unit: UnitResult, how) -> tuple[QualityResult, dict | None]:
     if unit.status != "ok":
         return quality.failed(task, unit.status, unit.reason), None
     reply = unit.reply
-    if reply.get("status") != "ok":
-        return quality.failed(task, str(reply.get("status")), str(reply.get("message"))), None
+    if reply["status"] != "ok":
+        return quality.failed(task, reply["status"], reply["message"]), None
     try:
         if task.name == "spam":
             scores, threshold = quality.spam_scores(reply["output"], len(data.ids))
             return quality.spam_quality(task, data, scores, threshold)
-        rows, random_rows = quality.sorter_outputs(reply["output"], data)
-        return quality.sorter_quality(task, data, rows, random_rows)
+        rows, random_rows, review = quality.sorter_outputs(reply["output"], data, how)
+        result, examples = quality.sorter_quality(task, data, rows, random_rows)
+        result.review.extend(review)
+        return result, examples
     except quality.Malformed as e:
-        return quality.failed(task, "malformed", str(e)), None
+        return quality.failed(task, e.status, one_line(str(e), 600)), None
 
 
 def _with_secret(isolation: dict, hidden: bool, secret: Path | None) -> dict:

@@ -1,4 +1,5 @@
-"""Student names: which are safe to store and show, and which pass for another student's.
+"""Student names: the ids a folder grade accepts (:func:`student_id`, or a roster), which names
+are safe to store and show, and which pass for another student's.
 
 A name comes from a submission's file name, so it is checked before it reaches the leaderboard,
 a report or a spreadsheet export; :func:`lookalike_problem` keeps one student from posing as
@@ -8,6 +9,7 @@ another on the board with a name drawn the same way.
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 
 from challenge.errors import ChallengeError
@@ -58,6 +60,73 @@ def _name_problem(name: str) -> str:
     return ""
 
 
+_SAFE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def student_id(name: str) -> str:
+    """The student identity ``name`` stands for: NFKC-normalised and case-folded, so ``Alice``
+    and ``ALICE`` are one student; :class:`ChallengeError` unless it is then made of ASCII
+    letters, digits, ``.``, ``_`` and ``-`` only, starts with a letter or digit, and has at most
+    64 characters. Anything else (accents, other scripts, joiners, variation selectors, fillers,
+    blanks that print as nothing, look-alike letters such as a dotless ``ı``) could pass for
+    another student's name on a board; the message says how to rename. A roster
+    (:func:`read_roster`) names students with display names of any script instead."""
+    problem = _id_problem(name)
+    if problem:
+        raise ChallengeError(f"unsafe student name {name!r}: {problem}; rename the submission "
+                             "to ASCII letters, digits, '.', '_' or '-' (e.g. alice.zip), or "
+                             "grade with a roster (--roster)")
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _id_problem(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        return "empty"
+    if name.startswith("__"):
+        return "names starting with '__' are reserved for the baseline and reference rows"
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    if len(folded) > MAX_NAME:
+        return f"longer than {MAX_NAME} characters"
+    if any(c in "/\\:" for c in folded):
+        return "contains a path separator"
+    if any(unicodedata.category(c)[0] == "C" or c.isspace() for c in name):
+        return "contains a control character or a space"
+    bad = sorted({c for c in folded if not (c.isascii() and (c.isalnum() or c in "._-"))})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in bad[:3])
+        return f"contains characters outside ASCII letters, digits, '.', '_', '-' ({shown})"
+    if not _SAFE.fullmatch(folded):
+        return f"starts with {folded[0]!r}"
+    return ""
+
+
+def read_roster(path) -> dict[str, str]:
+    """A roster: one student id per line, optionally ``id,display name`` (a header line
+    ``id,...`` is skipped). Ids follow :func:`student_id`; a bad line is a
+    :class:`ChallengeError` naming its number."""
+    from pathlib import Path
+
+    roster: dict[str, str] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ChallengeError(f"cannot read roster {path}: {e}; give a UTF-8 text file with one "
+                             f"student id per line") from None
+    for number, line in enumerate(lines, 1):
+        sid, _, display = line.partition(",")
+        sid = sid.strip()
+        if not sid or sid.startswith("#") or (number == 1 and sid.lower() in ("id", "student")):
+            continue
+        try:
+            sid = student_id(sid)
+        except ChallengeError as e:
+            raise ChallengeError(f"roster {path}, line {number}: {e}") from None
+        roster[sid] = display.strip() or sid
+    if not roster:
+        raise ChallengeError(f"roster {path} lists no student; give one student id per line")
+    return roster
+
+
 # Scripts whose letters pass for one another (Unicode TR 39, "mixed-script confusables").
 _LOOKALIKE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"})
 # Cyrillic and Greek letters drawn like a Latin one: the same name in another script.
@@ -80,6 +149,7 @@ def name_skeletons(name: str) -> frozenset[str]:
     ``аlісе``) cannot be told apart on the board. Accents are not folded: ``jose`` and ``josé``
     stay two names."""
     latin = unicodedata.normalize("NFKC", name).translate(_LOOKALIKES).replace("0", "o")
+    latin = latin.replace("rn", "m").replace("vv", "w")          # drawn alike in many fonts
     return frozenset(latin.replace("I", capital_i).replace("1", one).casefold()
                      for capital_i in "il" for one in "il")
 

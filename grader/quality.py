@@ -4,6 +4,9 @@ outputs and the labels only the grader holds; metrics mapped to points by the ru
 from __future__ import annotations
 
 import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -13,6 +16,7 @@ from challenge.metrics import binary_metrics
 from grader.hidden import SorterSet, SpamSet
 from grader.report import QualityResult
 from grader.rubric import Band, TaskRubric
+from grader.text import one_line
 
 SPAM_KEYS = ("f1", "precision", "recall", "accuracy", "roc_auc")
 
@@ -24,15 +28,20 @@ SPAM_KEYS = ("f1", "precision", "recall", "accuracy", "roc_auc")
 # longer sequences are judged apart (a cheat on the longer ones alone is seen too), each needing
 # RANDOM_SORT_LIMIT of its share and at least RANDOM_SORT_HITS sequences: well above what chance
 # gives, and a cheat that sorts less than that earns nothing from the default exact_match band.
-PROBE_SIZE = 64
+PROBE_SIZE = 128
 PROBE_MIN_LEN = 5
-PROBE_SEED = 20240917
+JOB_SIZE = 128
 RANDOM_SORT_HITS = 3
 RANDOM_SORT_LIMIT = 0.25
 
 
 class Malformed(ValueError):
-    """The submission's output has the wrong type, shape or values; the message says which."""
+    """The submission's output has the wrong type, shape or values (or its code failed:
+    ``status``); the message says which."""
+
+    def __init__(self, message: str, status: str = "malformed"):
+        super().__init__(message)
+        self.status = status
 
 
 def failed(task: TaskRubric, status: str, reason: str) -> QualityResult:
@@ -88,10 +97,15 @@ def spam_scores(output: Any, n: int) -> tuple[list[float], float]:
     threshold = output["threshold"]
     if isinstance(threshold, torch.Tensor) and threshold.numel() == 1:
         threshold = threshold.item()
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
-            or not math.isfinite(threshold):
-        raise Malformed(f"threshold: expected a finite number, got {threshold!r}")
-    return scores.double().tolist(), float(threshold)
+    try:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise TypeError
+        value = float(threshold)
+    except (TypeError, OverflowError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise Malformed(f"threshold: expected a finite number, got {one_line(repr(threshold), 40)}")
+    return scores.double().tolist(), value
 
 
 def spam_quality(task: TaskRubric, data: SpamSet, scores: Sequence[float],
@@ -114,19 +128,78 @@ def spam_quality(task: TaskRubric, data: SpamSet, scores: Sequence[float],
 
 # --- sorter ------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class SorterPlan:
+    """What the child decodes: ``jobs`` (``{"checkpoint", "inputs"}``, in the order sent), the
+    input index of each row of each job, and which jobs use the probe's checkpoint."""
+
+    jobs: list
+    rows: list
+    probe: list
+
+
 def probe_indices(inputs: Sequence[Sequence[int]]) -> list[int]:
     """The random-weights probe: up to PROBE_SIZE sequences of PROBE_MIN_LEN or more values,
-    evenly spaced over ``inputs`` (so in range and longer ones both), the same on both sides."""
+    evenly spaced over ``inputs`` (so in range and longer ones both)."""
     eligible = [i for i, values in enumerate(inputs) if len(values) >= PROBE_MIN_LEN]
     k = min(PROBE_SIZE, len(eligible))
     return [eligible[j * len(eligible) // k] for j in range(k)]
 
 
+def randomised_checkpoint(src: Path, dst: Path, seed: int) -> None:
+    """Write to ``dst`` the checkpoint ``src`` with every tensor of its state dict replaced,
+    parameters and buffers alike: floating ones by uniform(-k, k), k = 1/sqrt(fan_in) (torch's
+    default for linear and recurrent layers), integer ones shuffled (or shifted, for a single
+    value), all from a seeded generator. A model that decodes with its weights then sorts almost
+    nothing; a generate that sorts by itself still does."""
+    try:
+        ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    except Exception as e:  # the child reports the same file's problem in its own words
+        raise Malformed(f"the sorter checkpoint cannot be read ({one_line(str(e), 160)})") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise Malformed("the sorter checkpoint has no state_dict; save it with "
+                        "`challenge train sorter`")
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, t in ckpt["state_dict"].items():
+        if not isinstance(t, torch.Tensor) or t.layout != torch.strided:
+            state[name] = t
+        elif t.is_floating_point():
+            k = 1.0 / max(t.shape[-1] if t.dim() > 1 else t.numel(), 1) ** 0.5
+            state[name] = torch.empty(t.shape, dtype=t.dtype).uniform_(-k, k, generator=g)
+        elif t.numel() > 1:
+            order = torch.randperm(t.numel(), generator=g)
+            state[name] = t.reshape(-1)[order].reshape(t.shape).clone()
+        elif t.numel() == 1 and t.dtype != torch.bool:
+            state[name] = t + int(torch.randint(1, 1 << 15, (), generator=g))
+        else:
+            state[name] = t.clone()
+    torch.save({**ckpt, "state_dict": state}, dst)
+
+
+def sorter_plan(data: SorterSet, real: str, probe: str, seed: int) -> SorterPlan:
+    """Every input in jobs of JOB_SIZE rows for checkpoint ``real``, and the probe's inputs in
+    jobs of the same size for checkpoint ``probe``, all shuffled together: no position, size
+    or order tells the child which model it is decoding with."""
+    rng = random.Random(seed)
+    order = list(range(len(data.inputs)))
+    rng.shuffle(order)
+    chunks = [(real, order[i:i + JOB_SIZE]) for i in range(0, len(order), JOB_SIZE)]
+    probe_rows = probe_indices(data.inputs)
+    rng.shuffle(probe_rows)
+    chunks += [(probe, probe_rows[i:i + JOB_SIZE]) for i in range(0, len(probe_rows), JOB_SIZE)]
+    rng.shuffle(chunks)
+    return SorterPlan(jobs=[{"checkpoint": name, "inputs": [list(data.inputs[i]) for i in rows]}
+                            for name, rows in chunks],
+                      rows=[rows for _, rows in chunks],
+                      probe=[name == probe for name, _ in chunks])
+
+
 def sorter_rows(output: Any, n: int, what: str = "generate()") -> list[list[int]]:
-    """Validate the child's sorter output: integer tensors (B_i, L_i) with n rows in all."""
+    """Validate one job's output: integer tensors (B_i, L_i) with n rows in all."""
     chunks = output if isinstance(output, (list, tuple)) else [output]
     rows: list[list[int]] = []
-    for k, t in enumerate(chunks):
+    for t in chunks:
         if not isinstance(t, torch.Tensor):
             raise Malformed(f"{what} returned {type(t).__name__}; expected a (B, L) tensor")
         if t.dim() != 2:
@@ -139,23 +212,44 @@ def sorter_rows(output: Any, n: int, what: str = "generate()") -> list[list[int]
     return rows
 
 
-def sorter_outputs(output: Any, data: SorterSet) -> tuple[list[list[int]], list[list[int]]]:
-    """Validate the child's sorter reply ``{"outputs": chunks, "random_weights": chunks}``: the
-    rows for every input, and those of the random-weights probe (:func:`probe_indices`)."""
-    if not isinstance(output, dict) or not {"outputs", "random_weights"} <= set(output):
-        raise Malformed("expected {'outputs': tensors, 'random_weights': tensors}; the outputs of "
-                        "the model with random weights are missing")
-    rows = sorter_rows(output["outputs"], len(data.inputs))
-    probe = sorter_rows(output["random_weights"], len(probe_indices(data.inputs)),
-                        "with random weights, generate()")
-    return rows, probe
+def sorter_outputs(output: Any, data: SorterSet, plan: SorterPlan
+                   ) -> tuple[list[list[int]], list[list[int]], list[str]]:
+    """The rows for every input, those of the probe's model (in :func:`probe_indices` order),
+    and what the probe's model did that is worth a review. A job of the real model that failed
+    is the submission's error (:class:`Malformed`)."""
+    if not isinstance(output, list) or len(output) != len(plan.jobs):
+        raise Malformed("the sorter's reply is not in the grader's format")
+    rows: dict[int, list[int]] = {}
+    probe: dict[int, list[int]] = {}
+    review: list[str] = []
+    for job, indices, is_probe, out in zip(plan.jobs, plan.rows, plan.probe, output):
+        if not isinstance(out, dict) or not ({"rows"} == set(out) or {"error"} == set(out)):
+            raise Malformed("the sorter's reply is not in the grader's format")
+        if "error" in out:
+            message = one_line(str(out["error"]), 300)
+            if not is_probe:
+                status = "not_implemented" if message.startswith("not implemented") else "error"
+                raise Malformed(message if status == "not_implemented" else
+                                f"generate failed: {message}", status)
+            review.append(f"the model with every weight replaced failed where the trained one "
+                          f"did not ({message})")
+            continue
+        got = sorter_rows(out["rows"], len(indices))
+        (probe if is_probe else rows).update(zip(indices, got))
+    order = probe_indices(data.inputs)
+    random_rows = [probe[i] for i in order if i in probe]
+    if random_rows and all(probe[i] == rows[i] for i in order if i in probe):
+        review.append(f"the outputs did not change when every tensor of the state dict "
+                      f"(parameters and buffers) was replaced ({len(random_rows)} probe "
+                      f"sequences): the model may not be doing the work")
+    return [rows[i] for i in range(len(data.inputs))], random_rows, review
 
 
 def sorts_without_weights(data: SorterSet, random_rows: Sequence[Sequence[int]]) -> str:
     """Why the sorter's outputs do not depend on its learnt weights, or "" when they do: in
     range or longer, the random-weights model sorts RANDOM_SORT_LIMIT of the probe (and at least
     RANDOM_SORT_HITS sequences) exactly."""
-    probe = probe_indices(data.inputs)
+    probe = probe_indices(data.inputs)[:len(random_rows)]
     for long, kind in ((False, ""), (True, "longer ")):
         part = [(i, ids) for i, ids in zip(probe, random_rows) if data.long[i] == long]
         hits = sum(decode_ids(ids) == sorted(data.inputs[i]) for i, ids in part)

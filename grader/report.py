@@ -21,6 +21,7 @@ class QualityResult:
     public: dict = field(default_factory=dict)      # the public part
     private: dict = field(default_factory=dict)     # the private part (empty on dev sets)
     components: list = field(default_factory=list)  # per rubric band: metric, value, points, ...
+    review: list = field(default_factory=list)      # evidence for the instructor to look at
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,6 +60,20 @@ class GradeReport:
     sets: str = "dev"            # "hidden" or "dev": what the quality was measured on
     isolation: dict = field(default_factory=dict)
     log: str = ""                # the tail of the submission's captured output
+
+    @property
+    def review(self) -> list[str]:
+        """What the grader could not prove either way, for the instructor: ``task: evidence``."""
+        return [f"{name}: {item}" for name, t in self.tasks.items() if t.quality
+                for item in t.quality.review]
+
+    def student_dict(self) -> dict:
+        """The report a student may receive: no per-example labels, predictions or correctness
+        (on the hidden sets those would give the labels away)."""
+        out = self.to_dict()
+        for task in out["tasks"].values():
+            task["examples"] = None
+        return out
 
     def to_dict(self) -> dict:
         return {"student": self.student, "submission": self.submission, "sha256": self.sha256,
@@ -105,17 +120,21 @@ class GradeReport:
                 by_message.setdefault((c.part, c.message), []).append(c.name)
             lines += [f"  {part}.{', '.join(names)}: {message}"
                       for (part, message), names in by_message.items()]
-        walls = self.isolation.get("filesystem", "")
-        if self.sets == "hidden" and self.isolation and not walls.startswith("mount namespace"):
-            lines.append(f"WARNING: no kernel isolation of the filesystem ({walls}): only the audit "
-                         f"hook kept this submission from the hidden sets, and code can switch it "
-                         f"off; grade on Linux as root or with unprivileged user namespaces")
+        if self.review:
+            lines.append("REVIEW (the grader could not prove this either way; an instructor "
+                         "should look):")
+            lines += [f"  {item}" for item in self.review]
+        if self.isolation and self.isolation.get("sandbox") != "bubblewrap":
+            lines.append(f"NOT ISOLATED: {self.isolation.get('filesystem', 'no sandbox')}"
+                         + ("" if self.sets == "hidden" else
+                            " (fine for your own code; the grader isolates every submission)"))
         if self.sets == "hidden" and self.isolation.get("secret", "hidden") != "hidden":
             lines.append("WARNING: the hidden sets do not record which file holds their secret, so "
                          "the grader could not hide it; run `challenge hidden make --secret-file "
                          "FILE` again with the same file (the same secret makes the same sets)")
         if verbose and self.isolation:
-            lines.append("Isolation: " + "; ".join(f"{k}: {v}" for k, v in self.isolation.items()))
+            lines.append("Isolation achieved on this machine:")
+            lines += [f"  {k}: {v}" for k, v in self.isolation.items()]
         return printable("\n".join(lines))
 
 

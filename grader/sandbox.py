@@ -1,22 +1,22 @@
-"""Runs untrusted student code in a separate, walled-in process and brings back plain data.
+"""Runs untrusted student code in a sandboxed child and brings back plain data, never a verdict.
 
-The grader hands :func:`run_units` a list of units (one check's run step, or one task's
-predictions on a set of inputs). They are written into a fresh scratch folder with the student's
-modules and checkpoints; a child process (``grader.runner_child``) raises its walls
-(``grader.isolation``, ``grader.guard``), runs the units one by one and writes each reply with
-``torch.save``; this process loads the replies with ``weights_only=True``. Nothing labelled ever
-enters the scratch folder.
+The grader hands :func:`run_units` a list of units (one check's run step, or one task's outputs
+on a set of inputs). They are staged, with the student's modules and checkpoints, in a folder
+the child sees read-only; the child (:mod:`grader.child.runner`) runs in bubblewrap's sandbox
+(:mod:`grader.jail`) inside one cgroup for memory and processes (:mod:`grader.cgroups`).
 
-Each unit has its own time limit and the whole run a wall-clock one. A unit that hangs, crashes
-the child, runs out of memory or CPU, or replies with something unreadable fails alone, with a
-named reason: the child is killed (with every process it started) and a new one resumes with the
-next unit.
+The two talk in lockstep over pipes: the grader writes ``RUN <i>``, and unit ``i``'s clock runs
+from that line to its reply frame (:mod:`grader.child.wire`), so nothing the child writes can buy
+time. Every read has a deadline; a unit that hangs, crashes the child, runs out of memory or
+replies with something malformed fails alone, with a named reason: the child and every process
+it started are killed and a new child resumes with the next unit.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import stat
 import subprocess
@@ -31,14 +31,23 @@ import torch
 
 from challenge.errors import ChallengeError
 from challenge.impl import IMPLS, STUDENT_MODULES
-from grader import watch
+from grader import cgroups, jail
+from grader.child import wire
 from grader.rubric import Limits
+from grader.text import one_line
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
-SETUP_SECONDS = 120.0          # the child's own start (imports) before its first unit
-EXIT_SECONDS = 10.0            # after its last reply
-_POLL = 0.02
-_DISK_EVERY = 0.5              # seconds between measurements of the child's disk use
+KIT_ROOT = jail.KIT_ROOT
+SETUP_SECONDS = 120.0          # the child's own start (imports) before it says it is ready
+_LOG_BYTES = 64 << 10          # the tail of the child's output kept in memory
+_STATUSES = ("ok", "error", "not_implemented")
+
+
+class SandboxUnavailable(ChallengeError):
+    """The sandbox cannot run on this machine; the message says why and what to do."""
+
+
+class GraderError(ChallengeError):
+    """The grader itself failed (not the submission): never a student's zero."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class UnitResult:
     key: str
     status: str       # "ok" | "timeout" | "crashed" | "malformed" | "not_run"
     reason: str = ""
-    reply: Any = None  # the child's reply when status is "ok"
+    reply: Any = None  # {"status", "message", "output"} when status is "ok"
 
 
 @dataclass
@@ -66,57 +75,86 @@ class SandboxRun:
     isolation: dict = field(default_factory=dict)
     log: str = ""
     seconds: float = 0.0
+    start_seconds: float = 0.0   # the first child's start, until it said it was ready
     processes: int = 0
 
 
+def isolation_problem() -> str:
+    """Why untrusted code cannot be sandboxed here ("" when it can): bubblewrap and a cgroup
+    for memory and processes are both needed."""
+    why = jail.support()
+    if why:
+        return why
+    group, why = cgroups.make(f"{os.getpid()}-probe-{time.monotonic_ns()}", memory_mb=64,
+                              processes=8)
+    if group is None:
+        return (f"{why}: the grader needs one memory and process limit for the whole sandbox; "
+                f"run it as root, or where cgroup v2 is delegated to you")
+    group.remove()
+    return ""
+
+
 def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = None,
-              limits: Limits = Limits(), protect: list[Path] | tuple = (),
-              isolate: bool = True) -> SandboxRun:
+              limits: Limits = Limits(), isolate: bool = True,
+              audit_hook: bool = True) -> SandboxRun:
     """Run ``units`` on implementation ``impl`` ("solutions", "challenge" or a folder of student
-    modules) in sandboxed children; one :class:`UnitResult` per unit, in order."""
+    modules) in sandboxed children; one :class:`UnitResult` per unit, in order. ``isolate``:
+    bubblewrap and the cgroup are required (:class:`SandboxUnavailable` otherwise); without it
+    the child runs as a plain process, which the report says. ``audit_hook=False`` leaves out
+    the Python-level wall (for tests that show the kernel's walls hold on their own)."""
     start = time.monotonic()
+    clean_stale()
+    if isolate:
+        why = isolation_problem()
+        if why:
+            raise SandboxUnavailable(f"cannot isolate student code: {why}")
     deadline = start + limits.wall_seconds
-    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=scratch_parent()))
-    cgroup = watch.make_cgroup(limits.max_processes) if isolate else None
+    stage = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-run-", dir=scratch_parent()))
+    run_id = stage.name
+    group = None
+    if isolate:
+        group, why = cgroups.make(run_id, memory_mb=limits.memory_mb,
+                                  processes=limits.max_processes)
+        if group is None:
+            raise SandboxUnavailable(f"cannot isolate student code: {why}")
     try:
-        _stage(scratch, units, impl, files or {}, limits, protect, isolate, cgroup)
+        _stage(stage, units, impl, files or {}, limits, audit_hook)
         results: dict[int, UnitResult] = {}
-        run = SandboxRun(results=[])
+        run = SandboxRun(results=[], isolation=_isolation(isolate, limits, group))
+        log = bytearray()
         while len(results) < len(units) and time.monotonic() < deadline:
             todo = [i for i in range(len(units)) if i not in results]
             run.processes += 1
-            done, info, failed_to_start = _round(scratch, todo, units, limits, deadline, cgroup)
-            results.update(done)
-            if info and not run.isolation:
-                run.isolation = info
-            if failed_to_start:
-                # A child still starting when the submission's time ran out timed out; it
-                # did not crash (on a slow or busy machine, torch's import alone can take that).
-                status = "timeout" if time.monotonic() >= deadline else "crashed"
-                for i in todo:
-                    results.setdefault(i, UnitResult(units[i].key, status, failed_to_start))
+            child = _Child(stage, impl, limits, group, isolate, log)
+            try:
+                failed = child.run(todo, units, deadline, results)
+            finally:
+                child.stop()
+            if run.processes == 1:
+                run.start_seconds = child.start_seconds
+            if failed:
+                # No student code runs before the child says it is ready: a child that does
+                # not get there is the grader's failure (or the machine's), never a zero.
+                raise GraderError(f"{failed}; this is a failure of the grader, not of the "
+                                  f"submission: grade it again, and report it if it persists")
         for i, unit in enumerate(units):
             results.setdefault(i, UnitResult(
                 unit.key, "not_run",
                 f"the submission's time limit ({limits.wall_seconds:g} s) ran out before this ran"))
         run.results = [results[i] for i in range(len(units))]
-        run.log = watch.tail(scratch / "log.txt", limits.max_log_chars)
+        run.log = _tail(log, limits.max_log_chars)
         run.seconds = time.monotonic() - start
         return run
     finally:
-        if cgroup:
-            watch.kill_cgroup(cgroup)
-            try:
-                os.rmdir(cgroup)
-            except OSError:
-                pass
-        shutil.rmtree(scratch, ignore_errors=True)
+        if group is not None:
+            group.remove()
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def scratch_parent() -> Path:
-    """The one folder every run's scratch folder is made in (``$TMPDIR/challenge-grade-<uid>``):
-    a sandbox hides it whole and puts back only its own run (:mod:`grader.isolation`), so a
-    submission never sees another's files. It must be this user's own real folder."""
+    """The one folder every run's staging folder (and every extracted submission) is made in
+    (``$TMPDIR/challenge-grade-<uid>``), each named after the grader process that made it, so
+    that what a killed grader left is removed at the next start (:func:`clean_stale`)."""
     path = Path(tempfile.gettempdir()) / f"challenge-grade-{os.geteuid()}"
     try:
         path.mkdir(mode=0o700, exist_ok=True)
@@ -131,156 +169,307 @@ def scratch_parent() -> Path:
     return path
 
 
-def _stage(scratch: Path, units, impl, files, limits, protect, isolate, cgroup) -> None:
-    work = scratch / "work"
-    (work / "out").mkdir(parents=True)
-    (work / "tmp").mkdir()
-    sub = scratch / "sub"
-    (sub / "files").mkdir(parents=True)
+def clean_stale() -> list[str]:
+    """Remove the staging folders, extracted submissions and cgroups of grader processes that
+    are gone (a grader killed mid-batch); their names."""
+    removed = cgroups.clean_stale()
+    try:
+        entries = list(scratch_parent().iterdir())
+    except (OSError, ChallengeError):
+        return removed
+    for entry in entries:
+        owner = entry.name.split("-", 1)[0]
+        if owner.isdigit() and not cgroups._alive(int(owner)):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
+
+
+def _stage(stage: Path, units, impl, files, limits: Limits, audit_hook: bool) -> None:
+    (stage / "files").mkdir()
     if impl in IMPLS:
         child_impl = impl
     else:
-        (sub / "modules").mkdir()
+        (stage / "modules").mkdir()
         for name in STUDENT_MODULES:
             src = Path(impl) / f"{name}.py"
             if src.is_file():
-                shutil.copyfile(src, sub / "modules" / f"{name}.py")
-        child_impl = str(sub / "modules")
+                shutil.copyfile(src, stage / "modules" / f"{name}.py")
+        child_impl = "modules"      # relative to the staging folder, wherever it is mounted
     for name, src in files.items():
-        shutil.copyfile(src, sub / "files" / name)
+        shutil.copyfile(src, stage / "files" / name)
     torch.save([{"key": u.key, "kind": u.kind, "payload": u.payload} for u in units],
-               scratch / "units.pt")
-    protect = [str(Path(p).resolve()) for p in protect]
-    if impl != "solutions":
-        protect.append(str(KIT_ROOT / "solutions"))
-    job = {"impl": child_impl, "files": str(sub / "files"), "isolate": isolate, "cgroup": cgroup,
-           "protect": protect, "limits": limits.__dict__}
-    (scratch / "job.json").write_text(json.dumps(job))
-    for path in (scratch, sub, work):
-        os.chmod(path, 0o755)
+               stage / "units.pt")
+    (stage / "job.json").write_text(json.dumps({"impl": child_impl, "limits": limits.__dict__,
+                                                 "audit_hook": audit_hook}))
+    for root, dirs, names in os.walk(stage):
+        os.chmod(root, 0o755)
+        for name in names:
+            os.chmod(os.path.join(root, name), 0o644)
 
 
-def _round(scratch: Path, todo: list[int], units, limits: Limits, deadline: float, cgroup):
-    """One child process over ``todo``; returns (results, isolation info, start failure)."""
-    work = scratch / "work"
-    (work / "todo.json").write_text(json.dumps(todo))
-    progress = work / "progress"
-    progress.unlink(missing_ok=True)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work / "tmp"),
-           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0",
-           "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "CUDA_VISIBLE_DEVICES": "",
-           "CHALLENGE_QUIET": "1"}
-    boot = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from grader.runner_child import main; main(sys.argv[2])")
-    started = time.monotonic()
-    with open(scratch / "log.txt", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-s", "-P", "-c", boot, str(KIT_ROOT),
-                                 str(scratch)], cwd=work, env=env, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=log, start_new_session=True, close_fds=True)
-    current, importing, since, why = None, "", started, ""
-    # The child runs ``todo`` in order, so a unit's clock starts once: a mark that names an
-    # earlier unit, or the same one again, is ignored (the progress file is writable by the
-    # student's code, and rewriting it must not buy more time).
-    position = {unit: k for k, unit in enumerate(todo)}
-    kind, measured = "timeout", started
-    while True:
-        rc = proc.poll()
-        if rc is not None:
-            break
-        now = time.monotonic()
-        if now - measured > _DISK_EVERY:
-            measured = now
-            over = watch.disk_over(work, limits.max_scratch_mb)
-            if over:
-                why, kind = over, "crashed"
-                watch.kill(proc, cgroup)
-                watch.clear_work(work)   # or the next child would start over the allowance
-                break
-        mark = watch.read_progress(progress)
-        if mark is not None and mark[0] != current and _advances(mark[0], current, position):
-            current, since = mark[0], now
-        if mark is not None and mark[0] == current:
-            importing = mark[1]
-        if current is None and now - started > SETUP_SECONDS:
-            why = f"the grader's sandbox did not start within {SETUP_SECONDS:g} s"
-        elif current is not None and 0 <= current < len(units) \
-                and now - since > units[current].seconds(limits):
-            why = (f"timed out after {units[current].seconds(limits):g} s (an infinite loop, or "
-                   f"far too slow)")
-        elif current == -1 and now - since > EXIT_SECONDS:
-            break  # every reply is in; a child that will not exit is simply killed
-        elif now > deadline:
-            why = f"the submission's time limit ({limits.wall_seconds:g} s) ran out"
-        if why:
-            watch.kill(proc, cgroup)
-            break
-        time.sleep(_POLL)
-    watch.kill(proc, cgroup)  # anything it left behind
-    info = watch.isolation_info(scratch / "log.txt")
-    results: dict[int, UnitResult] = {}
-    for i in todo:
-        reply = work / "out" / f"{i}.pt"
-        if reply.exists():
-            results[i] = _load_reply(units[i].key, reply, limits)
-    if current is None and not results:
-        reason = why or (f"the grader's sandbox failed to start "
-                         f"({watch.exit_text(proc.returncode)}): "
-                         f"{watch.last_line(scratch / 'log.txt')}")
-        return results, info, reason
-    if current is not None and 0 <= current < len(units) and current not in results:
-        status = kind if why else "crashed"
-        reason = why or f"{watch.exit_text(proc.returncode)} while running this; last output: " \
-                        f"{watch.last_line(scratch / 'log.txt')}"
-        if importing:  # the module itself hangs or crashes: every check of it would too
-            reason = f"module {importing} {status} while being imported: {reason}"
-            for i in todo:
-                if units[i].part == importing and i not in results:
-                    results[i] = UnitResult(units[i].key, status, reason)
-        results[current] = UnitResult(units[current].key, status, reason)
-    return results, info, ""
+def _isolation(isolate: bool, limits: Limits, group) -> dict:
+    if not isolate:
+        return {"sandbox": "none",
+                "filesystem": "not isolated: the code ran as a plain process, with your "
+                              "files and network (bubblewrap was not used)",
+                "limits": f"per process: memory {limits.memory_mb} MiB, CPU "
+                          f"{limits.cpu_seconds} s",
+                "audit_hook": "on (Python level only; code can get around it)"}
+    return {"sandbox": "bubblewrap",
+            "engine": jail.version(),
+            "filesystem": f"allow-list, read-only: system libraries, Python and its packages, "
+                          f"{len(jail.kit_files('challenge'))} kit modules; writable: one "
+                          f"{limits.max_scratch_mb} MiB tmpfs",
+            "namespaces": "user, mount, pid, ipc, uts, network, cgroup",
+            "network": "none (own network namespace)",
+            "limits": f"memory {limits.memory_mb} MiB and {limits.max_processes} processes for "
+                      f"the whole sandbox (cgroup v{group.version}); per process: CPU "
+                      f"{limits.cpu_seconds} s, files {limits.max_output_mb} MiB",
+            "privileges": f"uid {jail.UID}, all capabilities dropped, no_new_privs, no new "
+                          f"user namespaces",
+            "audit_hook": "on (defence in depth)"}
 
 
-def _load_reply(key: str, path: Path, limits: Limits) -> UnitResult:
-    if path.stat().st_size > limits.max_output_mb << 20:
-        return UnitResult(key, "malformed", f"output larger than {limits.max_output_mb} MiB")
+def _tail(log: bytearray, chars: int) -> str:
+    text = bytes(log[-chars * 4:]).decode("utf-8", errors="replace")
+    return text[-chars:]
+
+
+class _Child:
+    """One sandboxed child process and the grader's side of the conversation with it."""
+
+    def __init__(self, stage: Path, impl: str, limits: Limits, group, isolate: bool,
+                 log: bytearray):
+        self.limits, self.group, self.log = limits, group, log
+        self.max_bytes = (limits.max_output_mb << 20) + (1 << 16)
+        self.buffer = bytearray()
+        self.start_seconds = 0.0
+        reply_r, reply_w = os.pipe()
+        log_r, log_w = os.pipe()
+        boot = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from grader.child.runner import main; main(*sys.argv[2:])")
+        if isolate:
+            stage_in, work = jail.IN, jail.WORK
+        else:
+            stage_in, work = str(stage), str(stage / "work")
+            (stage / "work" / "tmp").mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-I", "-c", boot, str(KIT_ROOT), stage_in, work, str(reply_w)]
+        env = {"PATH": "/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8",
+               "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "OMP_WAIT_POLICY": "PASSIVE", "CUDA_VISIBLE_DEVICES": "", "CHALLENGE_QUIET": "1"}
+        if isolate:
+            cmd = jail.command(stage=stage, impl=impl, work_mb=limits.max_scratch_mb, argv=argv,
+                               env=env)
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        else:
+            cmd = argv
+        join = (lambda: group.join(os.getpid())) if group is not None else None
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=stage, env=env, stdin=subprocess.PIPE,
+                                         stdout=log_w, stderr=log_w, pass_fds=(reply_w,),
+                                         start_new_session=True, close_fds=True,
+                                         preexec_fn=join)
+        finally:
+            os.close(reply_w)
+            os.close(log_w)
+        self.reply_fd, self.log_fd = reply_r, log_r
+        for fd in (reply_r, log_r):
+            os.set_blocking(fd, False)
+        self.reply_open = self.log_open = True
+
+    # --- reading, never without a deadline -----------------------------------------------------
+
+    def _pump(self, until: float) -> None:
+        """Read whatever the child wrote, waiting at most until ``until``."""
+        fds = [fd for fd, ok in ((self.reply_fd, self.reply_open), (self.log_fd, self.log_open))
+               if ok]
+        timeout = max(0.0, min(until - time.monotonic(), 0.2))
+        try:
+            ready, _, _ = select.select(fds, [], [], timeout)
+        except (OSError, ValueError):
+            ready = []
+        for fd in ready:
+            try:
+                data = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if fd == self.log_fd:
+                self.log_open = bool(data)
+                self.log += data
+                if len(self.log) > _LOG_BYTES:
+                    del self.log[:len(self.log) - _LOG_BYTES]
+            elif data:
+                self.buffer += data
+            else:
+                self.reply_open = False
+
+    def _frame(self) -> tuple[bytes, int, bytes] | None:
+        """The next whole frame, or None; ``wire.WireError`` for one that breaks the format."""
+        if len(self.buffer) < wire.HEADER.size:
+            return None
+        kind, unit, size = wire.HEADER.unpack(self.buffer[:wire.HEADER.size])
+        if kind not in (b"S", b"M", b"R") or size > self.max_bytes:
+            raise wire.WireError(f"the child sent a frame the grader does not accept "
+                                 f"({size} bytes; an output may have "
+                                 f"{self.limits.max_output_mb} MiB)")
+        end = wire.HEADER.size + size
+        if len(self.buffer) < end:
+            return None
+        body = bytes(self.buffer[wire.HEADER.size:end])
+        del self.buffer[:end]
+        return kind, unit, body
+
+    def _wait(self, until: float, want: bytes, unit: int, on_mark=None):
+        """The body of frame ``want`` for ``unit``, or why none came ("exited", "timeout")."""
+        while True:
+            frame = self._frame()
+            while frame is not None:
+                kind, index, body = frame
+                if kind == want and (want == b"S" or index == unit):
+                    return body
+                if kind == b"M" and index == unit and on_mark:
+                    on_mark(body.decode("utf-8", errors="replace"))
+                frame = self._frame()           # replies for other units: ignored
+            if not self.reply_open or self.proc.poll() is not None:
+                self._pump(time.monotonic() + 0.05)  # what it wrote before exiting
+                if self._frame_ready():
+                    continue
+                return "exited"
+            if time.monotonic() >= until:
+                return "timeout"
+            self._pump(until)
+
+    def _frame_ready(self) -> bool:
+        if len(self.buffer) < wire.HEADER.size:
+            return False
+        _, _, size = wire.HEADER.unpack(self.buffer[:wire.HEADER.size])
+        return len(self.buffer) >= wire.HEADER.size + size
+
+    # --- the conversation ----------------------------------------------------------------------
+
+    def run(self, todo: list[int], units: list[Unit], deadline: float,
+            results: dict[int, UnitResult]) -> str:
+        """Run ``todo`` in order into ``results``; a start failure's reason, or ""."""
+        started = time.monotonic()
+        try:
+            ready = self._wait(min(deadline, started + SETUP_SECONDS), b"S", 0)
+        except wire.WireError as e:
+            return f"the grader's sandbox failed to start: {e}"
+        self.start_seconds = time.monotonic() - started
+        if not isinstance(ready, bytes):
+            if ready == "timeout":
+                if time.monotonic() >= deadline:
+                    return f"the submission's time limit ({self.limits.wall_seconds:g} s) ran out"
+                return f"the grader's sandbox did not start within {SETUP_SECONDS:g} s"
+            return (f"the grader's sandbox failed to start ({self._exit_text()}): "
+                    f"{self._last_line()}")
+        for i in todo:
+            unit = units[i]
+            limit = unit.seconds(self.limits)
+            importing = [""]
+            try:
+                self.proc.stdin.write(f"RUN {i}\n".encode())
+                self.proc.stdin.flush()
+            except OSError:
+                pass                                   # it died: _wait says so
+            unit_end = time.monotonic() + limit
+            until = min(deadline, unit_end)
+            try:
+                body = self._wait(until, b"R", i,
+                                  on_mark=lambda part: importing.__setitem__(0, part))
+            except wire.WireError as e:
+                results[i] = UnitResult(unit.key, "malformed", str(e))
+                return ""
+            if isinstance(body, bytes):
+                results[i] = _reply(unit.key, body, self.limits)
+                continue
+            if body == "timeout":
+                self.stop()
+                status = "timeout"
+                why = (f"the submission's time limit ({self.limits.wall_seconds:g} s) ran out"
+                       if unit_end > deadline else
+                       f"timed out after {limit:g} s (an infinite loop, or far too slow)")
+            else:
+                self.stop()
+                why, status = (f"{self._exit_text()} while running this; last output: "
+                               f"{self._last_line()}"), "crashed"
+            if importing[0]:          # the module itself hangs or crashes: so would every check
+                why = f"module {importing[0]} {status} while being imported: {why}"
+                for j in todo:
+                    if units[j].part == importing[0] and j not in results:
+                        results[j] = UnitResult(units[j].key, status, why)
+            results[i] = UnitResult(unit.key, status, why)
+            return ""
+        return ""
+
+    def stop(self) -> None:
+        """Kill the child and everything it started; close the pipes."""
+        if self.group is not None:
+            self.group.kill()
+        try:
+            os.killpg(self.proc.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        self._oom = self.group is not None and self.group.oom_killed()
+        for f in (self.proc.stdin,):
+            try:
+                f.close()
+            except OSError:
+                pass
+        for fd in (self.reply_fd, self.log_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.reply_fd = self.log_fd = -1
+        self.reply_open = self.log_open = False
+
+    def _exit_text(self) -> str:
+        self.stop()
+        if getattr(self, "_oom", False):
+            return (f"killed: the sandbox ran out of memory ({self.limits.memory_mb} MiB for all "
+                    f"its processes together)")
+        return exit_text(self.proc.returncode)
+
+    def _last_line(self) -> str:
+        lines = [line for line in _tail(self.log, 2000).splitlines() if line.strip()]
+        return one_line(lines[-1], 300) if lines else "(no output)"
+
+
+def _reply(key: str, body: bytes, limits: Limits) -> UnitResult:
+    """Decode and validate one reply: ``{"status", "message", "output"}`` of plain data."""
     try:
-        reply = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a pickle payload or a corrupt file: the student's problem
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        return UnitResult(key, "malformed", f"output could not be read safely ({first}); return "
-                                            f"plain tensors, numbers, strings, lists and dicts")
-    if not isinstance(reply, dict) or reply.get("key") != key or "output" not in reply:
+        reply = wire.decode(body, max_bytes=limits.max_output_mb << 20)
+    except wire.WireError as e:
+        return UnitResult(key, "malformed", str(e))
+    if not isinstance(reply, dict) or set(reply) != {"status", "message", "output"} \
+            or reply["status"] not in _STATUSES or not isinstance(reply["message"], str):
         return UnitResult(key, "malformed", "the reply is not in the grader's format")
-    big = _oversized(reply, limits.max_output_mb << 20)
-    if big:
-        return UnitResult(key, "malformed", big)
+    reply["message"] = one_line(reply["message"], 600)
     return UnitResult(key, "ok", "", reply)
 
 
-def _oversized(reply: Any, max_bytes: int) -> str:
-    """Why ``reply`` would take more than ``max_bytes`` once its tensors are materialised, or
-    "". A tensor's file holds its storage, and a view of it (``expand``, stride 0) can claim far
-    more elements than the file has: ``tolist()`` on one would exhaust the grader's memory."""
-    total, stack = 0, [(reply, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > 32:
-            return "the reply is nested more than 32 levels deep"
-        if isinstance(value, torch.Tensor):
-            total += value.numel() * value.element_size()
-            if total > max_bytes:
-                return (f"the output's tensors (one of shape {tuple(value.shape)}) would take more "
-                        f"than the {max_bytes >> 20} MiB an output may; return one row per input")
-        elif isinstance(value, dict):
-            stack += [(v, depth + 1) for v in value.values()]
-        elif isinstance(value, (list, tuple)):
-            stack += [(v, depth + 1) for v in value]
-    return ""
+_SIGNALS = {9: "killed (out of memory, or a process limit)", 24: "CPU time limit exceeded",
+            11: "crashed (segmentation fault)", 25: "file size limit exceeded",
+            6: "aborted (SIGABRT; often out of memory in native code)", 7: "crashed (bus error)"}
 
 
-def _advances(mark: int, current: int | None, position: dict[int, int]) -> bool:
-    """Whether the child may move from unit ``current`` to ``mark`` (-1: every unit done)."""
-    if current == -1 or (mark != -1 and mark not in position):
-        return False
-    return mark == -1 or current is None or position[mark] > position.get(current, -1)
+def exit_text(rc: int | None) -> str:
+    """What the child's exit status means, in words."""
+    if rc is None:
+        return "stopped"
+    sig = -rc if rc < 0 else rc - 128 if rc > 128 else 0
+    if sig:
+        return _SIGNALS.get(sig, f"killed by signal {sig}")
+    return f"exited with code {rc}"

@@ -16,3 +16,13 @@ def printable(text: str) -> str:
     """``text`` with every control or invisible formatting character written as an escape
     (``\\x1b``, ``\\u202e``); newlines and tabs stay."""
     return _HIDDEN.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def one_line(text: str, limit: int = 600) -> str:
+    """``text`` from a submission as one printable line of at most ``limit`` characters: line
+    breaks become " / " (a message with a newline could print a fake ``100 / 100`` line of its
+    own under the real table), control characters become escapes."""
+    flat = " / ".join(part.strip() for part in re.split(r"[\r\n\u2028\u2029\x85]+", text)
+                      if part.strip())
+    flat = printable(flat)
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."

@@ -85,7 +85,7 @@ def test_thread_bomb_hits_the_kernel_process_cap(env, tmp_path):
               "    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n")
     report = _grade(env, tmp_path, attack)
     _zero_with_reason(report, "can't start new thread")
-    assert report.isolation["processes"] == "pids cgroup"
+    assert "processes for the whole sandbox" in report.isolation["limits"]
 
 
 def test_crash_is_a_zero_for_that_part(env, tmp_path):
@@ -130,7 +130,7 @@ def test_socket_is_refused(env, tmp_path):
     report = _grade(env, tmp_path, "import socket\nsocket.socket().connect(('127.0.0.1', 9))\n")
     _zero_with_reason(report, "no network")
     if LINUX_ROOT:
-        assert report.isolation["network"].startswith("network namespace")
+        assert report.isolation["network"].startswith("none")
 
 
 def test_pickle_payload_in_a_checkpoint_never_runs(env, tmp_path):
@@ -144,7 +144,8 @@ def test_pickle_payload_in_a_checkpoint_never_runs(env, tmp_path):
     torch.save({"state_dict": {}, "config": {"task": "sorter"}, "x": Payload()}, evil)
     report = _grade(env, tmp_path, checkpoints={"sorter": evil, "spam": env["spam"]})
     q = report.tasks["sorter"].quality
-    assert q.points == 0 and q.status == "error" and "cannot be loaded safely" in q.reason
+    assert q.points == 0 and q.status in ("error", "malformed")
+    assert "cannot be loaded safely" in q.reason or "cannot be read" in q.reason
     assert not marker.exists()
     assert report.tasks["foundations"].points == 10
 
@@ -165,7 +166,7 @@ Sorter.generate = _generate
 """
     report = _grade(env, tmp_path, attack, part="sorter_model")
     q = report.tasks["sorter"].quality
-    assert q.points == 0 and q.status == "malformed" and "could not be read safely" in q.reason
+    assert q.points == 0        # sent as a plain tensor of zeros: no pickle crosses
     assert not marker.exists()
 
 
@@ -249,7 +250,7 @@ def test_the_secret_behind_the_hidden_sets_cannot_be_read(env, tmp_path):
     secret = env["root"] / "secret-s3cret.txt"     # where make_hidden_sets put it
     attack = f"raise RuntimeError('read ' + repr(open({str(secret)!r}).read()))\n"
     report = _grade(env, tmp_path, attack)
-    _zero_with_reason(report, "refuses to open")
+    _zero_with_reason(report, "No such file or directory")      # not even there
     assert "s3cret" not in json.dumps(report.to_dict()).replace("secret-s3cret.txt", "")
 
 
@@ -268,16 +269,18 @@ def test_hidden_sets_that_do_not_name_their_secret_get_a_warning(env, tmp_path):
     assert report.points == _grade(env, tmp_path).points     # the grade itself is the same
 
 
-def test_rewriting_the_progress_file_buys_no_time(env, tmp_path):
+def test_forged_frames_on_the_reply_pipe_buy_no_time(env, tmp_path):
+    # the child's reply pipe is writable by the student's code: marks and replies for other
+    # units, and "started" frames, must not move the grader on or reset a unit's clock
     attack = """
-import time
+import os, struct, sys, time
 def _stall(self, x, state=None):
-    here = open("progress").read().split()[0]
-    while True:   # make it look as if the grader moved on to another check, and back
-        for text in ("0", here):
-            with open("progress", "w") as f:
-                f.write(text + "\\n")
-            time.sleep(0.05)
+    fd = int(sys.argv[-1])
+    while True:
+        for unit in range(1000, 1100):
+            os.write(fd, struct.pack(">cII", b"M", unit, 0))
+            os.write(fd, struct.pack(">cII", b"S", 0, 0))
+        time.sleep(0.05)
 LSTMCell.forward = _stall
 """
     report = _grade(env, tmp_path, attack, rubric=FAST_TIMEOUT)
@@ -292,7 +295,7 @@ def test_an_expanded_output_is_malformed_not_a_memory_bomb(env, tmp_path):
               "torch.zeros(1, 10, dtype=torch.long).expand(10 ** 8, 10)\n")
     report = _grade(env, tmp_path, attack, part="sorter_model")
     q = report.tasks["sorter"].quality
-    assert q.points == 0 and q.status == "malformed" and "MiB an output may" in q.reason
+    assert q.points == 0 and q.status in ("malformed", "error") and "MiB an output may" in q.reason
 
 
 def test_a_deeply_nested_manifest_is_a_failed_submission(env, tmp_path):
@@ -311,7 +314,7 @@ def test_terminal_escapes_in_messages_are_printed_as_text(env, tmp_path):
 
 
 def test_filling_the_disk_is_stopped(env, tmp_path):
-    # many files, each under the per-file limit: the parent measures the scratch folder (the
+    # many files, each under the per-file limit: the scratch folder is a size-capped tmpfs (the
     # attack stops at 100 MiB and then waits, so that a broken allowance is a timeout, not a
     # full disk)
     attack = """
@@ -327,6 +330,6 @@ LSTMCell.forward = _fill
 """
     rubric = tiny_rubric(tasks=TASKS, check_seconds=20.0, max_scratch_mb=32)
     report = _grade(env, tmp_path, attack, rubric=rubric)
-    stopped = [c for c in _part(report, "lstm_cell") if "wrote more than 32 MiB" in c.message]
+    stopped = [c for c in _part(report, "lstm_cell") if "No space left on device" in c.message]
     assert stopped and all(c.points == 0 for c in stopped)
     assert [c.message for c in _part(report, "bptt") if not c.passed] == []

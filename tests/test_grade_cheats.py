@@ -12,7 +12,7 @@ import torch
 from challenge.data.sequences import decode_ids
 from grader import quality
 from grader.checks import run_local
-from grader.child_tasks import run_sorter
+from grader.child.tasks import run_sorter
 from grader.grade import _quality, grade
 from grader.hidden import SorterSet
 from grader.sandbox import UnitResult
@@ -88,13 +88,15 @@ def test_random_weights_that_still_sort_are_named_per_kind_of_sequence():
     assert "generate must decode with the model's learnt weights, not sort directly" in reason
 
 
-def test_sorter_reply_without_the_random_weights_outputs_is_malformed():
+def test_sorter_reply_in_the_old_format_is_malformed():
     data = _set([[3, 1, 2, 5, 4]], [False])
+    plan = quality.sorter_plan(data, "a.pt", "b.pt", seed=0)
     unit = UnitResult("quality:sorter", "ok", "",
-                      {"status": "ok", "output": [torch.tensor([_ids([1, 2, 3, 4, 5])])]})
-    result, examples = _quality(tiny_rubric().task("sorter"), data, unit)
+                      {"status": "ok", "message": "",
+                       "output": [torch.tensor([_ids([1, 2, 3, 4, 5])])]})
+    result, examples = _quality(tiny_rubric().task("sorter"), data, unit, plan)
     assert result.status == "malformed" and result.points == 0 and examples is None
-    assert "random weights are missing" in result.reason
+    assert "not in the grader's format" in result.reason
 
 
 @pytest.fixture(scope="module")
@@ -102,23 +104,49 @@ def untrained(tmp_path_factory) -> Path:
     return sorter_checkpoint(tmp_path_factory.mktemp("ckpt") / "sorter.pt", tiny_rubric())
 
 
-def _child_sorter(impl: Path | str, checkpoint: Path, inputs: list[list[int]]) -> dict:
-    context = {"impl": str(impl), "files": checkpoint.parent, "modules": {}}
-    reply = run_sorter({"checkpoint": checkpoint.name, "inputs": inputs}, context)
+def _child_sorter(impl: Path | str, files: Path, plan) -> list:
+    context = {"impl": str(impl), "files": files, "modules": {}}
+    reply = run_sorter({"jobs": plan.jobs}, context)
     assert reply["status"] == "ok", reply["message"]
     return reply["output"]
 
 
-def test_child_decodes_the_probe_with_random_weights(tmp_path, untrained):
+def test_probe_jobs_cannot_be_told_apart_by_size_name_or_place():
+    inputs = [[9 - (i + j) % 10 for j in range(1 + i % 7)] for i in range(600)]
+    data = _set(inputs, [False] * 600)
+    plans = [quality.sorter_plan(data, "real.pt", "probe.pt", seed) for seed in range(6)]
+    for plan in plans:
+        sizes = {len(j["inputs"]) for j, p in zip(plan.jobs, plan.probe) if p}
+        assert sizes == {quality.JOB_SIZE}                  # the same size as the real jobs
+        assert sum(plan.probe) == 1 and len(plan.jobs) == 6
+    assert len({plan.probe.index(True) for plan in plans}) > 1   # not always at one place
+
+
+def test_the_probe_replaces_every_tensor_of_the_state_dict(tmp_path, untrained):
+    ckpt = torch.load(untrained, weights_only=True)
+    ckpt["state_dict"]["fingerprint"] = torch.tensor([1.5, 2.5])      # a buffer
+    ckpt["state_dict"]["counter"] = torch.tensor(7)
+    torch.save(ckpt, tmp_path / "with_buffers.pt")
+    quality.randomised_checkpoint(tmp_path / "with_buffers.pt", tmp_path / "probe.pt", seed=3)
+    probe = torch.load(tmp_path / "probe.pt", weights_only=True)
+    assert set(probe["state_dict"]) == set(ckpt["state_dict"])
+    for name, t in ckpt["state_dict"].items():
+        assert not torch.equal(t, probe["state_dict"][name]), name
+    assert probe["config"] == ckpt["config"]
+
+
+def test_cheat_sorts_the_probe_and_the_honest_model_does_not(tmp_path, untrained):
     (tmp_path / "sorter_model.py").write_text(_sorter_source())
-    inputs = [[9 - (i + j) % 10 for j in range(1 + i % 7)] for i in range(120)]
-    probe = quality.probe_indices(inputs)
-    cheat = _child_sorter(tmp_path, untrained, inputs)
-    got = quality.sorter_rows(cheat["random_weights"], len(probe))
-    assert all(decode_ids(row) == sorted(inputs[i]) for i, row in zip(probe, got))
-    honest = _child_sorter("solutions", untrained, inputs)
-    got = quality.sorter_rows(honest["random_weights"], len(probe))
-    assert sum(decode_ids(row) == sorted(inputs[i]) for i, row in zip(probe, got)) < len(probe) / 4
+    inputs = [[9 - (i + j) % 10 for j in range(1 + i % 7)] for i in range(300)]
+    data = _set(inputs, [False] * 300)
+    quality.randomised_checkpoint(untrained, tmp_path / "probe.pt", seed=1)
+    (tmp_path / "real.pt").write_bytes(untrained.read_bytes())
+    plan = quality.sorter_plan(data, "real.pt", "probe.pt", seed=0)
+    _, cheat, _ = quality.sorter_outputs(_child_sorter(tmp_path, tmp_path, plan), data, plan)
+    assert quality.sorts_without_weights(data, cheat)
+    _, honest, review = quality.sorter_outputs(_child_sorter("solutions", tmp_path, plan), data,
+                                               plan)
+    assert quality.sorts_without_weights(data, honest) == "" and review == []
 
 
 # --- lstm_cell: torch's kernel under any name -------------------------------------------------
@@ -171,5 +199,5 @@ def test_graded_submission_with_both_cheats_earns_neither(tmp_path, untrained):
     assert sorter.status == "rejected" and sorter.points == 0
     assert "a model with random weights still sorts 100% of sequences exactly" in sorter.reason
     lstm = {c.name: c for c in report.tasks["foundations"].checks}
-    assert not lstm["from_scratch"].passed and "aten::lstm_cell" in lstm["from_scratch"].message
+    assert not lstm["from_scratch"].passed and "torch._VF" in lstm["from_scratch"].message
     assert not lstm["forward_matches_torch"].passed

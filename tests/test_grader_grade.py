@@ -212,16 +212,17 @@ def test_the_summary_gives_one_line_per_part_and_message_of_the_failed_checks():
                         "  lstm_cell.from_scratch: module bptt failed to import"]
 
 
-def test_a_hidden_grade_without_kernel_walls_says_so():
+def test_a_grade_without_the_sandbox_says_so():
     from grader.report import GradeReport
 
-    def summary(sets: str, filesystem: str) -> str:
+    def summary(sets: str, sandbox: str) -> str:
         return GradeReport(student="alice", submission="alice.zip", sha256="", mode="code",
                            rubric_hash="", grader_version="", torch_version="", sets=sets,
                            status="ok", reason="", points=1.0, max_points=1.0, tasks={},
-                           isolation={"filesystem": filesystem}).summary()
+                           isolation={"sandbox": sandbox, "filesystem": "not isolated: ..."}
+                           ).summary()
 
-    partial = "unavailable (Operation not permitted); protected paths refused by the audit hook"
-    assert "WARNING: no kernel isolation" in summary("hidden", partial)
-    assert "WARNING" not in summary("hidden", "mount namespace (protected paths hidden, ...)")
-    assert "WARNING" not in summary("dev", partial)      # a student grading their own code
+    assert "NOT ISOLATED: not isolated" in summary("hidden", "none")
+    assert "NOT ISOLATED" not in summary("hidden", "bubblewrap")
+    own = summary("dev", "none")                     # a student grading their own code
+    assert "NOT ISOLATED" in own and "fine for your own code" in own

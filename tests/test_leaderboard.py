@@ -10,7 +10,7 @@ import pytest
 from challenge.errors import ChallengeError
 from grader.leaderboard import (SCHEMA_VERSION, Leaderboard, decode_examples, encode_examples,
                                 record_report)
-from grader.names import check_student_name, lookalike_problem
+from grader.names import check_student_name, lookalike_problem, student_id
 from test_leaderboard_support import make_report
 
 
@@ -161,7 +161,8 @@ def test_a_name_that_looks_like_another_student_is_refused_and_stores_nothing(tm
 
 
 @pytest.mark.parametrize("name, other", [("b0b", "bob"), ("B0B", "bob"), ("aIice", "a1ice"),
-                                         ("Ian", "ian"), ("Ian", "lan")])
+                                         ("Ian", "ian"), ("Ian", "lan"), ("rnallory", "mallory"),
+                                         ("vvendy", "wendy")])
 def test_digits_and_capital_i_read_as_the_letters_they_pass_for(name, other):
     assert "looks like" in lookalike_problem(name, [other])
     assert "looks like" in lookalike_problem(other, [name])
@@ -187,3 +188,40 @@ def test_look_alikes_stored_before_the_rule_keep_their_rows(tmp_path):
         assert store.record(make_report("Alice", seed=7)) is not None
         with pytest.raises(ChallengeError, match="looks like"):
             store.record(make_report("ALICE"))
+
+
+@pytest.mark.parametrize("name, folded", [("alice", "alice"), ("Bob_Smith-2", "bob_smith-2"),
+                                          ("a" * 64, "a" * 64), ("ALICE", "alice"),
+                                          ("s.mith", "s.mith"), ("\uff41lice", "alice")])
+def test_student_ids_are_case_folded(name, folded):
+    assert student_id(name) == folded
+
+
+@pytest.mark.parametrize("name, why", [
+    ("", "empty"), ("a" * 65, "longer"), ("../etc", "separator"), ("a\\b", "separator"),
+    ("c:x", "separator"), ("tab\there", "control"), ("new\nline", "control"), ("nul\0", "control"),
+    ("bidi\u202eevil", "control"), (" alice", "space"), (".hidden", "starts with"),
+    ("=1+1", "outside ASCII"), ("@SUM(A1)", "outside ASCII"), ("+1", "outside ASCII"),
+    ("-rf", "starts with"), ("__baseline__", "reserved"),
+    ("\u0430lice", "outside ASCII"), ("b\u03bfb", "outside ASCII"), ("jos\u00e9", "outside ASCII"),
+    ("alice\u034f", "COMBINING GRAPHEME JOINER"), ("alice\ufe0f", "VARIATION SELECTOR"),
+    ("alice\u3164", "HANGUL"), ("alice\u2800", "BRAILLE PATTERN BLANK"),
+    ("al\u0131ce", "DOTLESS I"), ("a\u01c0ice", "outside ASCII"), ("\u0251lice", "outside ASCII"),
+    ("\ua4d0ob", "outside ASCII"), ("Anna Lee", "space"),
+])
+def test_ids_outside_the_conservative_alphabet_are_refused_with_the_fix(name, why):
+    with pytest.raises(ChallengeError, match=why) as e:
+        student_id(name)
+    assert "rename the submission" in str(e.value)
+
+
+def test_a_roster_names_students_and_their_display_names(tmp_path):
+    from grader.names import read_roster
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\nalice,Alice Liddell\nBob\n# a comment\n\nj.doe,Jos\u00e9 Do\u00eb\n")
+    assert read_roster(roster) == {"alice": "Alice Liddell", "bob": "bob",
+                                   "j.doe": "Jos\u00e9 Do\u00eb"}
+    roster.write_text("alice\nal\u0131ce\n")
+    with pytest.raises(ChallengeError, match="line 2"):
+        read_roster(roster)

@@ -39,9 +39,21 @@ from challenge.paths import atomic_write
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="Also write the report as JSON to this file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object: the report.")
-@click.option("--verbose", is_flag=True, help="Also show how the submission was isolated.")
+@click.option("--verbose", is_flag=True,
+              help="Also show the isolation achieved on this machine (the sandbox, namespaces, "
+                   "limits).")
+@click.option("--roster", default=None, type=click.Path(dir_okay=False),
+              help="With --hidden FOLDER: the class roster (one student id per line, optionally "
+                   "'id,display name'); files of students not on it are listed, not graded.")
+@click.option("--unsafe", is_flag=True,
+              help="Instructor: grade on the hidden sets even where the sandbox (bubblewrap and "
+                   "a cgroup) is unavailable. Student code then runs with your files and "
+                   "network; only for code you trust.")
+@click.option("--with-examples", is_flag=True,
+              help="Instructor: keep the per-example labels and predictions in --json/--out "
+                   "(never hand such a report to a student).")
 def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, data_dir, no_train,
-          out, as_json, verbose) -> None:
+          out, as_json, verbose, roster, unsafe, with_examples) -> None:
     """Grade modules and checkpoints: checks and model quality, weighted by the rubric.
 
     \b
@@ -53,10 +65,22 @@ def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, d
 
     The exit status is 1 when a submission file cannot be graded at all (an unreadable or
     unsafe zip, a malformed predictions file): the report, with the reason, is still printed.
+    A failure of the grader itself is an error (exit 1) that says so, never a zero.
     For a folder it is 1 when a file was rejected (an unsafe name, or one that looks like
     another student's) or hit a grader error; every other file is graded and stored first.
     """
     from grader.grade import grade as grade_lib
+    from grader.sandbox import isolation_problem
+
+    hidden = bool(hidden_submission) or on_hidden
+    isolate = None
+    if hidden:
+        why = isolation_problem()
+        if why and not unsafe:
+            raise ChallengeError(f"refusing to run untrusted code on the hidden sets without the "
+                                 f"sandbox: {why}. Install it, or pass --unsafe for code you "
+                                 f"trust")
+        isolate = not why
 
     if hidden_submission and Path(hidden_submission).is_dir():
         from grader.batch import grade_many
@@ -64,8 +88,12 @@ def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, d
         if impl or submission or out:
             raise ChallengeError("--hidden FOLDER grades into the leaderboard; leave out --impl, "
                                  "--submission and --out")
+        from grader.names import read_roster
+
         result = grade_many(hidden_submission, workers=workers, db=db,
-                            grade_kwargs={"rubric": rubric, "data_dir": data_dir})
+                            roster=read_roster(roster) if roster else None,
+                            grade_kwargs={"rubric": rubric, "data_dir": data_dir,
+                                          "isolate": isolate})
         click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
         if result.rejected or result.crashed:
             sys.exit(1)
@@ -75,10 +103,11 @@ def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, d
     if (hidden_submission or submission) and impl:
         raise ChallengeError("--impl grades modules in place; leave it out when grading a "
                              "submission file")
-    report = grade_lib(impl=impl, submission=hidden_submission or submission,
-                       hidden=bool(hidden_submission) or on_hidden, rubric=rubric,
-                       data_dir=data_dir, train=not no_train)
-    payload = report.to_dict()
+    if roster:
+        raise ChallengeError("--roster goes with --hidden FOLDER")
+    report = grade_lib(impl=impl, submission=hidden_submission or submission, hidden=hidden,
+                       rubric=rubric, data_dir=data_dir, train=not no_train, isolate=isolate)
+    payload = report.to_dict() if with_examples else report.student_dict()
     if out:
         with atomic_write(Path(out), "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=1)

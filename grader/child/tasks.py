@@ -1,6 +1,6 @@
-"""What the sandboxed child does for each kind of unit: a check's run step, or a trained model's
-predictions on unlabelled inputs. Runs in the child only; every reply is plain data
-``{"status", "message", "output"}`` that the grader verifies itself.
+"""What the child does for each kind of unit: a check's run step, or a trained model's outputs on
+unlabelled inputs. Every reply is plain data ``{"status", "message", "output"}`` that the grader
+validates and judges itself; nothing here knows a label, a threshold or a verdict.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import torch
 
 from challenge.errors import ChallengeError
 from challenge.impl import load_module
-from grader import quality
 from grader.checks import all_checks, execute
 from grader.checks.base import _describe_exception
 
@@ -94,39 +93,32 @@ def _decode(model: torch.nn.Module, inputs: list) -> list[torch.Tensor]:
     return outputs
 
 
-def randomise_parameters(model: torch.nn.Module, seed: int) -> None:
-    """Replace every floating-point parameter of ``model``, in place, with uniform(-k, k) values,
-    k = 1/sqrt(fan_in) (torch's default for linear and recurrent layers), from a seeded generator."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.is_floating_point():
-                k = 1.0 / max(p.shape[-1] if p.dim() > 1 else p.numel(), 1) ** 0.5
-                p.copy_(torch.empty(p.shape, dtype=p.dtype).uniform_(-k, k, generator=g))
-
-
-@_guarded
-def run_sorter(payload: dict, context: dict) -> Any:
-    """Greedy outputs (token ids) of the student's sorter for each input sequence, then those of
-    the same model with random parameters on the probe (:func:`grader.quality.probe_indices`):
-    the grader checks that the outputs depend on the learnt weights."""
+def run_sorter(payload: dict, context: dict) -> dict:
+    """Greedy outputs (token ids) for each job ``{"checkpoint", "inputs"}``, in the order given:
+    ``{"rows": tensors}`` or ``{"error": why}`` per job. The grader mixes in a copy of the
+    checkpoint whose every tensor it replaced, under a name and at a place the child cannot
+    tell apart, and judges the outputs itself."""
     from challenge.tasks.sorter import load_sorter
 
-    model, _ = load_sorter(Path(context["files"]) / payload["checkpoint"], impl=context["impl"])
-    inputs = payload["inputs"]
-    outputs = _decode(model, inputs)
-    randomise_parameters(model, quality.PROBE_SEED)
-    try:
-        random_outputs = _decode(model, [inputs[i] for i in quality.probe_indices(inputs)])
-    except Exception as e:  # student code; say which run failed
-        raise ChallengeError(f"generate failed on the model with random weights (the grader "
-                             f"checks that outputs depend on the learnt weights): "
-                             f"{_describe_exception(e)}") from None
-    return {"outputs": outputs, "random_weights": random_outputs}
+    models: dict = {}
+    outputs = []
+    for job in payload["jobs"]:
+        try:
+            name = job["checkpoint"]
+            if name not in models:
+                models[name] = load_sorter(Path(context["files"]) / name, impl=context["impl"])[0]
+            outputs.append({"rows": _decode(models[name], job["inputs"])})
+        except NotImplementedError as e:
+            outputs.append({"error": f"not implemented yet: {str(e) or 'see the docstring'}"})
+        except ChallengeError as e:
+            outputs.append({"error": str(e)})
+        except BaseException as e:  # the student's code: anything goes
+            outputs.append({"error": _describe_exception(e)})
+    return {"status": "ok", "message": "", "output": outputs}
 
 
 def preload() -> None:
-    """Import the trusted code the units need before the audit hook goes up."""
+    """Import the kit code the units need before any student code runs."""
     _checks()
     import challenge.tasks.sorter  # noqa: F401
     try:

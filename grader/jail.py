@@ -1,0 +1,144 @@
+"""The child's world, built by bubblewrap (``bwrap``) from an allow list: what the sandbox
+shows, read-only, and nothing else.
+
+Visible: the system's shared libraries, the Python runtime and the folders on ``sys.path`` (the
+virtual environment's site-packages), the kit's runtime modules file by file (the ``.py`` files
+of ``challenge/``, ``grader/child/`` and the public checks in ``grader/checks/``; the reference
+solutions only when grading them), the staged inputs at ``/sandbox/in`` and one writable,
+size-capped tmpfs at ``/sandbox/work``. Not visible: the kit's ``.git``, ``solutions/``,
+``data/``, ``tests/``, ``bench/``, the rest of ``grader/``, home folders, ``/tmp``, ``/sys``,
+and any file not named here, so that a new file in the kit stays hidden.
+
+Fresh user, mount, PID, IPC, UTS, network and cgroup namespaces; every capability dropped;
+``no_new_privs``; uid and gid 65534; a new session; killed with its parent; ``/proc/sys``
+read-only; a minimal ``/dev``; no further user namespaces inside.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+IN, WORK = "/sandbox/in", "/sandbox/work"
+UID = 65534
+_SYSTEM = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32")
+_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime")
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap", path=os.environ.get("PATH", "") + ":/usr/bin:/bin")
+
+
+def python_paths() -> list[str]:
+    """The folders on ``sys.path`` that belong to Python: under its prefixes, or a
+    site-packages; not the kit, the current folder or anything a test runner or a ``.pth``
+    file added."""
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                              sys.base_exec_prefix)}
+    found: list[str] = []
+    for entry in sys.path:
+        path = os.path.realpath(entry) if entry else ""
+        if not path or not os.path.isdir(path) or path in found:
+            continue
+        ours = any(path == p or path.startswith(p + "/") for p in prefixes)
+        if (ours or os.path.basename(path) in ("site-packages", "dist-packages")) \
+                and not (KIT_ROOT / "x").as_posix().startswith(path + "/"):
+            found.append(path)
+    return found
+
+
+def _python_files() -> list[tuple[str, str]]:
+    """(source, destination) of the interpreter, its venv file and its shared library."""
+    exe = sys.executable
+    files = [(os.path.realpath(exe), exe), (os.path.realpath(exe), os.path.realpath(exe))]
+    cfg = Path(exe).parent.parent / "pyvenv.cfg"
+    if cfg.is_file():
+        files.append((str(cfg), str(cfg)))
+    libdir, soname = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME")
+    if libdir and soname and os.path.isfile(os.path.join(libdir, soname)):
+        lib = os.path.realpath(os.path.join(libdir, soname))
+        files.append((lib, os.path.join(libdir, soname)))
+    return files
+
+
+def kit_files(impl: str) -> list[Path]:
+    """The kit files the child may import, by name: nothing else of the kit is visible."""
+    files = [KIT_ROOT / "grader" / "__init__.py"]
+    for folder in ("challenge", "grader/child", "grader/checks") + \
+            (("solutions",) if impl == "solutions" else ()):
+        root = KIT_ROOT / folder
+        files += sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    return [p for p in files if p.is_file() and not p.is_symlink()]
+
+
+def command(*, stage: Path, impl: str, work_mb: int, argv: list[str], env: dict) -> list[str]:
+    """The ``bwrap`` command line that runs ``argv`` in the sandbox."""
+    args = [bwrap_path() or "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
+            "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--uid", str(UID), "--gid", str(UID), "--hostname", "sandbox"]
+    for path in _SYSTEM:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in _ETC:
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    bound = python_paths()
+    for path in bound:
+        args += ["--ro-bind", path, path]
+    for src, dst in _python_files():
+        args += ["--ro-bind", src, dst]
+    for package in ("challenge", "grader", "solutions"):
+        folder = str(KIT_ROOT / package)
+        if any(folder == b or folder.startswith(b + "/") for b in bound):
+            args += ["--tmpfs", folder]        # an installed kit: its packages by name only
+    for path in kit_files(impl):
+        args += ["--ro-bind", str(path), str(path)]
+    args += ["--ro-bind", str(stage), IN,
+             "--perms", "1777", "--size", str(work_mb << 20), "--tmpfs", WORK,
+             "--proc", "/proc", "--dev", "/dev"]
+    if os.path.isdir("/proc/sys"):
+        args += ["--ro-bind", "/proc/sys", "/proc/sys"]
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORK, "--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    return args + ["--", *argv]
+
+
+@functools.lru_cache(maxsize=1)
+def support() -> str:
+    """Why the sandbox cannot run here, or "" when it can (tried once per process)."""
+    if not sys.platform.startswith("linux"):
+        return f"bubblewrap needs Linux (this is {sys.platform})"
+    if bwrap_path() is None:
+        return ("bubblewrap is not installed (the `bwrap` command; Debian/Ubuntu: "
+                "`apt-get install bubblewrap`, Fedora: `dnf install bubblewrap`)")
+    stage = Path(os.path.realpath(os.devnull)).parent   # any folder will do for a dry run
+    try:
+        done = subprocess.run(
+            command(stage=stage, impl="challenge", work_mb=1, env={"PATH": "/usr/bin"},
+                    argv=[sys.executable, "-I", "-S", "-c", "pass"]),
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"bubblewrap could not start ({e})"
+    if done.returncode != 0:
+        text = done.stderr.decode(errors="replace").strip().splitlines()
+        return (f"bubblewrap could not make the sandbox ({text[-1] if text else done.returncode}"
+                f"); it needs unprivileged user namespaces or root")
+    return ""
+
+
+def version() -> str:
+    try:
+        out = subprocess.run([bwrap_path() or "bwrap", "--version"], capture_output=True,
+                             timeout=10).stdout.decode().strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "bubblewrap"
+    return out or "bubblewrap"
