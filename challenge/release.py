@@ -204,14 +204,21 @@ def build_release(*, out: str | os.PathLike, force: bool = False,
         _copy_tree(root / "grader", tmp / "grader", lambda rel: rel.suffix in GRADER_SUFFIXES)
         _copy_tree(root / "tests" / "public", tmp / "tests" / "public", lambda rel: True)
         _copy_tree(root / "data" / "manifests", tmp / "data" / "manifests", lambda rel: True)
-        splits = data / "splits"
-        if splits.is_dir():
-            _copy_tree(splits, tmp / "data" / "splits",
-                       lambda rel: len(rel.parts) == 2 and rel.name in SPLIT_PARTS)
-            for record in sorted(splits.glob("*/split.json")):
-                if (tmp / "data" / "splits" / record.parent.name).is_dir():
-                    (tmp / "data" / "splits" / record.parent.name / "split.json").write_text(
-                        public_split_record(record), encoding="utf-8")
+        course = course_corpus(data)
+        splits = data / "splits" / course
+        if splits.is_dir():      # the course corpus's public parts only, never another's
+            _copy_tree(splits, tmp / "data" / "splits" / course,
+                       lambda rel: len(rel.parts) == 1 and rel.name in SPLIT_PARTS)
+            if (splits / "split.json").is_file() and (tmp / "data" / "splits" / course).is_dir():
+                (tmp / "data" / "splits" / course / "split.json").write_text(
+                    public_split_record(splits / "split.json"), encoding="utf-8")
+        hidden = hidden_in_bundle(tmp / "data" / "splits", data)
+        if hidden:
+            raise ChallengeError(
+                f"the bundle would ship {hidden[0]} hidden test message(s) with their labels "
+                f"(first: {hidden[1]}), so nothing was written: the course corpus {course!r} "
+                f"was split again after `challenge hidden make`, or overlaps another corpus's "
+                f"hidden test set; run `challenge hidden make` again, then release")
         if (data / "public").is_dir():   # published, unlabelled test files (predictions mode)
             _copy_tree(data / "public", tmp / "data" / "public",
                        lambda rel: len(rel.parts) == 1 and rel.suffix == ".csv")
@@ -236,3 +243,43 @@ def build_release(*, out: str | os.PathLike, force: bool = False,
             path.chmod(0o755 if path.is_dir() else 0o644)
         tmp.chmod(0o755)
     return ReleaseResult(out=str(out), files=files, warnings=warnings)
+
+
+def course_corpus(data: Path) -> str:
+    """The corpus the course grades: the one the hidden sets were made from, else the
+    default rubric's."""
+    try:
+        meta = json.loads((data / "hidden" / "hidden.json").read_text(encoding="utf-8"))
+        return str(meta["spam"]["corpus"])
+    except (OSError, ValueError, KeyError, TypeError):
+        from grader.rubric import load_rubric
+        return load_rubric().hidden.spam_corpus
+
+
+def hidden_in_bundle(folder: Path, data: Path) -> tuple[int, str] | None:
+    """How many messages of the labelled files under ``folder`` have the (normalised, non-empty)
+    body of a message of any hidden test set under ``data/hidden/``, and the first one; None
+    when there are none."""
+    from challenge.data.corpus import normalise_body
+
+    def bodies(path: Path):
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                body = row.get("body", "") if isinstance(row, dict) else ""
+                if isinstance(body, str) and body.strip():
+                    yield number, row.get("id", "?"), normalise_body(body)
+
+    secret = {b for test in sorted((data / "hidden").glob("*/test.jsonl"))
+              for _, _, b in bodies(test)}
+    found, first = 0, ""
+    for path in sorted(folder.rglob("*.jsonl")) if secret and folder.is_dir() else []:
+        for number, mid, body in bodies(path):
+            if body in secret:
+                found += 1
+                first = first or f"{path.relative_to(folder.parent.parent).as_posix()} line " \
+                                 f"{number}, message {mid}"
+    return (found, first) if found else None

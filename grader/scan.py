@@ -97,6 +97,14 @@ def sorting_calls(source: str, entry: str = "generate") -> list[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             functions.setdefault(node.name, []).append(node)
     seen, todo, found = set(), [entry], []
+    for node in ast.walk(tree):          # Sorter.generate = _mine (or a lambda) replaces it
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Attribute) and t.attr == entry for t in node.targets):
+            if isinstance(node.value, ast.Name):
+                todo.append(node.value.id)
+            else:
+                functions.setdefault(f"<{entry} at line {node.lineno}>", []).append(node.value)
+                todo.append(f"<{entry} at line {node.lineno}>")
     while todo:
         name = todo.pop()
         if name in seen or name not in functions:
