@@ -23,6 +23,9 @@ from challenge.paths import atomic_write
                    "the leaderboard (isolated workers, resumable).")
 @click.option("--workers", default=2, show_default=True,
               help="With --hidden FOLDER: submissions graded in parallel.")
+@click.option("--dask", default=None, metavar="ADDRESS",
+              help="With --hidden FOLDER: grade on the Dask cluster whose scheduler is at ADDRESS "
+                   "(tcp://host:8786) instead of local workers.")
 @click.option("--db", default=None, type=click.Path(dir_okay=False),
               help="With --hidden FOLDER: the leaderboard file (default: data/leaderboard.sqlite).")
 @click.option("--submission", default=None, type=click.Path(dir_okay=False),
@@ -40,7 +43,7 @@ from challenge.paths import atomic_write
               help="Also write the report as JSON to this file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object: the report.")
 @click.option("--verbose", is_flag=True, help="Also show how the submission was isolated.")
-def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, data_dir, no_train,
+def grade(impl, hidden_submission, workers, dask, db, submission, on_hidden, rubric, data_dir, no_train,
           out, as_json, verbose) -> None:
     """Grade modules and checkpoints: checks and model quality, weighted by the rubric.
 
@@ -64,8 +67,12 @@ def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, d
         if impl or submission or out:
             raise ChallengeError("--hidden FOLDER grades into the leaderboard; leave out --impl, "
                                  "--submission and --out")
-        result = grade_many(hidden_submission, workers=workers, db=db,
-                            grade_kwargs={"rubric": rubric, "data_dir": data_dir})
+        kwargs = {"rubric": rubric, "data_dir": data_dir}
+        if dask:   # the same plan and store, each submission one task on the cluster
+            from grader.serve.dask_grade import grade_many_dask
+            result = grade_many_dask(hidden_submission, address=dask, db=db, grade_kwargs=kwargs)
+        else:
+            result = grade_many(hidden_submission, workers=workers, db=db, grade_kwargs=kwargs)
         click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
         if result.rejected or result.crashed:
             sys.exit(1)

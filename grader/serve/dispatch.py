@@ -44,23 +44,23 @@ class Dispatcher(threading.Thread):
         self.lease_s, self.job_seconds, self.poll_s = lease_s, job_seconds, poll_s
         self.inflight: dict[int, tuple[Job, float]] = {}
         self.errors: list[str] = []          # grader errors seen, for the instructor's page
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._beat = 0.0
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+        self._halt.set()
         if self.is_alive():
             self.join(timeout)
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 busy = self.step()
             except sqlite3.Error as e:   # the store is busy or broken: keep the jobs, try again
                 self.errors.append(f"store: {e}")
                 busy = False
             if not busy:
-                self._stop.wait(self.poll_s)
+                self._halt.wait(self.poll_s)
 
     def step(self) -> bool:
         """One round: renew leases, start what fits, handle what ended; True when it did work."""
