@@ -22,6 +22,8 @@ from typing import Callable
 
 from challenge.errors import ChallengeError
 
+CONNECT_SECONDS = 15.0   # how long to try reaching a Dask scheduler
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -175,8 +177,8 @@ class DaskEngine:
     """
 
     def __init__(self, address: str, grade_fn: Callable, kwargs: dict | None = None,
-                 slots: int | None = None, timeout: float = 15.0):
-        self.client = connect(address, timeout)
+                 slots: int | None = None):
+        self.client = connect(address)
         self._grade_fn, self._kwargs = grade_fn, dict(kwargs or {})
         threads = sum(self.client.nthreads().values()) or 1
         self._slots = slots or threads
@@ -227,7 +229,7 @@ class DaskEngine:
         self.client.close()
 
 
-def connect(address: str, timeout: float = 15.0):
+def connect(address: str, timeout: float | None = None):
     """A Dask client of the scheduler at ``address``; one clear error when it is unreachable."""
     try:
         from distributed import Client
@@ -235,7 +237,7 @@ def connect(address: str, timeout: float = 15.0):
         raise ChallengeError("--dask needs the Dask distributed package: pip install -e "
                              "\".[serve]\"") from None
     try:
-        return Client(address, timeout=timeout, set_as_default=False)
+        return Client(address, timeout=timeout or CONNECT_SECONDS, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
         raise ChallengeError(f"cannot reach the Dask scheduler at {address!r} ({e}); start one "
                              f"with `dask scheduler` and workers with `dask worker ADDRESS`, or "
