@@ -57,16 +57,15 @@ def grade_many_dask(paths: str | Path | Iterable[str | Path], *, address: str,
             waiting = list(reversed(todo))
             running: dict = {}
 
-            def send() -> None:
+            def send():
                 item = waiting.pop()
                 future = client.submit(grade_bytes_task, grade_fn, item.path.name,
                                        item.path.read_bytes(), kwargs, pure=False)
                 running[future.key] = item
-                pool.add(future)
+                return future
 
-            pool = as_completed([])
-            for _ in range(min(limit, len(waiting))):
-                send()
+            first = [send() for _ in range(min(limit, len(waiting)))]
+            pool = as_completed(first, loop=client.loop) if first else []
             with bar(total=len(todo), desc="grading on dask", unit="sub") as progress:
                 for future in pool:
                     item = running.pop(future.key)
@@ -78,7 +77,7 @@ def grade_many_dask(paths: str | Path | Iterable[str | Path], *, address: str,
                         batch._record(store, report, item, result, rubric_hash)
                     progress.update(1)
                     if waiting:
-                        send()
+                        pool.add(send())
     finally:
         client.close()
     result.seconds = time.perf_counter() - start
