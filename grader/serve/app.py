@@ -243,12 +243,12 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
     @app.get("/me/submissions/{job_id}", response_class=HTMLResponse)
     async def report_page(request: Request, job_id: int):
         ident, _ = need(request)
-        return page("report.html", job=own_job(ident, job_id), ident=ident)
+        return page("report.html", job=own_job(ident, job_id), ident=ident, csrf=csrf_for(ident))
 
     @app.get("/board", response_class=HTMLResponse)
     async def board_page(request: Request, part: str | None = None):
         ident, _ = need(request)
-        return page("board.html", board=board_view(ident, part), ident=ident)
+        return page("board.html", board=board_view(ident, part), ident=ident, csrf=csrf_for(ident))
 
     @app.get("/admin", response_class=HTMLResponse)
     async def admin(request: Request):
