@@ -128,6 +128,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | Path | None = 
         try:
             uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                           access_log=False)).run()
+        except KeyboardInterrupt:   # uvicorn shut down gracefully, then re-raised Ctrl-C
+            echo("challenge serve: stopped; a restart picks up every queued submission")
         finally:
             dispatcher.stop()
             engine.close()
