@@ -123,7 +123,7 @@ def test_uploads_and_requests_are_rate_limited(env):
 
 
 def test_a_full_disk_on_upload_is_refused_clearly_and_nothing_is_half_stored(env, monkeypatch):
-    import grader.serve.app as app_module
+    import grader.serve.uploads as app_module
 
     c = env["client"]()
 

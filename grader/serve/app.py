@@ -9,71 +9,31 @@ serves no files at all: not the data folder, not the hidden sets, not the upload
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import hmac
-import os
 import secrets
-import shutil
-import sqlite3
-import threading
-import time
-import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from grader.serve.queue import JobQueue, LimitReached
+from grader.serve.queue import JobQueue
 from grader.serve.tokens import Identity, Tokens
+from grader.serve.uploads import (HTTPProblem, RateWindow, ServeConfig, UploadDesk,  # noqa: F401
+                                  disk_problem)
 
 COOKIE = "challenge_token"
-SUFFIXES = (".zip", ".csv")
 _HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                        "form-action 'self'; frame-ancestors 'none'",
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store"}
 
 
-@dataclass(frozen=True)
-class ServeConfig:
-    uploads: Path                        # where uploads are kept (never served)
-    deadline: datetime | None = None     # uploads refused from then on
-    daily_limit: int | None = 5          # uploads counted per student per UTC day
-    max_upload_bytes: int = 120 << 20
-    upload_interval_s: float = 5.0       # at most one upload per student this often
-    requests_per_minute: int = 240       # per token (or per address, without one)
-    min_free_bytes: int = 64 << 20       # disk space kept free after an upload
-    board_cache_s: float = 2.0
-
-
-class HTTPProblem(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-class _Rate:
-    """A sliding one-minute window of request times per key."""
-
-    def __init__(self, per_minute: int):
-        self.per_minute, self._hits, self._lock = per_minute, {}, threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            hits = [t for t in self._hits.get(key, []) if now - t < 60.0]
-            ok = len(hits) < self.per_minute
-            self._hits[key] = hits + [now] if ok else hits
-            return ok
-
-
 def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
                status: callable = lambda: {}) -> FastAPI:
-    """The app; ``status()`` adds the dispatcher's state to the instructor's page."""
+    """The app; ``status()`` adds the dispatcher's state to the instructor's page. Handlers
+    that only read the store are plain functions, so they run in the thread pool."""
     from grader.serve.boards import BoardCache
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -82,8 +42,8 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
     config.uploads.mkdir(parents=True, exist_ok=True)
     key = queue.setting("csrf_key") or secrets.token_hex(32)
     queue.set_setting("csrf_key", key)
-    rate, last_upload, boards = _Rate(config.requests_per_minute), {}, BoardCache(queue.path,
-                                                                                  config.board_cache_s)
+    rate, desk = RateWindow(config.requests_per_minute), UploadDesk(queue, config)
+    boards = BoardCache(queue.path, config.board_cache_s)
 
     def csrf_for(ident: Identity) -> str:
         return hmac.new(key.encode(), ident.token_hash.encode(), hashlib.sha256).hexdigest()
@@ -143,50 +103,14 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
         return response
 
     async def store_upload(request: Request, ident: Identity, by_cookie: bool) -> int:
-        if ident.instructor:
-            raise HTTPProblem(403, "the instructor's token cannot submit; use a student's")
-        if config.deadline is not None and datetime.now(timezone.utc) >= config.deadline:
-            raise HTTPProblem(403, f"the deadline ({config.deadline.isoformat()}) has passed; "
-                                   f"uploads are closed")
+        desk.check_open(ident)
         try:
             form = await request.form(max_files=1, max_fields=4)
         except OSError as e:
-            raise _disk_problem(e) from None
+            raise disk_problem(e) from None
         await check_csrf(request, ident, by_cookie, form)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str) or not upload.filename:
-            raise HTTPProblem(400, "no file in the upload: send the form field 'file'")
-        filename = Path(upload.filename.replace("\\", "/")).name[:200]
-        suffix = Path(filename).suffix.lower()
-        if suffix not in SUFFIXES:
-            raise HTTPProblem(400, f"{filename!r} is neither a .zip from `challenge submit` nor a "
-                                   f"predictions .csv")
-        now = time.monotonic()
-        if now - last_upload.get(ident.student, -1e9) < config.upload_interval_s:
-            raise HTTPProblem(429, f"one upload every {config.upload_interval_s:g} s; wait a "
-                                   f"moment and try again")
-        if config.daily_limit is not None and queue.used_today(ident.student) >= config.daily_limit:
-            raise HTTPProblem(429, f"daily limit reached: {config.daily_limit} submissions today "
-                                   f"(UTC); submit again tomorrow")
-        size = upload.size or 0
-        if size == 0:
-            raise HTTPProblem(400, f"{filename!r} is empty")
-        if shutil.disk_usage(config.uploads).free - size < config.min_free_bytes:
-            raise HTTPProblem(507, "the server's disk is full, so nothing was stored; tell your "
-                                   "instructor and try again later")
-        stored = f"{ident.student}__{uuid.uuid4().hex[:12]}{suffix}"
-        target = config.uploads / stored
-        sha = save_stream(upload.file, target)
-        last_upload[ident.student] = now
-        try:
-            return queue.enqueue(ident.student, filename, stored, sha, daily_limit=config.daily_limit)
-        except LimitReached as e:
-            target.unlink(missing_ok=True)
-            raise HTTPProblem(429, str(e)) from None
-        except sqlite3.Error as e:
-            target.unlink(missing_ok=True)
-            raise HTTPProblem(507, f"the server could not queue the upload ({e}); nothing was "
-                                   f"stored; try again later") from None
+        # hashing, fsync and the queue's transaction off the event loop: other uploads go on
+        return await run_in_threadpool(desk.store, ident, form.get("file"))
 
     def own_job(ident: Identity, job_id: int):
         job = queue.job(job_id)
@@ -197,7 +121,7 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
     # --- browser pages ------------------------------------------------------------------------
 
     @app.get("/", response_class=HTMLResponse)
-    async def login_page(request: Request):
+    def login_page(request: Request):
         ident, _ = who(request)
         if ident is not None:
             return RedirectResponse("/admin" if ident.instructor else "/me", status_code=303)
@@ -225,7 +149,7 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
         return response
 
     @app.get("/me", response_class=HTMLResponse)
-    async def me(request: Request):
+    def me(request: Request):
         ident, _ = need(request)
         if ident.instructor:
             return RedirectResponse("/admin", status_code=303)
@@ -241,17 +165,17 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
         return RedirectResponse("/me", status_code=303)
 
     @app.get("/me/submissions/{job_id}", response_class=HTMLResponse)
-    async def report_page(request: Request, job_id: int):
+    def report_page(request: Request, job_id: int):
         ident, _ = need(request)
         return page("report.html", job=own_job(ident, job_id), ident=ident, csrf=csrf_for(ident))
 
     @app.get("/board", response_class=HTMLResponse)
-    async def board_page(request: Request, part: str | None = None):
+    def board_page(request: Request, part: str | None = None):
         ident, _ = need(request)
         return page("board.html", board=board_view(ident, part), ident=ident, csrf=csrf_for(ident))
 
     @app.get("/admin", response_class=HTMLResponse)
-    async def admin(request: Request):
+    def admin(request: Request):
         ident, _ = need(request, instructor=True)
         return page("admin.html", ident=ident, jobs=list(reversed(queue.jobs())),
                     counts=queue.counts_by_state(), csrf=csrf_for(ident), status=status(),
@@ -280,7 +204,7 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
         return {"id": job_id, "state": "queued", "student": ident.student}
 
     @app.get("/api/status")
-    async def api_status(request: Request, board: bool = True):
+    def api_status(request: Request, board: bool = True):
         ident, _ = need(request)
         jobs = queue.jobs(None if ident.instructor else ident.student)
         return {"student": ident.student, "role": ident.role,
@@ -291,24 +215,24 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
                 "board": board_view(ident) if board else None}
 
     @app.get("/api/submissions/{job_id}")
-    async def api_report(request: Request, job_id: int):
+    def api_report(request: Request, job_id: int):
         ident, _ = need(request)
         job = own_job(ident, job_id)
         return {**job.public(), "report": job.summary}
 
     @app.post("/api/admin/reveal")
-    async def api_reveal(request: Request):
+    def api_reveal(request: Request):
         need(request, instructor=True)
         queue.set_setting("revealed", "1")
         return {"revealed": True}
 
     @app.post("/api/admin/regrade")
-    async def api_regrade(request: Request):
+    def api_regrade(request: Request):
         need(request, instructor=True)
         return {"queued": queue.regrade_all()}
 
     @app.get("/api/admin/board")
-    async def api_board(request: Request, part: str = "private"):
+    def api_board(request: Request, part: str = "private"):
         ident, _ = need(request, instructor=True)
         return board_view(ident, "private" if part == "private" else "public")
 
@@ -317,32 +241,3 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
         return {"ok": True}
 
     return app
-
-
-def save_stream(source, target: Path, chunk: int = 1 << 20) -> str:
-    """Copy ``source`` to ``target`` through a temporary file beside it; its sha256.
-    On any error (a full disk) nothing is left behind."""
-    tmp = target.with_name(f".{target.name}.part")
-    digest = hashlib.sha256()
-    try:
-        source.seek(0)
-        with open(tmp, "wb") as f:
-            while block := source.read(chunk):
-                digest.update(block)
-                f.write(block)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        target.unlink(missing_ok=True)
-        raise _disk_problem(e) from None
-    return digest.hexdigest()
-
-
-def _disk_problem(e: OSError) -> HTTPProblem:
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return HTTPProblem(507, "the server's disk is full, so nothing was stored; tell your "
-                                "instructor and try again later")
-    return HTTPProblem(500, f"the server could not store the upload ({e.strerror or e}); "
-                            f"nothing was stored; try again later")
