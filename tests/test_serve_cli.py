@@ -78,16 +78,23 @@ def test_submit_refusals_are_one_line(server, tmp_path):
     assert run.exit_code == 1 and "no token" in run.output
 
 
-def test_serve_refuses_bad_options_in_one_line(tmp_path):
-    db = tmp_path / "board.sqlite"
+def test_serve_refuses_bad_options_in_one_line_before_writing_anything(tmp_path):
+    from test_grader_support import make_hidden_sets, tiny_rubric
+
+    db = tmp_path / "board" / "board.sqlite"
     for args, message in [
         (["--roster", str(tmp_path / "missing.csv")], "does not exist"),
-        ([], "no student has a token yet: pass --roster"),
         (["--deadline", "next friday"], "is not an ISO 8601 time"),
         (["--daily-limit", "0"], "--daily-limit must be at least 1"),
+        (["--data-dir", str(tmp_path / "nothing")], "no hidden sets under"),
     ]:
         run = CliRunner().invoke(main, ["serve", "--db", str(db), *args])
         assert run.exit_code == 1 and message in run.output, (args, run.output)
+        assert not db.parent.exists()
+    data = tmp_path / "data"
+    make_hidden_sets(data, tiny_rubric())
+    run = CliRunner().invoke(main, ["serve", "--db", str(db), "--data-dir", str(data)])
+    assert run.exit_code == 1 and "no student has a token yet: pass --roster" in run.output
 
 
 def test_grade_dask_names_an_unreachable_scheduler(tmp_path, monkeypatch):

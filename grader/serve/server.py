@@ -102,6 +102,12 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | Path | None = 
     if dask and workers != 2:
         raise ChallengeError("pass either --workers (local processes) or --dask, not both")
     when = parse_deadline(deadline)
+    if roster is not None:
+        read_roster(roster)         # a bad roster is named before anything is written
+    if grade_fn is None:
+        from grader.hidden import require_hidden_sets
+
+        require_hidden_sets(data_dir)   # else every upload would fail alike: say it first
     db = Path(db) if db is not None else default_db_path()
     db.parent.mkdir(parents=True, exist_ok=True)
     with server_lock(db):
@@ -109,9 +115,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | Path | None = 
         uploads = ready.folder / "uploads"
         if grade_fn is None:
             from grader.batch import grade_hidden
-            from grader.hidden import require_hidden_sets
 
-            require_hidden_sets(data_dir)   # else every upload would fail alike: say it now
             grade_fn = grade_hidden
             kwargs = default_grade_kwargs(ready.queue.path, uploads, rubric, data_dir)
         else:
