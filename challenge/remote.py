@@ -80,11 +80,13 @@ def status_text(data: dict) -> str:
     lines = [f"{data['student']}: {data['used_today']} submission(s) today"
              + (f" of {data['daily_limit']}" if data.get("daily_limit") else "")
              + (f"; deadline {data['deadline']}" if data.get("deadline") else "")]
-    rows = [[str(s["id"]), s["filename"], s["state"],
+    everyone = data.get("role") == "instructor"
+    rows = [[str(s["id"])] + ([s["student"]] if everyone else []) +
+            [s["filename"], s["state"],
              "" if s["points"] is None else f"{s['points']:.2f}/{s['max_points']:g}", s["reason"]]
             for s in data["submissions"]]
-    lines.append(plain_table(["#", "file", "state", "points", "reason"], rows)
-                 if rows else "no submissions yet")
+    columns = ["#"] + (["student"] if everyone else []) + ["file", "state", "points", "reason"]
+    lines.append(plain_table(columns, rows) if rows else "no submissions yet")
     board = data.get("board")
     if board:
         lines.append(f"\n{board['part']} leaderboard:")

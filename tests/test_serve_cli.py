@@ -50,6 +50,9 @@ def test_the_instructor_reveals_and_regrades_from_the_terminal(server):
     assert run.exit_code == 0, run.output
     assert "revealed: True" in run.output and "queued: 0" in run.output
     assert server["queue"].setting("revealed") == "1"
+    server["queue"].enqueue("bob", "b.csv", "bob__1.csv", "sha")
+    every = CliRunner().invoke(main, ["status", "--to", server["url"], "--token", token])
+    assert every.exit_code == 0 and "student" in every.output and "bob" in every.output
 
 
 @pytest.mark.parametrize("args, message", [

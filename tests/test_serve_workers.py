@@ -47,6 +47,8 @@ def test_each_upload_is_graded_once_and_failures_end_with_their_reason(tmp_path)
     bad = _upload(queue, uploads, "bad", b"BAD\n", "bad__a.csv")
     crash = _upload(queue, uploads, "crash", b"CRASH\n", "crash__a.csv")
     die = _upload(queue, uploads, "die", b"DIE\n", "die__a.csv")
+    gone = _upload(queue, uploads, "gone", b"x\n", "gone__a.csv")
+    (uploads / "gone__a.csv").unlink()                  # lost from the disk: ours, not theirs
     engine = LocalEngine(2, fake_grade)
     dispatcher = Dispatcher(queue, engine, uploads, poll_s=0.02)
     dispatcher.start()
@@ -61,7 +63,8 @@ def test_each_upload_is_graded_once_and_failures_end_with_their_reason(tmp_path)
     assert jobs[bad].counts == 1                       # the student's own failure counts
     assert jobs[crash].state == "failed" and "grader error" in jobs[crash].reason
     assert jobs[die].state == "failed" and "died 2 times" in jobs[die].reason
-    assert jobs[crash].counts == 0 and jobs[die].counts == 0
+    assert jobs[gone].state == "failed" and "FileNotFoundError" in jobs[gone].reason
+    assert jobs[crash].counts == 0 and jobs[die].counts == 0 and jobs[gone].counts == 0
     rows = _board_rows(queue.path)
     assert sorted(r[0] for r in rows) == ["bad", "s0", "s1", "s2", "s3"]   # one row each
 

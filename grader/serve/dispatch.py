@@ -56,8 +56,8 @@ class Dispatcher(threading.Thread):
         while not self._halt.is_set():
             try:
                 busy = self.step()
-            except sqlite3.Error as e:   # the store is busy or broken: keep the jobs, try again
-                self.errors.append(f"store: {e}")
+            except Exception as e:   # the store is busy or broken, a lost cluster: never stop
+                self.errors.append(f"dispatcher: {type(e).__name__}: {e}")
                 busy = False
             if not busy:
                 self._halt.wait(self.poll_s)
@@ -75,7 +75,12 @@ class Dispatcher(threading.Thread):
             job = self.queue.claim(self.owner, self.lease_s)
             if job is None:
                 break
-            self.engine.submit(job.id, self.uploads / job.stored, job.stored)
+            try:
+                self.engine.submit(job.id, self.uploads / job.stored, job.stored)
+            except Exception as e:   # e.g. the upload is gone, the cluster unreachable: ours
+                self.errors.append(f"job {job.id}: not started: {type(e).__name__}: {e}")
+                self.queue.retry(job.id, self.owner, reason=f"not started: {e}", death=False)
+                continue
             self.inflight[job.id] = (job, now)
             worked = True
         for job_id, (job, started) in list(self.inflight.items()):
