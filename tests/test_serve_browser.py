@@ -40,6 +40,7 @@ def _driver():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
+@pytest.mark.slow
 def test_a_student_uploads_in_the_browser_and_sees_it_graded_and_on_the_board(tmp_path):
     from selenium.webdriver.common.by import By
 

@@ -69,6 +69,7 @@ def test_the_folder_grade_on_dask_stores_every_file_once_and_resumes(tmp_path, c
     assert again.graded == [] and sorted(again.skipped) == [f"s{i}.csv" for i in range(5)]
 
 
+@pytest.mark.slow
 def test_the_real_grader_on_dask_matches_the_local_grade(tmp_path, cluster):
     from grader.batch import grade_many
     from grader.hidden import hidden_spam

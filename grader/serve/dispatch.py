@@ -75,6 +75,8 @@ class Dispatcher(threading.Thread):
             job = self.queue.claim(self.owner, self.lease_s)
             if job is None:
                 break
+            if job.id in self.inflight:   # its lease ran out while we were slow: ours again
+                continue
             try:
                 self.engine.submit(job.id, self.uploads / job.stored, job.stored)
             except Exception as e:   # e.g. the upload is gone, the cluster unreachable: ours
