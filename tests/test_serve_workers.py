@@ -129,8 +129,15 @@ def _start_server(port: int, db: Path, roster: Path, env: dict) -> subprocess.Po
 
 
 def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:   # the field after the state is the parent's pid
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -161,6 +168,7 @@ def test_kill_9_of_the_server_mid_grading_then_a_restart_finishes_everything_onc
             assert r.status_code == 201, r.text
         wait_for(lambda: log.exists() and len(log.read_text().split()) >= 2, 60)
         workers = _children(server.pid)
+        assert len(workers) >= 2                     # the two local grading processes
         server.send_signal(signal.SIGKILL)
         server.wait(10)
         wait_for(lambda: not any(_alive(p) for p in workers), 15)   # no orphan grades on
