@@ -93,6 +93,15 @@ def test_students_see_only_their_own_submissions_and_reports(env):
     assert c.get(f"/api/submissions/{a}", headers=_auth(env, "bob")).status_code == 404
     every = c.get("/api/status", headers=_auth(env, "instructor")).json()["submissions"]
     assert {s["student"] for s in every} == {"alice", "bob"}
+    queue = env["queue"]
+    job = queue.claim("t", 10)                      # bob's: an error of the grader's, twice
+    queue.max_errors = 1
+    queue.retry(job.id, "t", reason="KeyError: '/srv/data/hidden/spam.csv'", death=False)
+    bobs = c.get("/api/status", headers=_auth(env, "bob")).json()["submissions"][0]
+    assert bobs["state"] == "failed" and "grader error" in bobs["reason"]
+    assert "KeyError" not in str(bobs) and "detail" not in bobs       # the detail is ours
+    every = c.get("/api/status", headers=_auth(env, "instructor")).json()["submissions"]
+    assert "KeyError" in every[1]["detail"]
 
 
 def test_upload_rules_refuse_with_a_reason_and_store_nothing(env):

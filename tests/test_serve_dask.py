@@ -46,7 +46,7 @@ def test_the_live_queue_grades_on_dask_once_each_and_a_killer_job_fails(tmp_path
         engine.close()
     jobs = {j.student: j for j in queue.jobs()}
     assert [jobs[s].state for s in "abc"] == ["graded"] * 3
-    assert jobs["d"].state == "failed" and "Dask lost the workers" in jobs["d"].reason
+    assert jobs["d"].state == "failed" and "Dask lost the workers" in jobs["d"].detail
     assert jobs["d"].counts == 0
     with sqlite3.connect(queue.path) as con:
         assert sorted(r[0] for r in con.execute("SELECT student FROM submissions")) == ["a", "b", "c"]

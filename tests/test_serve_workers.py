@@ -63,7 +63,7 @@ def test_each_upload_is_graded_once_and_failures_end_with_their_reason(tmp_path)
     assert jobs[bad].counts == 1                       # the student's own failure counts
     assert jobs[crash].state == "failed" and "grader error" in jobs[crash].reason
     assert jobs[die].state == "failed" and "died 2 times" in jobs[die].reason
-    assert jobs[gone].state == "failed" and "FileNotFoundError" in jobs[gone].reason
+    assert jobs[gone].state == "failed" and "FileNotFoundError" in jobs[gone].detail
     assert jobs[crash].counts == 0 and jobs[die].counts == 0 and jobs[gone].counts == 0
     rows = _board_rows(queue.path)
     assert sorted(r[0] for r in rows) == ["bad", "s0", "s1", "s2", "s3"]   # one row each

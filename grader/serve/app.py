@@ -208,8 +208,8 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
         ident, _ = need(request)
         jobs = queue.jobs(None if ident.instructor else ident.student)
         return {"student": ident.student, "role": ident.role,
-                "submissions": [j.public() | ({"student": j.student} if ident.instructor else {})
-                                for j in jobs],
+                "submissions": [j.public() | ({"student": j.student, "detail": j.detail}
+                                              if ident.instructor else {}) for j in jobs],
                 "used_today": queue.used_today(ident.student), "daily_limit": config.daily_limit,
                 "deadline": config.deadline.isoformat() if config.deadline else None,
                 "board": board_view(ident) if board else None}

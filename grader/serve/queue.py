@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS serve_jobs (
     deaths INTEGER NOT NULL DEFAULT 0,
     errors INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT, lease_until REAL,
-    reason TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',  -- what the student reads
+    detail TEXT NOT NULL DEFAULT '',  -- the grader's own error, for the instructor only
     points REAL, max_points REAL,
     summary TEXT NOT NULL DEFAULT '',
     board_id INTEGER,                -- submissions.id of its leaderboard row
@@ -70,6 +71,7 @@ class Job:
     lease_owner: str | None
     lease_until: float | None
     reason: str
+    detail: str
     points: float | None
     max_points: float | None
     summary: str
@@ -103,6 +105,7 @@ class JobQueue:
         with Leaderboard(db) as store:   # creates the leaderboard's tables, checks its version
             self.path = store.path
         self.max_deaths, self.max_errors = max_deaths, max_errors
+        self.clock = time.time    # what leases are measured with (tests pass their own)
         with closing(sqlite3.connect(self.path, timeout=30)) as con:
             con.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
 
@@ -156,7 +159,7 @@ class JobQueue:
 
     def claim(self, owner: str, lease_s: float) -> Job | None:
         """Lease the oldest queued job (or a running one whose lease ran out) to ``owner``."""
-        now = time.time()
+        now = self.clock()
         with self._tx(immediate=True) as con:
             row = con.execute("SELECT * FROM serve_jobs WHERE state='queued' OR "
                               "(state='running' AND lease_until < ?) ORDER BY id LIMIT 1",
@@ -175,7 +178,7 @@ class JobQueue:
         with self._tx(immediate=True) as con:
             marks = ",".join("?" * len(job_ids))
             con.execute(f"UPDATE serve_jobs SET lease_until=? WHERE state='running' AND "
-                        f"lease_owner=? AND id IN ({marks})", (time.time() + lease_s, owner, *job_ids))
+                        f"lease_owner=? AND id IN ({marks})", (self.clock() + lease_s, owner, *job_ids))
             return {r[0] for r in con.execute(
                 f"SELECT id FROM serve_jobs WHERE state='running' AND lease_owner=? AND "
                 f"id IN ({marks})", (owner, *job_ids))}
@@ -195,19 +198,19 @@ class JobQueue:
                 deaths = max(deaths, self.max_deaths)
             if deaths >= self.max_deaths:
                 state, why = "failed", (f"the grading worker died {deaths} times on this "
-                                        f"submission ({reason}); it is not graded and does not "
-                                        f"count against your daily limit")
+                                        f"submission; it is not graded and does not count "
+                                        f"against your daily limit")
             elif errors >= self.max_errors:
-                state, why = "failed", (f"grader error ({reason}), {errors} tries; the "
-                                        f"instructor has been told, and this submission does not "
-                                        f"count against your daily limit")
+                state, why = "failed", (f"grader error, {errors} tries; the instructor can see "
+                                        f"the details, and this submission does not count "
+                                        f"against your daily limit")
             else:
                 state, why = "queued", ""
-            con.execute("UPDATE serve_jobs SET state=?, deaths=?, errors=?, reason=?, "
+            con.execute("UPDATE serve_jobs SET state=?, deaths=?, errors=?, reason=?, detail=?, "
                         "lease_owner=NULL, lease_until=NULL, counts=CASE WHEN ?='failed' THEN 0 "
                         "ELSE counts END, finished_at=? WHERE id=?",
-                        (state, deaths, errors, why, state, now_iso() if state == "failed"
-                         else None, job_id))
+                        (state, deaths, errors, why, reason[:2000], state,
+                         now_iso() if state == "failed" else None, job_id))
             return state
 
     def finish(self, job_id: int, owner: str, *, ok: bool, reason: str, points: float,
