@@ -151,7 +151,9 @@ def test_a_full_disk_on_upload_is_refused_clearly_and_nothing_is_half_stored(env
 
 
 def _login(c, env, who):
-    r = c.post("/login", data={"token": env["tokens"][who]}, follow_redirects=False)
+    form = c.get("/").text
+    value = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    r = c.post("/login", data={"token": env["tokens"][who], "csrf": value}, follow_redirects=False)
     assert r.status_code == 303
     page = c.get("/me" if who != "instructor" else "/admin").text
     return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
@@ -180,6 +182,20 @@ def test_browser_forms_need_the_csrf_token_and_pages_escape_what_students_wrote(
     other = TestClient(c.app, base_url="http://127.0.0.1")   # another browser, no cookie
     assert other.post("/me/upload", data={"csrf": csrf},
                       files={"file": ("p.csv", b"x")}).status_code in (401, 403)
+
+
+def test_a_login_from_another_site_is_refused(env):
+    c = env["client"]()
+    forged = c.post("/login", data={"token": env["tokens"]["alice"]}, follow_redirects=False)
+    assert forged.status_code == 403 and "challenge_token" not in forged.headers.get("set-cookie", "")
+    form = c.get("/").text
+    value = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    cross = c.post("/login", data={"token": env["tokens"]["alice"], "csrf": value},
+                   headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    assert cross.status_code == 403
+    wrong = c.post("/login", data={"token": "guess", "csrf": value}, follow_redirects=False)
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    _login(c, env, "alice")
 
 
 def test_the_instructor_reveals_the_private_board_and_regrades_everything(env):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -24,6 +25,7 @@ from grader.serve.uploads import (HTTPProblem, RateWindow, ServeConfig, UploadDe
                                   disk_problem)
 
 COOKIE = "challenge_token"
+LOGIN_COOKIE = "challenge_login"
 _HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                        "form-action 'self'; frame-ancestors 'none'",
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
@@ -98,6 +100,10 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
                                    int(length) > config.max_upload_bytes + (64 << 10)):
             return JSONResponse({"error": f"upload too large: at most "
                                           f"{config.max_upload_bytes >> 20} MB"}, 413)
+        origin = request.headers.get("origin")
+        if (request.method == "POST" and origin and origin != "null"
+                and urlsplit(origin).netloc != request.headers.get("host")):
+            return JSONResponse({"error": "cross-site form refused"}, 403)   # defence in depth
         response = await call_next(request)
         response.headers.update(_HEADERS)
         return response
@@ -125,17 +131,30 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
         ident, _ = who(request)
         if ident is not None:
             return RedirectResponse("/admin" if ident.instructor else "/me", status_code=303)
-        return page("login.html", message="")
+        return login_form(request, 200, "")
+
+    def login_form(request: Request, status_code: int, message: str) -> HTMLResponse:
+        """The form, with a fresh login CSRF value in a cookie and in the form (double submit:
+        another site can post to /login but can neither read nor set that cookie)."""
+        value = secrets.token_urlsafe(24)
+        response = page("login.html", status_code, message=message, login_csrf=value)
+        response.set_cookie(LOGIN_COOKIE, value, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+        return response
 
     @app.post("/login")
     async def login(request: Request):
         if not rate.allow(f"ip:{request.client.host if request.client else ''}"):
             raise HTTPProblem(429, "too many attempts; wait a minute")
-        form = await request.form(max_files=0, max_fields=2)
+        form = await request.form(max_files=0, max_fields=3)
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if not expected or not hmac.compare_digest(str(form.get("csrf", "")), expected):
+            return login_form(request, 403, "the login form is out of date; log in again")
         ident = tokens.identify(str(form.get("token", "")).strip())
         if ident is None:
-            return page("login.html", 401, message="that token is not valid")
+            return login_form(request, 401, "that token is not valid")
         response = RedirectResponse("/admin" if ident.instructor else "/me", status_code=303)
+        response.delete_cookie(LOGIN_COOKIE)
         response.set_cookie(COOKIE, str(form.get("token")).strip(), httponly=True,
                             samesite="strict", secure=request.url.scheme == "https")
         return response
