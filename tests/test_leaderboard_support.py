@@ -127,13 +127,6 @@ def env_grade(path: str) -> dict:
     return report
 
 
-def protect_grade(path: str, protect: tuple = ()) -> dict:
-    """Records, as the report's reason, the paths the grader was told to hide."""
-    report = report_for_file(path)
-    report["reason"] = " ".join(sorted(Path(p).name for p in protect))
-    return report
-
-
 def write_submissions(folder: Path, names: list[str]) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

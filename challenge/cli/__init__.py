@@ -27,9 +27,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from challenge.cli import board, data, grade, student, term, train
+    from challenge.cli import board, data, grade, serve, student, term, train
 
-    for module in (data, train, grade, student, term, board):
+    for module in (data, train, grade, student, term, board, serve):
         for command in module.COMMANDS:
             main.add_command(command)
 

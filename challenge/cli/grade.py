@@ -23,6 +23,9 @@ from challenge.paths import atomic_write
                    "the leaderboard (isolated workers, resumable).")
 @click.option("--workers", default=2, show_default=True,
               help="With --hidden FOLDER: submissions graded in parallel.")
+@click.option("--dask", default=None, metavar="ADDRESS",
+              help="With --hidden FOLDER: grade on the Dask cluster whose scheduler is at ADDRESS "
+                   "(tcp://host:8786) instead of local workers.")
 @click.option("--db", default=None, type=click.Path(dir_okay=False),
               help="With --hidden FOLDER: the leaderboard file (default: data/leaderboard.sqlite).")
 @click.option("--submission", default=None, type=click.Path(dir_okay=False),
@@ -52,7 +55,7 @@ from challenge.paths import atomic_write
 @click.option("--with-examples", is_flag=True,
               help="Instructor: keep the per-example labels and predictions in --json/--out "
                    "(never hand such a report to a student).")
-def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, data_dir, no_train,
+def grade(impl, hidden_submission, workers, dask, db, submission, on_hidden, rubric, data_dir, no_train,
           out, as_json, verbose, roster, unsafe, with_examples) -> None:
     """Grade modules and checkpoints: checks and model quality, weighted by the rubric.
 
@@ -90,10 +93,15 @@ def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, d
                                  "--submission and --out")
         from grader.names import read_roster
 
-        result = grade_many(hidden_submission, workers=workers, db=db,
-                            roster=read_roster(roster) if roster else None,
-                            grade_kwargs={"rubric": rubric, "data_dir": data_dir,
-                                          "isolate": isolate})
+        kwargs = {"rubric": rubric, "data_dir": data_dir, "isolate": isolate}
+        people = read_roster(roster) if roster else None
+        if dask:   # the same plan and store, each submission one task on the cluster
+            from grader.serve.dask_grade import grade_many_dask
+            result = grade_many_dask(hidden_submission, address=dask, db=db, grade_kwargs=kwargs,
+                                     roster=people)
+        else:
+            result = grade_many(hidden_submission, workers=workers, db=db, roster=people,
+                                grade_kwargs=kwargs)
         click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
         if result.rejected or result.crashed:
             sys.exit(1)

@@ -44,14 +44,31 @@ def check(part: str | None, impl: str, seed: int, as_json: bool) -> None:
                    "challenge` saves it. Missing: the sorter quality part scores zero.")
 @click.option("--impl", default="challenge", show_default=True,
               help="Whose modules to pack: 'challenge' (yours) or a folder of modules.")
+@click.option("--to", "url", default=None,
+              help="Also upload it to the challenge server at this address (live challenge).")
+@click.option("--token", default=None, help="With --to: your token (default: $CHALLENGE_TOKEN).")
+@click.option("--file", "upload_file", default=None, type=click.Path(dir_okay=False),
+              help="With --to: upload this file (e.g. your predictions .csv) instead of packing.")
 def submit(student: str | None, out: str, spam_checkpoint: str | None,
-           sorter_checkpoint: str | None, impl: str) -> None:
-    """Pack your modules, your checkpoints and a manifest into a submission zip."""
+           sorter_checkpoint: str | None, impl: str, url: str | None, token: str | None,
+           upload_file: str | None) -> None:
+    """Pack your modules, your checkpoints and a manifest into a submission zip (and with
+    --to, upload it; `challenge status --to` then shows how it went)."""
     from challenge import submit as submit_lib
+    from challenge.errors import ChallengeError
 
-    result = submit_lib.submit(student=student, out=out, spam_checkpoint=spam_checkpoint,
-                                sorter_checkpoint=sorter_checkpoint, impl=impl)
-    click.echo(result.summary())
+    if upload_file and not url:
+        raise ChallengeError("--file uploads a file to a challenge server: pass --to URL too")
+    if not upload_file:
+        result = submit_lib.submit(student=student, out=out, spam_checkpoint=spam_checkpoint,
+                                    sorter_checkpoint=sorter_checkpoint, impl=impl)
+        click.echo(result.summary())
+    if url:
+        from challenge import remote
+
+        sent = remote.upload(url, token, upload_file or out)
+        click.echo(f"uploaded {upload_file or out} as submission #{sent['id']} of "
+                   f"{sent['student']} ({sent['state']}); see it with: challenge status --to {url}")
 
 
 @click.command()

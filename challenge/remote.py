@@ -1,0 +1,102 @@
+"""The student's side of a live challenge: upload a submission to ``challenge serve`` and read
+back its state, reports and the board (``challenge submit --to``, ``challenge status --to``).
+
+The token goes in an ``Authorization: Bearer`` header; it may come from ``$CHALLENGE_TOKEN`` so
+it stays out of the shell's history. Every request has a time limit; an answer the server
+refuses becomes one :class:`ChallengeError` carrying the server's reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from challenge.errors import ChallengeError
+
+TIMEOUT = 60.0
+
+
+def _token(token: str | None) -> str:
+    token = token or os.environ.get("CHALLENGE_TOKEN", "")
+    if not token.strip():
+        raise ChallengeError("no token: pass --token TOKEN (the one your instructor sent you) or "
+                             "set CHALLENGE_TOKEN")
+    return token.strip()
+
+
+def _request(method: str, url: str, token: str | None, path: str, **kwargs) -> dict:
+    import httpx
+
+    base = url.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise ChallengeError(f"--to {url!r} is not a web address; pass the one your instructor "
+                             f"gave, e.g. https://challenge.example.org")
+    try:
+        response = httpx.request(method, base + path, timeout=TIMEOUT,
+                                 headers={"Authorization": f"Bearer {_token(token)}"}, **kwargs)
+    except httpx.HTTPError as e:
+        raise ChallengeError(f"cannot reach the challenge server at {base} ({e}); check --to "
+                             f"and your connection, then try again") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code >= 400:
+        why = body.get("error") if isinstance(body, dict) else None
+        raise ChallengeError(f"the server refused ({response.status_code}): "
+                             f"{why or response.reason_phrase}")
+    return body
+
+
+def upload(url: str, token: str | None, path: str | os.PathLike) -> dict:
+    """Send a submission zip or predictions CSV; ``{"id", "state", "student"}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ChallengeError(f"{path} does not exist; make it with `challenge submit` or pass "
+                             f"your predictions .csv with --file")
+    with open(path, "rb") as f:
+        return _request("POST", url, token, "/api/submissions", files={"file": (path.name, f)})
+
+
+def status(url: str, token: str | None) -> dict:
+    """Your submissions (state, points, reason) and the live board."""
+    return _request("GET", url, token, "/api/status")
+
+
+def admin(url: str, token: str | None, action: str) -> dict:
+    """Instructor: ``"reveal"`` the private board, or ``"regrade"`` every submission."""
+    return _request("POST", url, token, f"/api/admin/{action}")
+
+
+def report(url: str, token: str | None, job_id: int) -> dict:
+    """One of your submissions, with its report text."""
+    return _request("GET", url, token, f"/api/submissions/{int(job_id)}")
+
+
+def status_text(data: dict) -> str:
+    """What ``challenge status`` prints."""
+    from grader.text import printable   # names and reasons from the server: no terminal codes
+
+    lines = [f"{data['student']}: {data['used_today']} submission(s) today"
+             + (f" of {data['daily_limit']}" if data.get("daily_limit") else "")
+             + (f"; deadline {data['deadline']}" if data.get("deadline") else "")]
+    everyone = data.get("role") == "instructor"
+    rows = [[str(s["id"])] + ([s["student"]] if everyone else []) +
+            [s["filename"], s["state"],
+             "" if s["points"] is None else f"{s['points']:.2f}/{s['max_points']:g}", s["reason"]]
+            for s in data["submissions"]]
+    columns = ["#"] + (["student"] if everyone else []) + ["file", "state", "points", "reason"]
+    lines.append(plain_table(columns, rows) if rows else "no submissions yet")
+    board = data.get("board")
+    if board:
+        lines.append(f"\n{board['part']} leaderboard:")
+        lines.append(plain_table(board["columns"], board["rows"]) if board["rows"]
+                     else "no graded submissions yet")
+    return printable("\n".join(lines))
+
+
+def plain_table(columns: list[str], rows: list[list[str]]) -> str:
+    cells = [columns] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(lines[:1] + ["  ".join("-" * w for w in widths)] + lines[1:])

@@ -1,0 +1,43 @@
+"""The boards a live challenge shows: the leaderboard's ranking as plain cells, cached briefly so
+a class refreshing its pages does not re-rank the store on every request."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from grader.export import board_table
+from grader.ranking import load_board
+
+
+def _cell(value, column: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}" if "points" in column else f"{value:.4f}"
+    return str(value)
+
+
+def board_cells(db: Path, part: str) -> dict:
+    """The overall ranking on ``part`` ("public" or "private"): columns, rows of text, notes."""
+    board = load_board(db, part=part)
+    table = board_table(board)
+    return {"part": part, "title": table.title, "columns": list(table.columns),
+            "rows": [[_cell(v, c) for c, v in zip(table.columns, row)] for row in table.rows],
+            "kinds": list(table.kinds), "notes": list(table.notes)}
+
+
+class BoardCache:
+    def __init__(self, db: Path, seconds: float):
+        self.db, self.seconds = Path(db), seconds
+        self._cached: dict[str, tuple[float, dict]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, part: str) -> dict:
+        with self._lock:
+            hit = self._cached.get(part)
+            if hit is None or time.monotonic() - hit[0] > self.seconds:
+                hit = (time.monotonic(), board_cells(self.db, part))
+                self._cached[part] = hit
+            return hit[1]

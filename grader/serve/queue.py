@@ -1,0 +1,285 @@
+"""The job queue of a live challenge, in the leaderboard's own SQLite file.
+
+One row per upload (``serve_jobs``). A job is ``queued``, then ``running`` under a lease (an
+owner and an expiry the owner renews by heartbeat), then ``graded`` or ``failed`` with a reason.
+A job whose lease ran out (its dispatcher died) is taken again by the next :meth:`claim`; a
+server that starts puts every running job back first (:meth:`release_running`), since it holds
+the file's lock and no one else can be grading. A lost worker or an error of the grader puts the
+job back too, until ``max_deaths`` / ``max_errors`` tries: then it fails with the reason and,
+being no fault the student can fix, stops counting against the daily limit. Each operation opens
+its own connection, so the web threads and the dispatcher never share one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from challenge.errors import ChallengeError
+from grader.leaderboard import Leaderboard
+
+STATES = ("queued", "running", "graded", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS serve_jobs (
+    id INTEGER PRIMARY KEY,
+    student TEXT NOT NULL,
+    filename TEXT NOT NULL,          -- the name the student uploaded (shown, escaped)
+    stored TEXT NOT NULL,            -- the file's name in the uploads folder
+    sha256 TEXT NOT NULL,
+    state TEXT NOT NULL,
+    submitted_at TEXT NOT NULL,
+    day TEXT NOT NULL,               -- UTC date of the upload: the daily limit's key
+    counts INTEGER NOT NULL,         -- 1: counts against the daily limit
+    deaths INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT, lease_until REAL,
+    reason TEXT NOT NULL DEFAULT '',  -- what the student reads
+    detail TEXT NOT NULL DEFAULT '',  -- the grader's own error, for the instructor only
+    points REAL, max_points REAL,
+    summary TEXT NOT NULL DEFAULT '',
+    board_id INTEGER,                -- submissions.id of its leaderboard row
+    finished_at TEXT,
+    regrade_of INTEGER);
+CREATE INDEX IF NOT EXISTS serve_jobs_state ON serve_jobs (state, id);
+CREATE INDEX IF NOT EXISTS serve_jobs_student ON serve_jobs (student, day);
+CREATE TABLE IF NOT EXISTS serve_tokens (
+    student TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS serve_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    student: str
+    filename: str
+    stored: str
+    sha256: str
+    state: str
+    submitted_at: str
+    day: str
+    counts: int
+    deaths: int
+    errors: int
+    lease_owner: str | None
+    lease_until: float | None
+    reason: str
+    detail: str
+    points: float | None
+    max_points: float | None
+    summary: str
+    board_id: int | None
+    finished_at: str | None
+    regrade_of: int | None
+
+    def public(self) -> dict:
+        """What the student may see of it (no file names of ours, no lease)."""
+        return {k: v for k, v in asdict(self).items()
+                if k in ("id", "filename", "state", "submitted_at", "reason", "points",
+                         "max_points", "regrade_of")}
+
+
+class LimitReached(ChallengeError):
+    """The student used up today's submissions."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+class JobQueue:
+    """The queue in the leaderboard file ``db`` (created with the leaderboard's schema)."""
+
+    def __init__(self, db: str | Path, *, max_deaths: int = 3, max_errors: int = 3):
+        with Leaderboard(db) as store:   # creates the leaderboard's tables, checks its version
+            self.path = store.path
+        self.max_deaths, self.max_errors = max_deaths, max_errors
+        self.clock = time.time    # what leases are measured with (tests pass their own)
+        with closing(sqlite3.connect(self.path, timeout=30)) as con:
+            con.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
+
+    @contextmanager
+    def _tx(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction on a fresh connection; ``immediate`` takes the write lock at once."""
+        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as con:
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA busy_timeout=30000")
+            con.execute("PRAGMA synchronous=NORMAL")   # WAL: safe against a kill, fewer fsyncs
+            con.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    # --- uploads ---------------------------------------------------------------------------
+
+    def used_today(self, student: str) -> int:
+        with self._tx() as con:
+            return con.execute("SELECT count(*) FROM serve_jobs WHERE student=? AND day=? AND "
+                               "counts=1", (student, today())).fetchone()[0]
+
+    def enqueue(self, student: str, filename: str, stored: str, sha256: str, *,
+                daily_limit: int | None = None, counts: bool = True,
+                regrade_of: int | None = None) -> int:
+        """A new queued job; :class:`LimitReached` (nothing written) past ``daily_limit``."""
+        with self._tx(immediate=True) as con:
+            if daily_limit is not None:
+                used = con.execute("SELECT count(*) FROM serve_jobs WHERE student=? AND day=? "
+                                   "AND counts=1", (student, today())).fetchone()[0]
+                if used >= daily_limit:
+                    raise LimitReached(f"daily limit reached: {used} of {daily_limit} submissions "
+                                       f"today (UTC); submit again tomorrow (submissions that "
+                                       f"failed for the grader's own reasons do not count)")
+            cur = con.execute(
+                "INSERT INTO serve_jobs (student, filename, stored, sha256, state, submitted_at,"
+                " day, counts, regrade_of) VALUES (?,?,?,?,'queued',?,?,?,?)",
+                (student, filename, stored, sha256, now_iso(), today(), int(counts), regrade_of))
+            return cur.lastrowid
+
+    # --- the dispatcher's side ---------------------------------------------------------------
+
+    def release_running(self) -> int:
+        """Put every running job back in the queue (a server starting: no one else grades)."""
+        with self._tx(immediate=True) as con:
+            return con.execute("UPDATE serve_jobs SET state='queued', lease_owner=NULL, "
+                               "lease_until=NULL WHERE state='running'").rowcount
+
+    def claim(self, owner: str, lease_s: float) -> Job | None:
+        """Lease the oldest queued job (or a running one whose lease ran out) to ``owner``."""
+        now = self.clock()
+        with self._tx(immediate=True) as con:
+            row = con.execute("SELECT * FROM serve_jobs WHERE state='queued' OR "
+                              "(state='running' AND lease_until < ?) ORDER BY id LIMIT 1",
+                              (now,)).fetchone()
+            if row is None:
+                return None
+            con.execute("UPDATE serve_jobs SET state='running', lease_owner=?, lease_until=? "
+                        "WHERE id=?", (owner, now + lease_s, row["id"]))
+        return Job(**{**dict(row), "state": "running", "lease_owner": owner,
+                      "lease_until": now + lease_s})
+
+    def heartbeat(self, job_ids: list[int], owner: str, lease_s: float) -> set[int]:
+        """Renew ``owner``'s leases; returns the ids it still holds."""
+        if not job_ids:
+            return set()
+        with self._tx(immediate=True) as con:
+            marks = ",".join("?" * len(job_ids))
+            con.execute(f"UPDATE serve_jobs SET lease_until=? WHERE state='running' AND "
+                        f"lease_owner=? AND id IN ({marks})", (self.clock() + lease_s, owner, *job_ids))
+            return {r[0] for r in con.execute(
+                f"SELECT id FROM serve_jobs WHERE state='running' AND lease_owner=? AND "
+                f"id IN ({marks})", (owner, *job_ids))}
+
+    def retry(self, job_id: int, owner: str, *, reason: str, death: bool,
+              final: bool = False) -> str:
+        """The grade was lost (``death``: the worker died) or hit an error of the grader's:
+        back to the queue, or failed after too many tries (at once when ``final``: the engine
+        retried it already). Returns the new state."""
+        with self._tx(immediate=True) as con:
+            row = con.execute("SELECT deaths, errors FROM serve_jobs WHERE id=? AND "
+                              "state='running' AND lease_owner=?", (job_id, owner)).fetchone()
+            if row is None:
+                return "lost"   # no longer ours: another dispatcher took it over
+            deaths, errors = row["deaths"] + death, row["errors"] + (not death)
+            if final:
+                deaths = max(deaths, self.max_deaths)
+            if deaths >= self.max_deaths:
+                state, why = "failed", (f"the grading worker died {deaths} times on this "
+                                        f"submission; it is not graded and does not count "
+                                        f"against your daily limit")
+            elif errors >= self.max_errors:
+                state, why = "failed", (f"grader error, {errors} tries; the instructor can see "
+                                        f"the details, and this submission does not count "
+                                        f"against your daily limit")
+            else:
+                state, why = "queued", ""
+            con.execute("UPDATE serve_jobs SET state=?, deaths=?, errors=?, reason=?, detail=?, "
+                        "lease_owner=NULL, lease_until=NULL, counts=CASE WHEN ?='failed' THEN 0 "
+                        "ELSE counts END, finished_at=? WHERE id=?",
+                        (state, deaths, errors, why, reason[:2000], state,
+                         now_iso() if state == "failed" else None, job_id))
+            return state
+
+    def finish(self, job_id: int, owner: str, *, ok: bool, reason: str, points: float,
+               max_points: float, summary: str, board_id: int | None) -> bool:
+        """Store the outcome of ``owner``'s job; False (nothing written) when it lost the lease."""
+        with self._tx(immediate=True) as con:
+            return con.execute(
+                "UPDATE serve_jobs SET state=?, reason=?, points=?, max_points=?, summary=?, "
+                "board_id=?, finished_at=?, lease_owner=NULL, lease_until=NULL "
+                "WHERE id=? AND state='running' AND lease_owner=?",
+                ("graded" if ok else "failed", reason, points, max_points, summary, board_id,
+                 now_iso(), job_id, owner)).rowcount == 1
+
+    # --- reading and the instructor's actions ---------------------------------------------
+
+    def jobs(self, student: str | None = None) -> list[Job]:
+        with self._tx() as con:
+            rows = con.execute("SELECT * FROM serve_jobs" + (" WHERE student=?" if student else "")
+                               + " ORDER BY id", (student,) if student else ()).fetchall()
+        return [Job(**dict(r)) for r in rows]
+
+    def job(self, job_id: int) -> Job | None:
+        with self._tx() as con:
+            row = con.execute("SELECT * FROM serve_jobs WHERE id=?", (job_id,)).fetchone()
+        return Job(**dict(row)) if row else None
+
+    def counts_by_state(self) -> dict[str, int]:
+        with self._tx() as con:
+            found = dict(con.execute("SELECT state, count(*) FROM serve_jobs GROUP BY state"))
+        return {s: found.get(s, 0) for s in STATES}
+
+    def regrade_all(self) -> int:
+        """Queue every distinct upload again (say after a rubric change); these never count
+        against a daily limit. Uploads already waiting are not queued twice."""
+        with self._tx(immediate=True) as con:
+            waiting = {(r[0], r[1]) for r in con.execute(
+                "SELECT student, sha256 FROM serve_jobs WHERE state IN ('queued','running')")}
+            latest = con.execute(
+                "SELECT student, sha256, max(id) AS id, filename, stored FROM serve_jobs "
+                "GROUP BY student, sha256 ORDER BY id").fetchall()
+            n = 0
+            for r in latest:
+                if (r["student"], r["sha256"]) in waiting:
+                    continue
+                con.execute("INSERT INTO serve_jobs (student, filename, stored, sha256, state, "
+                            "submitted_at, day, counts, regrade_of) VALUES (?,?,?,?,'queued',?,?,0,?)",
+                            (r["student"], r["filename"], r["stored"], r["sha256"], now_iso(),
+                             today(), r["id"]))
+                n += 1
+            return n
+
+    def setting(self, key: str, default: str = "") -> str:
+        with self._tx() as con:
+            row = con.execute("SELECT value FROM serve_settings WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self._tx(immediate=True) as con:
+            con.execute("INSERT OR REPLACE INTO serve_settings VALUES (?,?)", (key, value))
+
+    # --- tokens (hashes only) ---------------------------------------------------------------
+
+    def token_hashes(self) -> list[tuple[str, str, str]]:
+        """Every ``(student, role, token_hash)``."""
+        with self._tx() as con:
+            return [tuple(r) for r in con.execute("SELECT student, role, token_hash FROM serve_tokens")]
+
+    def add_tokens(self, rows: list[tuple[str, str, str]]) -> None:
+        """Store ``(student, role, token_hash)`` rows, all or none."""
+        with self._tx(immediate=True) as con:
+            con.executemany("INSERT INTO serve_tokens VALUES (?,?,?,?)",
+                            [(*r, now_iso()) for r in rows])

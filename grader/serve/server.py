@@ -1,0 +1,149 @@
+"""``challenge serve``: the queue, the tokens, the grading engine and the web app in one process.
+
+The leaderboard file holds everything (rows, jobs, token hashes, settings); its uploads, the new
+tokens CSV and the instructor's token sit in ``<its folder>/serve/``, private to the instructor.
+One server per file: a lock beside it refuses a second. On start every job a killed server left
+running goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from challenge.errors import ChallengeError
+from grader.leaderboard import default_db_path
+from grader.serve.queue import JobQueue
+from grader.serve.tokens import Tokens, read_roster
+
+
+@dataclass
+class Prepared:
+    queue: JobQueue
+    tokens: Tokens
+    folder: Path
+    released: int                  # running jobs put back in the queue
+    tokens_csv: Path | None        # new student tokens, to mail out
+    instructor_file: Path | None   # the instructor's token, when new
+
+
+def parse_deadline(text: str | None) -> datetime | None:
+    """An ISO 8601 time; without a zone it is UTC."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ChallengeError(f"--deadline {text!r} is not an ISO 8601 time; e.g. "
+                             f"2026-12-18T23:59+01:00 (no zone: UTC)") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+@contextmanager
+def server_lock(db: Path) -> Iterator[None]:
+    path = db.with_name(db.name + ".serve-lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ChallengeError(f"another `challenge serve` is already running on {db}; stop "
+                                 f"it first, or pass another --db") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def prepare(db: str | Path | None = None, roster: str | Path | None = None) -> Prepared:
+    """Open the store and its queue, put back what a killed server left running, and issue the
+    tokens the roster's new students (and the instructor) need."""
+    db = Path(db) if db is not None else default_db_path()
+    names = read_roster(roster) if roster is not None else None
+    queue = JobQueue(db)
+    folder = queue.path.parent / "serve"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    released = queue.release_running()
+    tokens = Tokens(queue)
+    csv_path, instructor = tokens.issue(names or [], folder)
+    if not tokens.students():
+        raise ChallengeError("no student has a token yet: pass --roster roster.csv (a CSV with a "
+                             "'student' column)")
+    return Prepared(queue, tokens, folder, released, csv_path, instructor)
+
+
+def default_grade_kwargs(db: Path, uploads: Path, rubric=None, data_dir=None) -> dict:
+    """What :func:`grader.batch.grade_hidden` needs. The store and the uploads need no hiding:
+    the sandbox shows the student's code an allow list that names neither."""
+    return {"rubric": rubric, "data_dir": data_dir}
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | Path | None = None,
+          roster: str | Path | None = None, deadline: str | None = None,
+          daily_limit: int | None = 5, workers: int = 2, dask: str | None = None,
+          rubric: str | None = None, data_dir: str | None = None, max_upload_mb: float = 120.0,
+          grade_fn: Callable | None = None, grade_kwargs: dict | None = None,
+          job_seconds: float = 3600.0, echo: Callable[[str], None] = print) -> None:
+    """Run the live challenge until interrupted (Ctrl-C). ``grade_fn`` defaults to grading on
+    the hidden sets (:func:`grader.batch.grade_hidden`)."""
+    import uvicorn
+
+    from grader.serve.app import ServeConfig, create_app
+    from grader.serve.dispatch import Dispatcher
+    from grader.serve.engines import DaskEngine, LocalEngine
+
+    if daily_limit is not None and daily_limit < 1:
+        raise ChallengeError(f"--daily-limit must be at least 1, got {daily_limit}")
+    if dask and workers != 2:
+        raise ChallengeError("pass either --workers (local processes) or --dask, not both")
+    when = parse_deadline(deadline)
+    if roster is not None:
+        read_roster(roster)         # a bad roster is named before anything is written
+    if grade_fn is None:
+        from grader.hidden import require_hidden_sets
+
+        require_hidden_sets(data_dir)   # else every upload would fail alike: say it first
+    db = Path(db) if db is not None else default_db_path()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with server_lock(db):
+        ready = prepare(db, roster)
+        uploads = ready.folder / "uploads"
+        if grade_fn is None:
+            from grader.batch import grade_hidden
+
+            grade_fn = grade_hidden
+            kwargs = default_grade_kwargs(ready.queue.path, uploads, rubric, data_dir)
+        else:
+            kwargs = dict(grade_kwargs or {})
+        engine = (DaskEngine(dask, grade_fn, kwargs) if dask
+                  else LocalEngine(workers, grade_fn, kwargs))
+        config = ServeConfig(uploads=uploads, deadline=when, daily_limit=daily_limit,
+                             max_upload_bytes=int(max_upload_mb * (1 << 20)))
+        dispatcher = Dispatcher(ready.queue, engine, uploads, job_seconds=job_seconds)
+        app = create_app(ready.queue, ready.tokens, config,
+                         status=lambda: {"engine": engine.name, "errors": dispatcher.errors[-20:]})
+        _announce(ready, host, port, engine.name, echo)
+        dispatcher.start()
+        try:
+            uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                          access_log=False)).run()
+        except KeyboardInterrupt:   # uvicorn shut down gracefully, then re-raised Ctrl-C
+            echo("challenge serve: stopped; a restart picks up every queued submission")
+        finally:
+            dispatcher.stop()
+            engine.close()
+
+
+def _announce(ready: Prepared, host: str, port: int, engine: str, echo) -> None:
+    echo(f"challenge serve: http://{host}:{port}/ grading on {engine}; store {ready.queue.path}")
+    if ready.released:
+        echo(f"  {ready.released} submission(s) left running by the last server are queued again")
+    if ready.tokens_csv:
+        echo(f"  new student tokens: {ready.tokens_csv} (mail each student their line; keep the "
+             f"file private)")
+    if ready.instructor_file:
+        echo(f"  your instructor token: {ready.instructor_file}")
