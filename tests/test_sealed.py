@@ -482,3 +482,75 @@ def test_a_students_own_zip_grades_from_the_kit_or_the_temporary_folder(env, whe
         z.unlink(missing_ok=True)
     checks = report.tasks["foundations"].checks
     assert checks and all(c.passed for c in checks), [c.message for c in checks if not c.passed]
+
+
+# --- a class in one folder: hanging and greedy submissions do not stop the others -----------------
+
+@pytest.mark.slow
+def test_a_folder_of_twenty_with_two_hanging_and_one_greedy_grades_the_other_seventeen(tmp_path):
+    from grader.batch import grade_many
+    from grader.leaderboard import Leaderboard
+
+    rubric = tiny_rubric(tasks={"foundations": {"parts": ["bptt"], "checks": 10}},
+                         wall_seconds=60.0, check_seconds=8.0, memory_mb=2048)
+    data = tmp_path / "data"
+    make_hidden_sets(data, rubric)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    bad = {"hang1": "while True:\n    pass\n", "hang2": "import time\ntime.sleep(10 ** 6)\n",
+           "greedy": "hog = []\nwhile True:\n    hog.append(bytearray(64 << 20))\n"}
+    names = [f"s{i:02d}" for i in range(17)] + list(bad)
+    for name in names:
+        modules = reference_modules()
+        modules["bptt"] += "\n" + bad.get(name, "")
+        build_zip(subs / f"{name}.zip", modules, student=name)
+    result = grade_many(subs, workers=2, db=tmp_path / "lb.sqlite",
+                        grade_kwargs={"rubric": rubric, "data_dir": data})
+    assert not result.crashed and not result.rejected, (result.crashed, result.rejected)
+    assert sorted(result.graded) == sorted(f"{n}.zip" for n in names)
+    with Leaderboard(tmp_path / "lb.sqlite", readonly=True) as store:
+        points = {e.student: e.points for e in store.entries()}
+    assert all(points[f"s{i:02d}"] == 10 for i in range(17)), points
+    assert all(points[name] == 0 for name in bad), points
+
+
+# --- where the sandbox is unavailable --------------------------------------------------------------
+
+@pytest.fixture
+def no_bwrap(monkeypatch):
+    from grader import jail
+
+    jail.support.cache_clear()
+    monkeypatch.setattr(jail, "bwrap_path", lambda: None)
+    yield
+    jail.support.cache_clear()
+
+
+def test_hidden_grading_refuses_without_the_sandbox_unless_unsafe(env, tmp_path, no_bwrap):
+    from click.testing import CliRunner
+
+    from challenge.cli import main
+    from test_grader_support import write_rubric
+
+    z = build_zip(tmp_path / "alice.zip", reference_modules(),
+                  {"sorter": env["sorter"], "spam": env["spam"]})
+    rubric = write_rubric(tmp_path / "rubric.toml", RUBRIC)
+    args = ["grade", "--hidden", str(z), "--rubric", str(rubric), "--data-dir", str(env["data"])]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "bubblewrap is not installed" in refused.output and "--unsafe" in refused.output
+    unsafe = CliRunner().invoke(main, args + ["--unsafe"])
+    assert unsafe.exit_code == 0, unsafe.output
+    assert "NOT ISOLATED" in unsafe.output
+
+
+def test_a_students_own_grade_runs_without_the_sandbox_and_says_so(env, no_bwrap):
+    z = Path(tempfile.gettempdir()) / f"own-{os.getpid()}.zip"
+    try:
+        build_zip(z, reference_modules(), {"sorter": env["sorter"], "spam": env["spam"]})
+        report = grade(submission=z, hidden=False, rubric=RUBRIC, data_dir=env["data"])
+    finally:
+        z.unlink(missing_ok=True)
+    assert report.isolation["sandbox"] == "none"
+    assert "fine for your own code" in report.summary()
+    assert all(c.passed for c in report.tasks["foundations"].checks)
