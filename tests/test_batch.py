@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-import grader.batch
 from challenge.errors import ChallengeError
 from grader.batch import grade_many, student_from_filename
 from grader.leaderboard import Leaderboard
