@@ -21,6 +21,7 @@ from pathlib import Path
 
 from challenge import paths
 from challenge.data.corpus import Message, load_meta, load_split, read_jsonl, split_path
+from challenge.data.lineage import check_current, corpus_sha256
 from challenge.data.sequences import make_sequences
 from challenge.errors import ChallengeError
 from grader.predictions import write_unlabelled
@@ -142,6 +143,7 @@ def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike |
         "public_fraction": rub.hidden.public_fraction,
         "checks_seed": derive_seed(secret, "checks") % (1 << 31),
         "spam": {"corpus": corpus, "scheme": scheme, "test_sha256": split.sha256["test"],
+                 "corpus_sha256": corpus_sha256(corpus, data_dir),
                  "examples": [[i, m.id, p] for i, m, p in zip(spam_ids, test, spam_private)]},
         "sorter": {"settings": _sorter_settings(s), "file_sha256": _sha256(blob.encode())},
     }
@@ -181,6 +183,8 @@ def require_hidden_sets(data_dir: str | os.PathLike | None = None) -> None:
 def hidden_spam(data_dir: str | os.PathLike | None = None) -> SpamSet:
     """The hidden spam test set in its published order, with labels (grader process only)."""
     meta = _meta(data_dir)["spam"]
+    check_current(meta["corpus"], meta.get("corpus_sha256"), "the hidden spam set",
+                  "run `challenge hidden make` again", data_dir)
     path = split_path(meta["corpus"], "test", data_dir)
     if not path.is_file() or _sha256(path.read_bytes()) != meta["test_sha256"]:
         raise ChallengeError(f"{path} is missing or differs from the one `challenge hidden make` "

@@ -146,11 +146,15 @@ def split_path(name: str, part: str, data_dir: str | os.PathLike | None = None) 
 
 
 def load_split(name: str, part: str, data_dir: str | os.PathLike | None = None) -> list[Message]:
-    """Messages of split ``part`` ("train", "dev" or "test") of corpus ``name``."""
+    """Messages of split ``part`` ("train", "dev" or "test") of corpus ``name``; refused when
+    the corpus was imported again since the split was made."""
+    from challenge.data.lineage import check_split
+
     path = split_path(name, part, data_dir)
     if not path.is_file():
         raise ChallengeError(f"split part {part!r} of corpus {name!r} not found at {path}; "
                              f"run `challenge data split {name} --seed S` first")
+    check_split(name, data_dir)
     return read_jsonl(path)
 
 
