@@ -245,7 +245,9 @@ class _Validator:
         margin = float(self.number(table.get("margin", 0.01), f"{key}.margin", minimum=0))
         if margin >= 0.5:
             self.fail(f"{key}.margin", margin, "a number from 0 to 0.5 (a metric's share)")
-        corpus = self.string(table["corpus"], f"{key}.corpus") if "corpus" in table else ""
+        corpus = table.get("corpus", "")
+        if not isinstance(corpus, str):
+            self.fail(f"{key}.corpus", corpus, "a corpus name (\"\" for every corpus)")
         if "floor" not in table:
             return Band(table["metric"], None, None, points, margin, corpus)
         floor = float(self.number(table["floor"], f"{key}.floor"))
