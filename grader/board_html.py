@@ -29,7 +29,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em
 max-width:1160px;padding:0 1em;color:#1d2330}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}.meta,.notes{color:#5a6270;font-size:.9em}
 table{border-collapse:collapse;font-size:.88em;margin:.5em 0;width:100%}
-th,td{padding:.3em .4em;border-bottom:1px solid #dde1e8;text-align:left;overflow-wrap:anywhere}
+th,td{padding:.3em .4em;border-bottom:1px solid #dde1e8;text-align:left}
+td.wrap{overflow-wrap:anywhere;min-width:8em}
 th{background:#f2f4f8;vertical-align:bottom}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.baseline td,tr.reference td{background:#fff4cc;font-style:italic}
@@ -87,7 +88,8 @@ def _table(table, table_id: str) -> list[str]:
                 v = who(str(v))
             elif col == "rank" and kind in ("baseline", "reference"):
                 v = "-"
-            cls = "rank" if col == "rank" else "num" if isinstance(v, (int, float)) else ""
+            cls = ("rank" if col == "rank" else "num" if isinstance(v, (int, float))
+                   else "wrap" if col in ("student", "submission", "reason") else "")
             text = html.escape(_text(v, col))
             cells.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
         out.append(f'<tr class="{html.escape(kind)}{tie}">' + "".join(cells) + "</tr>")
