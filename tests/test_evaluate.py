@@ -73,3 +73,20 @@ def test_cli_evaluate_json_and_errors(trained):
     assert bad.exit_code == 1 and "unknown part 'train'" in bad.output
     missing = runner.invoke(main, ["evaluate", str(root / "nope.pt"), "--data-dir", str(root)])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_grade_note_for_a_checkpoint_of_another_corpus(trained):
+    from grader.bands import checkpoint_note
+
+    root, path = trained
+    assert checkpoint_note(path, "spam", root) == ""
+    assert checkpoint_note(path, "other", root) == ("the checkpoint was trained on corpus "
+                                                    "'spam', not on 'other'")
+    corpus = root / "corpora" / "spam" / "messages.jsonl"
+    before = corpus.read_bytes()
+    try:
+        corpus.write_bytes(before + b"\n")                   # the same name, another version
+        assert "another version of corpus 'spam'" in checkpoint_note(path, "spam", root)
+    finally:
+        corpus.write_bytes(before)
+    assert checkpoint_note(root / "missing.pt", "spam", root) == ""
