@@ -17,6 +17,12 @@ from grader.rubric import DEFAULT_RUBRIC, Band, parse_rubric
 from test_grader_support import HAM_WORDS, SPAM_WORDS, tiny_rubric
 
 
+@pytest.fixture(autouse=True)
+def runs(tmp_path, monkeypatch):
+    """No reference checkpoint of the checkout's runs/ folder is ever looked at."""
+    monkeypatch.setenv("CHALLENGE_RUNS_DIR", str(tmp_path / "runs"))
+
+
 def _figs(**f1):
     return {name: {"f1": value} for name, value in f1.items()}
 
@@ -136,3 +142,43 @@ def test_explicit_thresholds_win(tmp_path):
     mine = _course("sms", {"corpus": "sms", "floor": 0.5, "full": 0.6})
     task, notes = effective_task(mine.task("spam"), mine, hidden=True, data_dir=data)
     assert (task.quality.floor, task.quality.full, notes) == (0.5, 0.6, [])
+
+
+def test_add_baselines_grades_them_like_students(tmp_path):
+    from grader.board_rows import add_baselines
+    from grader.leaderboard import Leaderboard
+
+    data = tmp_path / "data"
+    _sms_corpus(data)
+    rub = _course("sms")
+    bands = make_hidden(secret_file=tmp_path / "s", data_dir=data, rubric=rub, new=True)["bands"]
+    rows = add_baselines(db=tmp_path / "lb.sqlite", rubric=rub, data_dir=data)
+    assert [r.name for r in rows] == ["__baseline__ ComplementNB", "__baseline__ TF-IDF+LR"]
+    assert all(r.new and r.status == "ok" for r in rows)
+    with Leaderboard(tmp_path / "lb.sqlite", readonly=True) as store:
+        entries = {e.student: e for e in store.entries()}
+    for name, key in (("__baseline__ ComplementNB", "tfidf_cnb"),
+                      ("__baseline__ TF-IDF+LR", "tfidf_logreg")):
+        entry = entries[name]
+        assert entry.kind == "baseline"
+        # the same figures hidden make measured: predictions at the model's own threshold
+        assert entry.tasks["spam"].metrics["all"]["f1"] == pytest.approx(
+            bands["figures"][key]["f1"], abs=1e-6)
+    again = add_baselines(db=tmp_path / "lb.sqlite", rubric=rub, data_dir=data)
+    assert not any(r.new for r in again)
+
+
+def test_cli_hidden_make_prints_the_measured_band(tmp_path):
+    from click.testing import CliRunner
+
+    from challenge.cli import main
+    from test_grader_support import write_rubric
+
+    data = tmp_path / "data"
+    _sms_corpus(data)
+    rubric = write_rubric(tmp_path / "rubric.toml", _course("sms"))
+    out = CliRunner().invoke(main, ["hidden", "make", "--secret-file", str(tmp_path / "s"),
+                                    "--new", "--rubric", str(rubric), "--data-dir", str(data)])
+    assert out.exit_code == 0, out.output
+    assert "spam quality: f1 band measured by `challenge hidden make`" in out.output
+    assert "reference was not measured" in out.output
