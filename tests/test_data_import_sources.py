@@ -21,6 +21,12 @@ from grader.hidden import hidden_spam, make_hidden
 from test_grader_support import tiny_rubric
 
 
+@pytest.fixture(autouse=True)
+def runs(tmp_path, monkeypatch):
+    """hidden make may look for a reference checkpoint: never in the checkout's runs/."""
+    monkeypatch.setenv("CHALLENGE_RUNS_DIR", str(tmp_path / "runs"))
+
+
 def _lingspam(folder, n=8):
     """A flat Ling-Spam-style folder: spam files named spmsg*.txt, the rest legitimate."""
     folder.mkdir(parents=True)
