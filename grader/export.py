@@ -1,4 +1,5 @@
-"""Leaderboard exports: a terminal table, csv for an LMS, Markdown, and one self-contained HTML page.
+"""Leaderboard exports: a terminal table, a gradebook csv (grader/gradebook.py), Markdown, and one
+self-contained HTML page (grader/board_html.py).
 
 Boards and a student's history are first turned into a plain :class:`Table`; each format then
 renders that table (the HTML page adds the per-check pass rates). Names are escaped in every
@@ -11,7 +12,6 @@ import csv
 import html
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from challenge.errors import ChallengeError

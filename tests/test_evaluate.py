@@ -11,7 +11,6 @@ from challenge.checkpoint import load_checkpoint
 from challenge.cli import main
 from challenge.data.corpus import Message, write_corpus
 from challenge.data.lineage import corpus_sha256
-from challenge.data.split import make_split
 from challenge.errors import ChallengeError
 from challenge.evaluate import evaluate_spam
 from challenge.metrics import binary_metrics
