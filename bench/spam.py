@@ -5,6 +5,13 @@ split, scored on its hidden test part; prints one JSON object.
     challenge data split spam --scheme random --seed 0
     python bench/spam.py [--scheme random|temporal] [--seed 0] [--data-dir data]
                          [--train-seed N] [--models lstm,...] [--lstm KEY=VALUE ...]
+    python bench/spam.py --corpus NAME --seeds 0,1,2 [--scheme random] [--models ...]
+
+``--corpus``: which corpus (default ``spam``; an imported one works the same). ``--seeds``:
+instead of the split on disk, split the corpus once per seed (in a temporary data folder, so
+the one on disk is untouched), train and score every model on each split with that seed, and
+report each run and, per model, the mean, standard deviation, min and max of every figure, so
+a claim such as "the LSTM beats the baselines" rests on several splits, not one.
 
 ``--lstm`` changes one setting of the reference run (repeatable), e.g. ``--lstm max_length=600
 --lstm threads=2 --lstm hidden_size=64``: a field of SpamDataConfig (max_length, vocab_size,
@@ -109,7 +116,7 @@ def lstm_settings(pairs: list[str]) -> dict:
 
 
 def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | None = None,
-            lstm: list[str] | None = None, timing: bool = True) -> dict:
+            lstm: list[str] | None = None, timing: bool = True, corpus: str = "spam") -> dict:
     """Train and score one model in this process; the figures of one model (without the
     inference speed and peak RSS when not ``timing``)."""
     from challenge.baseline import TfidfBaseline
@@ -119,13 +126,14 @@ def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | 
 
     train_seed = seed if train_seed is None else train_seed
 
-    train = load_texts("spam", "train", data_dir=data_dir)
-    dev = load_texts("spam", "dev", data_dir=data_dir)
-    test_texts, test_labels = load_texts("spam", "test", data_dir=data_dir)
+    train = load_texts(corpus, "train", data_dir=data_dir)
+    dev = load_texts(corpus, "dev", data_dir=data_dir)
+    test_texts, test_labels = load_texts(corpus, "test", data_dir=data_dir)
     start = time.perf_counter()
     extra: dict = {}
     if name == "lstm":
         run = train_spam(seed=train_seed, data_dir=data_dir, out=os.path.join(folder, "lstm.pt"),
+                         corpus=corpus,
                          progress=os.environ.get("CHALLENGE_QUIET") != "1",
                          **lstm_settings(lstm or []))
         seconds = time.perf_counter() - start
@@ -148,12 +156,81 @@ def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | 
     return {**figures, **extra}
 
 
+def _models(chosen: list[str], seed: int, data_dir: str, corpus: str, args,
+            timing: bool) -> dict:
+    """Each model trained and scored in its own child process on the split in ``data_dir``."""
+    models = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in chosen:
+            extra = ([] if args.train_seed is None else ["--train-seed", str(args.train_seed)])
+            extra += [f"--lstm={pair}" for pair in args.lstm]
+            extra += [] if timing else ["--no-timing"]
+            proc = subprocess.run([sys.executable, __file__, "--only", name, "--seed",
+                                   str(seed), "--data-dir", data_dir, "--folder", folder,
+                                   "--corpus", corpus, *extra], stdout=subprocess.PIPE, text=True)
+            if proc.returncode != 0:
+                sys.exit(f"bench/spam.py: {name} failed (exit code {proc.returncode})")
+            models[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"bench/spam.py: seed {seed} {name}: f1 {models[name]['f1']}",
+                  file=sys.stderr, flush=True)
+    return models
+
+
+def _gap(models: dict) -> float | None:
+    baselines = [models[m]["f1"] for m in models if m != "lstm"]
+    return (round(models["lstm"]["f1"] - max(baselines), 4)
+            if "lstm" in models and baselines else None)
+
+
+def spread(values: list[float]) -> dict:
+    """Mean, population standard deviation, min and max of ``values``, rounded to 4 places."""
+    import statistics
+
+    return {"mean": round(statistics.fmean(values), 4),
+            "std": round(statistics.pstdev(values), 4),
+            "min": min(values), "max": max(values)}
+
+
+def summarise(runs: dict[int, dict]) -> dict:
+    """Per model, the spread over seeds of each test figure; and the LSTM's mean F1 less the
+    best baseline's mean F1 (the claim that the reference beats the baselines, over seeds)."""
+    names = list(next(iter(runs.values())))
+    summary = {name: {k: spread([runs[s][name][k] for s in runs]) for k in KEYS if k != "threshold"}
+               for name in names}
+    baselines = [summary[n]["f1"]["mean"] for n in names if n != "lstm"]
+    gap = (round(summary["lstm"]["f1"]["mean"] - max(baselines), 4)
+           if "lstm" in summary and baselines else None)
+    return {"summary": summary, "lstm_mean_f1_minus_best_baseline_mean": gap}
+
+
+def _seeded_runs(chosen: list[str], seeds: list[int], data_dir: str, corpus: str, args) -> dict:
+    """Split ``corpus`` once per seed in a temporary data folder (the corpus linked, not
+    copied; the split on disk untouched) and run every model on each split."""
+    from challenge.data.split import make_split
+
+    runs, counts = {}, {}
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.makedirs(os.path.join(tmp, "corpora"))
+            os.symlink(os.path.join(data_dir, "corpora", corpus),
+                       os.path.join(tmp, "corpora", corpus))
+            split = make_split(corpus, seed, args.scheme, tmp)
+            counts[seed] = split.counts
+            runs[seed] = _models(chosen, seed, tmp, corpus, args, timing=False)
+    return {"splits": counts, "runs": runs, **summarise(runs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scheme", choices=("random", "temporal"), default="random",
                         help="the scheme the split on disk must have (default: random)")
     parser.add_argument("--seed", type=int, default=0,
                         help="the seed the split on disk must have; also the training seed")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated split seeds: split the corpus anew for each (in a "
+                             "temporary folder) and report mean and spread per model")
+    parser.add_argument("--corpus", default="spam",
+                        help="the corpus (default: spam, the built-in one; or an imported one)")
     parser.add_argument("--data-dir", default=None,
                         help="data folder holding the split (default: $CHALLENGE_DATA_DIR or data)")
     parser.add_argument("--train-seed", type=int, default=None,
@@ -164,16 +241,18 @@ def main() -> None:
                         help="change one setting of the reference LSTM run (repeatable)")
     parser.add_argument("--only", choices=MODELS, help=argparse.SUPPRESS)   # child processes
     parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--no-timing", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     from challenge import paths
+    from challenge.data.corpus import check_name, load_meta
     from challenge.errors import ChallengeError
     from challenge.tasks.spam import check_scheme, split_info
 
-    data_dir = str(paths.data_dir(args.data_dir))
+    data_dir = os.path.abspath(paths.data_dir(args.data_dir))
     if args.only:
         print(json.dumps(run_one(args.only, args.seed, data_dir, args.folder, args.train_seed,
-                                 args.lstm)))
+                                 args.lstm, timing=not args.no_timing, corpus=args.corpus)))
         return
     chosen = [m.strip() for m in args.models.split(",") if m.strip()]
     if not chosen or any(m not in MODELS for m in chosen):
@@ -181,43 +260,48 @@ def main() -> None:
                  f"got {args.models!r}")
     if "lstm" in chosen:
         lstm_settings(args.lstm)                # a bad setting fails here, before any training
+    seeds = None
+    if args.seeds is not None:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            seeds = []
+        if not seeds:
+            sys.exit(f"bench/spam.py: --seeds takes comma-separated whole numbers, e.g. 0,1,2; "
+                     f"got {args.seeds!r}")
     try:
-        check_scheme(args.scheme, data_dir=data_dir)
-        info = split_info(data_dir=data_dir)
-        if info.get("seed") != args.seed:
-            raise ChallengeError(f"the split on disk has seed {info.get('seed')}, not {args.seed}; "
-                                 f"run `challenge data split spam --scheme {args.scheme} "
-                                 f"--seed {args.seed}` first")
+        check_name(args.corpus)
+        load_meta(args.corpus, data_dir)
+        if seeds is None:
+            check_scheme(args.scheme, args.corpus, data_dir=data_dir)
+            info = split_info(args.corpus, data_dir=data_dir)
+            if info.get("seed") != args.seed:
+                raise ChallengeError(
+                    f"the split on disk has seed {info.get('seed')}, not {args.seed}; run "
+                    f"`challenge data split {args.corpus} --scheme {args.scheme} "
+                    f"--seed {args.seed}` first (or pass --seeds)")
     except ChallengeError as e:
         sys.exit(f"bench/spam.py: {e}")
     import torch
 
     load_before = os.getloadavg()
-    models = {}
-    with tempfile.TemporaryDirectory() as folder:
-        for name in chosen:
-            extra = ([] if args.train_seed is None else ["--train-seed", str(args.train_seed)])
-            extra += [f"--lstm={pair}" for pair in args.lstm]
-            proc = subprocess.run([sys.executable, __file__, "--only", name, "--seed",
-                                   str(args.seed), "--data-dir", data_dir, "--folder", folder,
-                                   *extra], stdout=subprocess.PIPE, text=True)
-            if proc.returncode != 0:
-                sys.exit(f"bench/spam.py: {name} failed (exit code {proc.returncode})")
-            models[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    baselines = [models[m]["f1"] for m in models if m != "lstm"]
-    gap = (round(models["lstm"]["f1"] - max(baselines), 4)
-           if "lstm" in models and baselines else None)
+    head = {"corpus": args.corpus, "scheme": args.scheme, "view": "subject_body",
+            "lstm_settings": args.lstm}
+    if seeds is not None:
+        body = {"seeds": seeds, "train_seed": "the split seed" if args.train_seed is None
+                else args.train_seed, **_seeded_runs(chosen, seeds, data_dir, args.corpus, args)}
+    else:
+        models = _models(chosen, args.seed, data_dir, args.corpus, args, timing=True)
+        body = {"seed": args.seed,
+                "train_seed": args.seed if args.train_seed is None else args.train_seed,
+                "split": info.get("counts"), "models": models,
+                "lstm_f1_minus_best_baseline": _gap(models)}
     print(json.dumps({
-        "scheme": args.scheme, "seed": args.seed, "view": "subject_body",
-        "train_seed": args.seed if args.train_seed is None else args.train_seed,
-        "lstm_settings": args.lstm,
-        "split": info.get("counts"),
+        **head, **body,
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "torch": torch.__version__,
                     "load_avg_before": [round(x, 2) for x in load_before],
                     "load_avg_after": [round(x, 2) for x in os.getloadavg()]},
-        "models": models,
-        "lstm_f1_minus_best_baseline": gap,
     }))
 
 

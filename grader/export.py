@@ -1,4 +1,5 @@
-"""Leaderboard exports: a terminal table, csv for an LMS, Markdown, and one self-contained HTML page.
+"""Leaderboard exports: a terminal table, a gradebook csv (grader/gradebook.py), Markdown, and one
+self-contained HTML page (grader/board_html.py).
 
 Boards and a student's history are first turned into a plain :class:`Table`; each format then
 renders that table (the HTML page adds the per-check pass rates). Names are escaped in every
@@ -11,7 +12,6 @@ import csv
 import html
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from challenge.errors import ChallengeError
@@ -132,65 +132,21 @@ def to_markdown(table: Table) -> str:
     return "\n".join(lines + [""] + [f"- {_md(n)}" for n in table.notes]) + "\n"
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#1d2330}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}.meta,.notes{color:#5a6270;font-size:.9em}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
-th,td{padding:.3em .5em;border-bottom:1px solid #dde1e8;text-align:left;white-space:nowrap}
-th{background:#f2f4f8;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.baseline td,tr.reference td{background:#fff8e1;font-style:italic}
-tr.tie td.rank{color:#b35c00;font-weight:600}tr.failed td{color:#a33}
-.scroll{overflow-x:auto}.track{display:inline-block;width:6em;height:.7em;background:#e4e8ef;
-vertical-align:middle;margin-right:.5em}.bar{display:block;height:100%;background:#4a7bd0}
-"""
+def to_html(table: Table, board: Board | None = None, details: list[Entry] | None = None) -> str:
+    """One self-contained page (:mod:`grader.board_html`): inline CSS, no scripts."""
+    from grader.board_html import page
+
+    return page(table, board, details)
 
 
-def _html_table(table: Table, table_id: str) -> list[str]:
-    out = [f'<div class="scroll"><table id="{table_id}"><thead><tr>'
-           + "".join(f"<th>{html.escape(c)}</th>" for c in table.columns) + "</tr></thead><tbody>"]
-    for kind, row in zip(table.kinds, table.rows):
-        tie = " tie" if isinstance(row[0], str) and row[0].startswith("=") else ""
-        cells = []
-        for col, v in zip(table.columns, row):
-            cls = "rank" if col == "rank" else "num" if isinstance(v, (int, float)) else ""
-            text = html.escape(_text(v, col))
-            cells.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
-        out.append(f'<tr class="{html.escape(kind)}{tie}">' + "".join(cells) + "</tr>")
-    out.append("</tbody></table></div>")
-    return out
-
-
-def to_html(table: Table, board: Board | None = None) -> str:
-    """One self-contained page: inline CSS, no scripts, no external assets, names escaped."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(table.title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(table.title)}</h1>", f'<p class="meta">Generated {now}. '
-             "Rank &ldquo;=N&rdquo;: tied (confidence intervals overlap); shaded rows are the "
-             "baseline and the reference solution.</p>"]
-    parts += _html_table(table, "ranking") if table.rows else ['<p id="empty">No graded submissions yet.</p>']
-    if table.notes:
-        parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
-    if board is not None and board.checks:
-        parts.append("<h2>Checks, most failed first</h2>")
-        parts.append('<table id="checks"><thead><tr><th>task</th><th>part</th><th>check</th>'
-                     "<th>passed</th><th>students</th><th>pass rate</th></tr></thead><tbody>")
-        for c in board.checks:
-            parts.append(f"<tr><td>{html.escape(c.task)}</td><td>{html.escape(c.part)}</td>"
-                         f"<td>{html.escape(c.name)}</td><td class=\"num\">{c.passed}</td>"
-                         f"<td class=\"num\">{c.total}</td><td class=\"num\"><span class=\"track\"><span "
-                         f"class=\"bar\" style=\"width:{c.rate:.1%}\"></span></span>{c.rate:.1%}</td></tr>")
-        parts.append("</tbody></table>")
-    return "\n".join(parts + ["</body></html>", ""])
-
-
-def render(table: Table, fmt: str, board: Board | None = None) -> str:
+def render(table: Table, fmt: str, board: Board | None = None,
+           details: list[Entry] | None = None) -> str:
     if fmt == "csv":
         return to_csv(table)
     if fmt == "md":
         return to_markdown(table)
     if fmt == "html":
-        return to_html(table, board)
+        return to_html(table, board, details)
     if fmt == "table":
         return to_text(table)
     raise ChallengeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -203,15 +159,38 @@ class Shown:
     path: Path | None = None
 
 
+def _board_extras(db, board: Board) -> tuple[list[str], dict[str, float], list[Entry]]:
+    """Every student graded (failed ones too), each task's maximum points, and the entry
+    behind each board row (for the HTML page's per-student detail)."""
+    with Leaderboard(db, readonly=True) as store:
+        entries = store.entries(checks=True)
+    students = sorted({e.student for e in entries if e.kind == "student"})
+    task_max: dict[str, float] = {}
+    for e in entries:
+        for t, te in e.tasks.items():
+            task_max[t] = max(task_max.get(t, 0.0), te.max_points)
+    by_key = {(e.student, e.submission, e.graded_at): e for e in entries}
+    details = [by_key[k] for k in ((r.student, r.submission, r.graded_at) for r in board.rows)
+               if k in by_key]
+    return students, task_max, details
+
+
 def leaderboard(*, db: str | Path | None = None, task: str | None = None, private: bool = False,
                 fmt: str = "table", out: str | Path | None = None, student: str | None = None,
-                select: str = "public") -> Shown:
+                select: str = "public", roster: str | Path | None = None) -> Shown:
     """The ``challenge leaderboard`` command: rank (or one student's history) and render.
 
     A missing default database is an empty board; a missing ``db`` that was given is an error.
+    ``roster`` (csv): every student of it gets a gradebook row (:mod:`grader.gradebook`).
     """
+    from grader.gradebook import gradebook_csv, read_roster
+
     if fmt not in FORMATS:
         raise ChallengeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if roster is not None and (fmt != "csv" or student is not None):
+        raise ChallengeError("--roster shapes the gradebook csv of a board; use it with "
+                             "--format csv and without --student")
+    names = read_roster(roster) if roster is not None else None
     part = "private" if private else "public"
     board = None
     message = ""
@@ -230,9 +209,17 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
         board = load_board(db, task=task, part=part, select=select)
         if not board.rows:
             message = "the leaderboard is empty: no graded submissions yet"
+    students: list[str] = []
+    task_max: dict[str, float] = {}
+    details: list[Entry] = []
     if board is not None:
         table = board_table(board)
-    text = render(table, fmt, board)
+        if board.rows or db is not None or default_db_path().is_file():
+            students, task_max, details = _board_extras(db, board)
+    if board is not None and fmt == "csv":
+        text = gradebook_csv(board, students, task_max, names)
+    else:
+        text = render(table, fmt, board, details)
     if out is None:
         return Shown(text, message)
     with atomic_write(out, "w", encoding="utf-8", newline="", permissions=0o644) as f:

@@ -31,6 +31,7 @@ import torch
 from challenge.errors import ChallengeError
 from challenge.impl import STUDENT_MODULES
 from challenge.submit import modules_dir
+from grader import bands
 from grader import hidden as hidden_sets
 from grader import quality, scan
 from grader.checks import all_checks, judge
@@ -118,6 +119,7 @@ def grade_predictions(path: Path, rub: Rubric, data_dir=None) -> GradeReport:
     if task is None or task.quality is None:
         raise ChallengeError(f"the rubric ({rub.source}) has no spam quality band to grade "
                              f"predictions with; add [tasks.spam.quality]")
+    task, notes = bands.effective_task(task, rub, hidden=True, data_dir=data_dir)
     data = hidden_sets.hidden_spam(data_dir)
     student = student_from_name(path)
     try:
@@ -126,6 +128,7 @@ def grade_predictions(path: Path, rub: Rubric, data_dir=None) -> GradeReport:
     except PredictionsError as e:
         return _failed(rub, path, student, "predictions", str(e), True)
     result, examples = quality.spam_quality(task, data, probs, 0.5)
+    result.notes += notes
     spam = TaskResult("spam", result.points, task.quality.points, quality=result, examples=examples)
     return GradeReport(**_base(rub, path, student, "predictions", True), status="ok", reason="",
                        points=spam.points, max_points=spam.max_points, tasks={"spam": spam})
@@ -178,9 +181,12 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
     units: list[Unit] = []
     plan: dict[str, tuple] = {}
     files: dict[str, Path] = {}
+    notes: dict[str, list[str]] = {}
     probe_dir = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-probe-", dir=scratch_parent()))
     try:
         for task in rub.tasks:
+            task, notes[task.name] = bands.effective_task(task, rub, hidden=hidden,
+                                                          data_dir=data_dir)
             checks = all_checks(task.parts) if task.parts else []
             inputs = [check.make_inputs(seed) for check in checks]
             units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": d}, c.part)
@@ -207,6 +213,10 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
             if calls:
                 result.review.append("generate (or a function it calls) sorts: "
                                      + "; ".join(calls[:5]))
+        if result is not None:
+            corpus = bands.checkpoint_note(checkpoints.get(name), rub.hidden.spam_corpus,
+                                           data_dir) if name == "spam" else ""
+            result.notes += notes[name] + ([corpus] if corpus else [])
         earned = sum(c.points for c, ok in zip(checks, results) if ok.passed)
         check_points = task.checks * earned / (sum(c.points for c in checks) or 1.0)
         points = round(check_points + (result.points if result else 0.0), 6)

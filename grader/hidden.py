@@ -21,6 +21,7 @@ from pathlib import Path
 
 from challenge import paths
 from challenge.data.corpus import Message, load_meta, load_split, read_jsonl, split_path
+from challenge.data.lineage import check_current, corpus_sha256
 from challenge.data.sequences import make_sequences
 from challenge.errors import ChallengeError
 from grader.predictions import write_unlabelled
@@ -100,8 +101,13 @@ def _private_flags(n: int, secret: str, purpose: str, public_fraction: float) ->
 
 
 def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike | None = None,
-                rubric: str | os.PathLike | Rubric | None = None, new: bool = False) -> dict:
-    """Make every hidden set from the secret in ``secret_file``; returns what was written."""
+                rubric: str | os.PathLike | Rubric | None = None, new: bool = False,
+                train_reference: bool = False, reference_training=None) -> dict:
+    """Make every hidden set from the secret in ``secret_file``; returns what was written.
+
+    Where the rubric's spam band is not fixed for the course corpus, the band is measured on
+    the hidden set (:mod:`grader.bands`): with the reference when a checkpoint trained on this
+    split is cached, or trained first (``train_reference``, with ``reference_training``)."""
     from challenge.data.split import make_split  # the data module owns the split itself
 
     rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
@@ -142,18 +148,44 @@ def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike |
         "public_fraction": rub.hidden.public_fraction,
         "checks_seed": derive_seed(secret, "checks") % (1 << 31),
         "spam": {"corpus": corpus, "scheme": scheme, "test_sha256": split.sha256["test"],
+                 "corpus_sha256": corpus_sha256(corpus, data_dir),
                  "examples": [[i, m.id, p] for i, m, p in zip(spam_ids, test, spam_private)]},
         "sorter": {"settings": _sorter_settings(s), "file_sha256": _sha256(blob.encode())},
     }
+    measured = _measure_band(rub, corpus, test, data_dir, train_reference, reference_training)
+    if measured:
+        meta["spam"]["bands"] = measured
     with paths.atomic_write(root / META_NAME, "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=1)
-    return {"folder": str(root), "public_file": str(public),
+    return {"bands": measured,
+            "folder": str(root), "public_file": str(public),
             "spam": {"corpus": corpus, "scheme": scheme, "messages": len(test),
                      "private": sum(spam_private), "splits": split.counts},
             "sorter": {"in_range": s.hidden_size, "longer": s.hidden_size,
                        "lengths": f"{s.min_len}..{s.max_len}",
                        "long_lengths": f"{s.long_min_len}..{s.long_max_len}"},
             "secret_fingerprint": meta["secret_fingerprint"]}
+
+
+def _measure_band(rub: Rubric, corpus: str, test: list[Message], data_dir, train_reference: bool,
+                  reference_training) -> dict | None:
+    """The measured spam band, or None where the rubric fixes the thresholds for ``corpus``."""
+    from grader import bands
+    from grader.reference import ReferenceTraining, reference_spam
+
+    task = rub.task("spam")
+    band = task.quality if task else None
+    if band is None or (band.fixed and band.corpus in ("", corpus)):
+        return None
+    reference = reference_spam(rub, data_dir=data_dir, train=train_reference,
+                               config=reference_training or ReferenceTraining())
+    figures = bands.measure_models(corpus, test, data_dir, reference)
+    return bands.derive_band(band, figures)
+
+
+def spam_bands(data_dir: str | os.PathLike | None = None) -> dict | None:
+    """The spam band `challenge hidden make` measured, if it measured one."""
+    return _meta(data_dir)["spam"].get("bands")
 
 
 def _sorter_settings(s: SorterSettings) -> dict:
@@ -181,6 +213,8 @@ def require_hidden_sets(data_dir: str | os.PathLike | None = None) -> None:
 def hidden_spam(data_dir: str | os.PathLike | None = None) -> SpamSet:
     """The hidden spam test set in its published order, with labels (grader process only)."""
     meta = _meta(data_dir)["spam"]
+    check_current(meta["corpus"], meta.get("corpus_sha256"), "the hidden spam set",
+                  "run `challenge hidden make` again", data_dir)
     path = split_path(meta["corpus"], "test", data_dir)
     if not path.is_file() or _sha256(path.read_bytes()) != meta["test_sha256"]:
         raise ChallengeError(f"{path} is missing or differs from the one `challenge hidden make` "

@@ -21,8 +21,9 @@ from challenge.errors import ChallengeError
 from challenge.paths import data_dir
 from grader.names import check_student_name, lookalike_problem
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2          # 2: checks keep their message (a failed check's reason)
 KINDS = ("student", "baseline", "reference")
+MAX_MESSAGE = 500           # characters of a failed check's message kept for the board
 
 _SCHEMA = """
 CREATE TABLE submissions (
@@ -43,7 +44,8 @@ CREATE TABLE task_results (
 CREATE TABLE checks (
     submission_id INTEGER NOT NULL REFERENCES submissions(id),
     task TEXT NOT NULL, part TEXT NOT NULL, name TEXT NOT NULL,
-    passed INTEGER NOT NULL, status TEXT NOT NULL, points REAL NOT NULL, max_points REAL NOT NULL);
+    passed INTEGER NOT NULL, status TEXT NOT NULL, points REAL NOT NULL, max_points REAL NOT NULL,
+    message TEXT NOT NULL DEFAULT '');
 CREATE INDEX submissions_student ON submissions (student);
 """
 
@@ -162,6 +164,9 @@ class Leaderboard:
             if tables:
                 raise ChallengeError(f"{self.path} is not a leaderboard database: pass another --db")
             self._con.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        elif version == 1 and not self.readonly:   # a board from before messages were kept
+            self._con.executescript("BEGIN; ALTER TABLE checks ADD COLUMN message TEXT NOT NULL "
+                                    f"DEFAULT ''; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         elif version == 0:
             raise ChallengeError(f"{self.path} is not a leaderboard database: pass another --db")
 
@@ -189,7 +194,10 @@ class Leaderboard:
             raise ChallengeError(f"report of {report.get('submission') or report.get('student')!r} "
                                  "was graded on the dev sets; grade it with --hidden (or "
                                  "--on-hidden) before it goes on the leaderboard")
-        name = f"__{kind}__" if kind != "student" else check_student_name(student or report.get("student", ""))
+        if kind == "student":
+            name = check_student_name(student or report.get("student", ""))
+        else:   # "__baseline__", or one baseline of several: "__baseline__ ComplementNB"
+            name = student if student and student.startswith(f"__{kind}__") else f"__{kind}__"
         if kind == "student" and (problem := lookalike_problem(name, self.students())):
             raise ChallengeError(problem)
         row = (name, kind, str(report.get("submission", "")), sha256 or report.get("sha256", ""),
@@ -215,13 +223,18 @@ class Leaderboard:
                      q.get("status", "missing"), q.get("reason", ""), json.dumps(metrics),
                      encode_examples(t.get("examples"))))
                 self._con.executemany(
-                    "INSERT INTO checks VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO checks VALUES (?,?,?,?,?,?,?,?,?)",
                     [(sid, task, c.get("part", ""), c.get("name", ""), int(bool(c.get("passed"))),
-                      c.get("status", ""), float(c.get("points", 0.0)), float(c.get("max_points", 0.0)))
+                      c.get("status", ""), float(c.get("points", 0.0)), float(c.get("max_points", 0.0)),
+                      "" if c.get("passed") else str(c.get("message", ""))[:MAX_MESSAGE])
                      for c in t.get("checks") or []])
         return sid
 
     # --- reading ---------------------------------------------------------------------------
+
+    def _has_messages(self) -> bool:
+        """Schema 1 boards (opened read-only, so not upgraded) have no check messages."""
+        return any(row[1] == "message" for row in self._con.execute("PRAGMA table_info(checks)"))
 
     def graded_keys(self) -> set[tuple[str, str, str]]:
         """Every stored ``(student, sha256, rubric_hash)``: what a resumed batch skips."""
@@ -260,9 +273,12 @@ class Leaderboard:
                     tasks[sid][task] = TaskEntry(p, mp, qs, qr, json.loads(m), decode_examples(ex))
             check_rows: dict[int, list] = {i: [] for i in ids}
             if checks:
-                for sid, task, part, name, passed, st in self._con.execute(
-                        "SELECT submission_id, task, part, name, passed, status FROM checks"):
+                message = "message" if self._has_messages() else "''"
+                for sid, task, part, name, passed, st, p, mp, msg in self._con.execute(
+                        "SELECT submission_id, task, part, name, passed, status, points, max_points,"
+                        f" {message} FROM checks"):
                     if sid in ids:
                         check_rows[sid].append({"task": task, "part": part, "name": name,
-                                                "passed": bool(passed), "status": st})
+                                                "passed": bool(passed), "status": st,
+                                                "points": p, "max_points": mp, "message": msg})
         return [Entry(*r, tasks=tasks[r[0]], checks=check_rows[r[0]]) for r in base]

@@ -171,10 +171,15 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
 
     rows = _rank(chosen, intervals, task, part, columns, attempts, value)
     checks = _check_rates([e for e in chosen if e.kind == "student"], task)
-    notes = [] if task is not None else ["ties: equal points"]
+    notes = []   # each only when it says something true of this board
+    if any(r.tie for r in rows):
+        notes.append("ties (=N): equal points" if task is None else
+                     f"ties (=N): {level:.0%} bootstrap intervals of {PRIMARY[task]} on the "
+                     f"{part} part overlap ({resamples} resamples, seed {seed})")
+    if any(r.kind != "student" for r in rows):
+        notes.append("shaded rows are the baseline and reference rows: graded like students, "
+                     "not ranked")
     if task is not None:
-        notes.append(f"ties: {level:.0%} bootstrap intervals of {PRIMARY[task]} on the {part} part "
-                     f"overlap ({resamples} resamples, seed {seed})")
         if part == "private" and select == "public":
             notes.append("each student's submission is the best on the public part")
     failed = sum(e.status != "ok" for e in entries)

@@ -72,6 +72,21 @@ def reference_checkpoints(rub: Rubric, *, data_dir: str | os.PathLike | None = N
     return found
 
 
+def reference_spam(rub: Rubric, *, data_dir: str | os.PathLike | None = None, train: bool = True,
+                   config: ReferenceTraining = ReferenceTraining()) -> Path | None:
+    """The reference spam checkpoint trained on the course corpus's split on disk (trained
+    first when missing and ``train``), or None."""
+    path = reference_dir() / "spam.pt"
+    if path.is_file() and _spam_fits(path, rub, data_dir):
+        return path
+    if not train:
+        return None
+    print(f"no reference spam checkpoint for this split; training one (cached as {path})",
+          file=sys.stderr)
+    _train_spam(path, rub, data_dir, config)
+    return path
+
+
 def _sorter_fits(path: Path, rub: Rubric, data_dir=None) -> bool:
     try:
         data = load_checkpoint(path)["config"].get("data", {})

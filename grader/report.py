@@ -22,6 +22,7 @@ class QualityResult:
     private: dict = field(default_factory=dict)     # the private part (empty on dev sets)
     components: list = field(default_factory=list)  # per rubric band: metric, value, points, ...
     review: list = field(default_factory=list)      # evidence for the instructor to look at
+    notes: list = field(default_factory=list)       # where the band came from, the corpus, ...
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,6 +113,7 @@ class GradeReport:
                              f"{detail or state}")
                 if detail and state:
                     lines.append(f"      {state}")
+                lines += [f"      note: {note}" for note in q.notes]
         failed = [c for t in self.tasks.values() for c in t.checks if not c.passed]
         if failed:
             lines.append("Failed checks:")

@@ -29,15 +29,26 @@ QUALITY_METRICS = {
 
 @dataclass(frozen=True)
 class Band:
-    """``metric`` mapped to points linearly: ``floor`` or below -> 0, ``full`` or above -> ``points``."""
+    """``metric`` mapped to points linearly: ``floor`` or below -> 0, ``full`` or above -> ``points``.
+
+    Without ``floor`` and ``full`` (spam only) the band is measured by ``challenge hidden make``
+    on the course corpus (:mod:`grader.bands`), full marks at the reference's level less
+    ``margin``. ``corpus``: the corpus fixed thresholds were set for; on another course corpus
+    the measured band is used instead ("" = these thresholds on every corpus)."""
 
     metric: str
-    floor: float
-    full: float
+    floor: float | None
+    full: float | None
     points: float
+    margin: float = 0.01
+    corpus: str = ""
+
+    @property
+    def fixed(self) -> bool:
+        return self.floor is not None and self.full is not None
 
     def score(self, value: float | None) -> float:
-        if value is None or not math.isfinite(value):
+        if value is None or not math.isfinite(value) or not self.fixed:
             return 0.0
         frac = (value - self.floor) / (self.full - self.floor)
         return round(self.points * min(1.0, max(0.0, frac)), 6)
@@ -212,10 +223,17 @@ class _Validator:
         return value
 
     def band(self, table: Any, key: str, task: str) -> Band:
-        self.keys(table, key, {"metric", "floor", "full", "points"})
-        for needed in ("metric", "floor", "full", "points"):
+        self.keys(table, key, {"metric", "floor", "full", "points", "margin", "corpus"})
+        for needed in ("metric", "points"):
             if needed not in table:
                 raise ChallengeError(f"rubric {self.source}: {key} needs a {needed!r} key")
+        if ("floor" in table) != ("full" in table):
+            raise ChallengeError(f"rubric {self.source}: {key} needs both 'floor' and 'full' "
+                                 f"(fixed thresholds) or neither (bands measured by `challenge "
+                                 f"hidden make`)")
+        if "floor" not in table and task != "spam":
+            raise ChallengeError(f"rubric {self.source}: {key} needs 'floor' and 'full'; only "
+                                 f"the spam task has measured bands")
         metrics = QUALITY_METRICS.get(task)
         if metrics is None:
             raise ChallengeError(f"rubric {self.source}: {key}: task {task!r} has no trained model "
@@ -223,12 +241,20 @@ class _Validator:
                                  f"{', '.join(QUALITY_METRICS)}")
         if table["metric"] not in metrics:
             self.fail(f"{key}.metric", table["metric"], f"one of {', '.join(metrics)}")
+        points = float(self.number(table["points"], f"{key}.points", minimum=0))
+        margin = float(self.number(table.get("margin", 0.01), f"{key}.margin", minimum=0))
+        if margin >= 0.5:
+            self.fail(f"{key}.margin", margin, "a number from 0 to 0.5 (a metric's share)")
+        corpus = table.get("corpus", "")
+        if not isinstance(corpus, str):
+            self.fail(f"{key}.corpus", corpus, "a corpus name (\"\" for every corpus)")
+        if "floor" not in table:
+            return Band(table["metric"], None, None, points, margin, corpus)
         floor = float(self.number(table["floor"], f"{key}.floor"))
         full = float(self.number(table["full"], f"{key}.full"))
-        points = float(self.number(table["points"], f"{key}.points", minimum=0))
         if full <= floor:
             self.fail(f"{key}.full", full, f"a value greater than floor ({floor:g})")
-        return Band(table["metric"], floor, full, points)
+        return Band(table["metric"], floor, full, points, margin, corpus)
 
     def tasks(self, raw: Any) -> tuple[TaskRubric, ...]:
         if not isinstance(raw, dict) or not raw:

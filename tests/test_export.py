@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from challenge.cli import main
+from grader.board_html import label, who
 from grader.export import board_table, history_table, to_csv, to_html, to_markdown
 from grader.leaderboard import Leaderboard
 from grader.ranking import load_board
@@ -87,11 +88,14 @@ def test_html_is_self_contained_escaped_and_parses_back(db):
     parser = Tables()
     parser.feed(page)
     header, *rows = parser.tables["ranking"]
-    columns = header[1]
+    keys = {label(c): c for c in board_table(board).columns}
+    columns = [keys[h] for h in header[1]]
+    assert "Spam F1" not in header[1] and "F1" in header[1] and "95% CI high" in header[1]
     assert len(rows) == len(board.rows)
     for (cls, cells), want in zip(rows, board.rows):
         got = dict(zip(columns, cells))
-        assert got["student"] == want.student and got["rank"] == want.rank_label
+        assert got["student"] == who(want.student)
+        assert got["rank"] == (want.rank_label if want.kind == "student" else "-")
         assert float(got["f1"]) == pytest.approx(want.metrics["f1"], abs=5e-5)
         assert float(got["ci_high"]) == pytest.approx(want.ci_high, abs=5e-5)
         assert float(got["points"]) == pytest.approx(want.points, abs=5e-3)
@@ -129,7 +133,10 @@ def test_cli_table_csv_out_and_history(db, tmp_path):
     out = tmp_path / "exports" / "grades.csv"
     written = runner.invoke(main, ["leaderboard", "--db", str(db), "--format", "csv", "--out", str(out)])
     assert written.exit_code == 0 and f"wrote {out}" in written.output
-    assert set(pd.read_csv(out)["student"]) == {"alice", "bob", "<b>eve&co|x"}
+    book = pd.read_csv(out, keep_default_na=False)
+    assert list(book["student"]) == sorted(["alice", "bob", "<b>eve&co|x", "dave"])
+    assert list(book["id"]) == list(book["student"])          # no roster: the name is the id
+    assert book.loc[book["student"] == "dave", "points"].item() == ""    # failed: no score
     history = runner.invoke(main, ["leaderboard", "--db", str(db), "--student", "dave"])
     assert history.exit_code == 0 and "malformed zip" in history.output
 

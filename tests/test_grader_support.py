@@ -123,7 +123,7 @@ def write_rubric(path: Path, rubric: Rubric) -> Path:
         for band in ("quality", "bonus"):
             if task[band]:
                 lines.append(f"[tasks.{task['name']}.{band}]")
-                lines += [f"{k} = {value(v)}" for k, v in task[band].items()]
+                lines += [f"{k} = {value(v)}" for k, v in task[band].items() if v is not None]
     path.write_text("\n".join(lines) + "\n")
     return path
 

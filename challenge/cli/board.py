@@ -1,11 +1,21 @@
-"""CLI: ``challenge leaderboard``, the ranking (or one student's history) and its exports."""
+"""CLI: ``challenge leaderboard``, the ranking (or one student's history) and its exports, and
+``challenge leaderboard add-reference|add-baselines``, the marked rows."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
+_DB = click.option("--db", type=click.Path(dir_okay=False), default=None,
+                   help="The leaderboard database; default: <data folder>/leaderboard.sqlite.")
+_RUBRIC = click.option("--rubric", default=None, type=click.Path(dir_okay=False),
+                       help="The rubric to grade with (default: the shipped one).")
+_DATA_DIR = click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+                         help="The data folder (default: $CHALLENGE_DATA_DIR or ./data).")
 
-@click.command()
+
+@click.group(invoke_without_command=True)
 @click.option("--task", type=click.Choice(["spam", "sorter"]), default=None,
               help="Rank one task on its primary metric (spam: f1, sorter: exact_match), with "
                    "ties where bootstrap intervals overlap; default: overall, by points.")
@@ -17,29 +27,69 @@ import click
                    "part an unbiased final score; 'part' picks on the part shown.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "md", "html"]),
               default="table", show_default=True,
-              help="table (terminal), csv (an LMS import: students only), md, or html "
-                   "(one self-contained page with per-check pass rates).")
+              help="table (terminal), csv (a gradebook: one row per student, ids, points to 2 "
+                   "decimals), md, or html (a page to show a class: histogram, per-student "
+                   "detail, per-check pass rates).")
+@click.option("--roster", type=click.Path(dir_okay=False), default=None,
+              help="With --format csv: every student of this roster gets a row (empty scores "
+                   "for those who did not submit); a CSV with id and student columns, or names "
+                   "one a line.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write to this file (atomically) instead of printing.")
-@click.option("--db", type=click.Path(dir_okay=False), default=None,
-              help="The leaderboard database; default: <data folder>/leaderboard.sqlite.")
+@_DB
 @click.option("--student", default=None,
               help="Show this student's submissions (every attempt, failed ones with reasons).")
-def leaderboard(task: str | None, private: bool, select: str, fmt: str, out: str | None,
-                db: str | None, student: str | None) -> None:
+@click.pass_context
+def leaderboard(ctx: click.Context, task: str | None, private: bool, select: str, fmt: str,
+                roster: str | None, out: str | None, db: str | None, student: str | None) -> None:
     """Rank each student's best graded submission, or show one student's history.
 
-    Baseline and reference rows are marked and take no rank; "=N" marks a tie. A missing
-    default database prints a notice and exits 0; a --db that does not exist is an error.
+    Baseline and reference rows (add them with `challenge leaderboard add-baselines` and
+    `add-reference`) are shaded and take no rank; "=N" marks a tie. A missing default database
+    prints a notice and exits 0; a --db that does not exist is an error.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from grader.export import leaderboard as show
 
     shown = show(db=db, task=task, private=private, fmt=fmt, out=out, student=student,
-                 select=select)
+                 select=select, roster=roster)
     if shown.text:
         click.echo(shown.text, nl=False)
     if shown.message:
         click.echo(shown.message, err=True)
+
+
+@leaderboard.command("add-reference")
+@_DB
+@_RUBRIC
+@_DATA_DIR
+@click.option("--no-train", is_flag=True,
+              help="Do not train the reference's checkpoints when none fits (minutes); grade "
+                   "without them instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def add_reference(db, rubric, data_dir, no_train, as_json) -> None:
+    """Grade the reference solutions on the hidden sets and add them as a shaded row."""
+    from grader.board_rows import add_reference as add
+
+    row = add(db=db, rubric=rubric, data_dir=data_dir, train=not no_train)
+    click.echo(json.dumps(row.to_dict()) if as_json else row.summary())
+
+
+@leaderboard.command("add-baselines")
+@_DB
+@_RUBRIC
+@_DATA_DIR
+@click.option("--seed", default=0, show_default=True, help="The baselines' random_state.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def add_baselines(db, rubric, data_dir, seed, as_json) -> None:
+    """Grade ComplementNB and TF-IDF+LR on the hidden spam set (as predictions) and add them
+    as shaded rows."""
+    from grader.board_rows import add_baselines as add
+
+    rows = add(db=db, rubric=rubric, data_dir=data_dir, seed=seed)
+    click.echo(json.dumps([r.to_dict() for r in rows]) if as_json
+               else "\n".join(r.summary() for r in rows))
 
 
 COMMANDS: list = [leaderboard]

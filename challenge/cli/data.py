@@ -71,10 +71,11 @@ def split(name: str, seed: str, scheme: str, force: bool, as_json: bool,
 
 @data.command(name="import")
 @click.argument("name")
-@click.argument("path", type=click.Path())
+@click.argument("paths", nargs=-1, required=True, metavar="PATH[:LABEL]...")
 @click.option("--format", "fmt", required=True,
               help=f"{'|'.join(FORMATS)}. tsv: label<TAB>text lines; csv: header row; "
-                   "maildir: ham/ and spam/ folders; mbox: one mbox file (needs --label).")
+                   "maildir: ham/ and spam/ folders (or files labelled by name); mbox: one "
+                   "mbox file per PATH (label it PATH:spam, --label or by name).")
 @click.option("--label-col", default=None,
               help="CSV column holding the label (name or 0-based index).")
 @click.option("--text-col", default=None,
@@ -82,14 +83,32 @@ def split(name: str, seed: str, scheme: str, force: bool, as_json: bool,
 @click.option("--encoding", default=None,
               help="Encoding of a TSV/CSV file (default: UTF-8, else cp1252, else latin-1).")
 @click.option("--label", default=None,
-              help="ham or spam: the label of every message (mbox, maildir).")
+              help="ham or spam: the label of every message (mbox, maildir); a PATH:LABEL "
+                   "suffix labels one source.")
+@click.option("--label-from-name", "rules", multiple=True, metavar="PATTERN=LABEL",
+              help="Label files by name (maildir, mbox; repeatable, first match wins): a glob "
+                   "such as 'spmsg*=spam', or a regex written 're:^spm=spam'.")
+@click.option("--default-label", default=None,
+              help="ham or spam: the label of files no --label-from-name rule matches.")
+@click.option("--append", is_flag=True,
+              help="Add these messages to the corpus NAME already stored, instead of replacing it.")
+@click.option("--force", is_flag=True,
+              help="Change a corpus that has splits or hidden sets: they are removed (split and "
+                   "run hidden make again).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @_DATA_DIR
-def import_(name: str, path: str, fmt: str, label_col: str | None, text_col: str | None,
-            encoding: str | None, label: str | None, as_json: bool, data_dir: str | None) -> None:
-    """Import your own labelled mail at PATH as corpus NAME (stored like the built-in one)."""
-    result = import_corpus(name, fmt, path, label_col=label_col, text_col=text_col,
-                           encoding=encoding, label=label, data_dir=data_dir)
+def import_(name: str, paths: tuple[str, ...], fmt: str, label_col: str | None,
+            text_col: str | None, encoding: str | None, label: str | None,
+            rules: tuple[str, ...], default_label: str | None, append: bool, force: bool,
+            as_json: bool, data_dir: str | None) -> None:
+    """Import your own labelled mail at PATH... as corpus NAME (stored like the built-in one).
+
+    Several PATHs go into one corpus, e.g. ham.mbox:ham spam.mbox:spam.
+    """
+    result = import_corpus(name, fmt, list(paths), label_col=label_col, text_col=text_col,
+                           encoding=encoding, label=label, label_from_name=rules,
+                           default_label=default_label, append=append, force=force,
+                           data_dir=data_dir)
     click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
 
 

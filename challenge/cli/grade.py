@@ -139,14 +139,21 @@ def hidden() -> None:
               help="The rubric whose [hidden] and [sorter] settings to follow (default: shipped).")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False),
               help="The data folder (default: $CHALLENGE_DATA_DIR or ./data).")
+@click.option("--train-reference", is_flag=True,
+              help="Where the spam band is measured (a course corpus the rubric sets no "
+                   "thresholds for): train the reference on the new split first if none is "
+                   "cached, so full marks sit at its level (minutes).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of what was written.")
-def make(secret_file, new, rubric, data_dir, as_json) -> None:
+def make(secret_file, new, rubric, data_dir, train_reference, as_json) -> None:
     """Split the spam corpus with a secret seed (public train/dev, hidden test), make the hidden
     sorter sets (in range and longer), fix each set's public/private partition, and publish the
     unlabelled spam test file for predictions submissions."""
     from grader.hidden import make_hidden
 
-    summary = make_hidden(secret_file=secret_file, data_dir=data_dir, rubric=rubric, new=new)
+    from grader.bands import band_note
+
+    summary = make_hidden(secret_file=secret_file, data_dir=data_dir, rubric=rubric, new=new,
+                          train_reference=train_reference)
     if as_json:
         click.echo(json.dumps(summary))
         return
@@ -158,6 +165,8 @@ def make(secret_file, new, rubric, data_dir, as_json) -> None:
                f"  sorter: {sorter['in_range']} sequences of lengths {sorter['lengths']}, "
                f"{sorter['longer']} of lengths {sorter['long_lengths']}\n"
                f"  published for predictions submissions: {summary['public_file']}")
+    if summary["bands"]:
+        click.echo(f"  spam quality: {band_note(summary['bands'])}")
 
 
 COMMANDS: list = [grade, hidden]

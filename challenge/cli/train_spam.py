@@ -109,5 +109,25 @@ def baseline_spam(corpus: str | None, scheme: str | None, seed: int, with_test: 
             click.echo(r.summary())
 
 
+@click.command("evaluate")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--corpus", default=None,
+              help="The corpus to score on (default: the course corpus); any imported one works, "
+                   "which measures transfer from the corpus the checkpoint was trained on.")
+@click.option("--part", default="dev", show_default=True,
+              help="dev (public), test (the hidden test part: instructors only) or all (every "
+                   "message of the corpus; no split needed).")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Data folder (default: $CHALLENGE_DATA_DIR or ./data).")
+def evaluate(checkpoint: str, corpus: str | None, part: str, as_json: bool,
+             data_dir: str | None) -> None:
+    """Score a spam CHECKPOINT on a corpus part: F1, precision, recall, ROC-AUC, threshold."""
+    from challenge.evaluate import evaluate_spam
+
+    result = evaluate_spam(checkpoint, corpus=corpus, part=part, data_dir=data_dir)
+    click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
+
+
 SPAM_COMMANDS: list = [spam]
-BASELINE_COMMANDS: list = [baseline]
+BASELINE_COMMANDS: list = [baseline, evaluate]

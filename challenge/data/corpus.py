@@ -146,11 +146,15 @@ def split_path(name: str, part: str, data_dir: str | os.PathLike | None = None) 
 
 
 def load_split(name: str, part: str, data_dir: str | os.PathLike | None = None) -> list[Message]:
-    """Messages of split ``part`` ("train", "dev" or "test") of corpus ``name``."""
+    """Messages of split ``part`` ("train", "dev" or "test") of corpus ``name``; refused when
+    the corpus was imported again since the split was made."""
+    from challenge.data.lineage import check_split
+
     path = split_path(name, part, data_dir)
     if not path.is_file():
         raise ChallengeError(f"split part {part!r} of corpus {name!r} not found at {path}; "
                              f"run `challenge data split {name} --seed S` first")
+    check_split(name, data_dir)
     return read_jsonl(path)
 
 
@@ -162,15 +166,20 @@ def normalise_body(body: str) -> str:
     return _WS.sub(" ", body).strip().lower()
 
 
-def duplicate_groups(messages: list[Message]) -> list[list[int]]:
-    """Indices of messages whose normalised bodies are identical, one list per group of 2+.
+def duplicate_key(m: Message) -> str:
+    """What two messages must share to count as copies: the normalised body; for a message
+    with no body, its normalised subject (marked so it never equals a body), so identical
+    subject-only messages, and all empty ones, are copies too."""
+    body = normalise_body(m.body)
+    return body if body else "\0subject:" + normalise_body(m.subject)
 
-    Empty bodies are not grouped: they carry no text to leak, and they differ by subject.
+
+def duplicate_groups(messages: list[Message]) -> list[list[int]]:
+    """Indices of messages with the same :func:`duplicate_key`, one list per group of 2+.
+
     Groups come in order of their first member, members in corpus order.
     """
-    by_body: dict[str, list[int]] = {}
+    by_key: dict[str, list[int]] = {}
     for i, m in enumerate(messages):
-        key = normalise_body(m.body)
-        if key:
-            by_body.setdefault(key, []).append(i)
-    return [idx for idx in by_body.values() if len(idx) > 1]
+        by_key.setdefault(duplicate_key(m), []).append(i)
+    return [idx for idx in by_key.values() if len(idx) > 1]

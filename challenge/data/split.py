@@ -8,8 +8,9 @@ Schemes:
   newer mail (easy-ham-2, spam-2 and the other half of hard-ham-1). Imported corpora have no
   such groups, so temporal is refused there with the fix (use random).
 
-Messages whose normalised bodies are identical form one unit that is assigned whole, so no
-body is in both train/dev and test. In the temporal scheme a unit with any member on the
+Messages whose normalised bodies are identical (and messages without a body whose subjects
+are: subject-only and empty ones) form one unit that is assigned whole, so no text is in both
+train/dev and test. In the temporal scheme a unit with any member on the
 test side goes entirely to test: the newer mail is never moved into training, and the few
 older copies that move are counted in ``split.json`` (``moved_for_duplicates``).
 
@@ -28,7 +29,7 @@ from dataclasses import asdict, dataclass
 
 from challenge import paths
 from challenge.data.corpus import (Message, check_name, corpus_dir, duplicate_groups,
-                                   load_corpus, normalise_body, split_path, splits_dir, to_jsonl)
+                                   duplicate_key, load_corpus, split_path, splits_dir, to_jsonl)
 from challenge.errors import ChallengeError
 
 SCHEMES = ("random", "temporal")
@@ -167,8 +168,8 @@ def make_split(name: str, seed: int, scheme: str = "random",
     else:
         index, moved = _temporal(name, messages, seed)
     parts = {p: [messages[i] for i in sorted(index[p])] for p in ("train", "dev", "test")}
-    test_bodies = {normalise_body(m.body) for m in parts["test"] if m.body.strip()}
-    assert not any(normalise_body(m.body) in test_bodies for m in parts["train"] + parts["dev"])
+    test_keys = {duplicate_key(m) for m in parts["test"]}
+    assert not any(duplicate_key(m) in test_keys for m in parts["train"] + parts["dev"])
     for part, members in parts.items():
         if not members:
             raise ChallengeError(f"corpus {name!r} is too small to split: the {part} part would "

@@ -1,11 +1,16 @@
 """Reading labelled text tables (TSV and CSV) the way real exports come: unknown encodings,
-stray quotes, ragged rows. Every row either yields a record or is reported with its line
-number; none is dropped silently.
+stray quotes, ragged rows, bare carriage returns. Every row either yields a record or is
+reported with its line number; none is dropped silently.
+
+Lines end at ``\n`` only (``\r\n`` too), as editors and ``grep -n`` count them: a bare CR,
+a form feed or a latin-1 NEL inside a row is part of its text (a bare CR becomes a line break
+in the text), never the start of another record.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +23,22 @@ LABEL_NAMES = ("label", "class", "category", "spam", "v1", "target", "type")
 TEXT_NAMES = ("text", "message", "body", "email", "sms", "content", "v2", "mail")
 AUTO_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # whole e-mails can sit in one cell
+_BARE_CR = re.compile(r"\r(?!\n)")
+
+
+def editor_lines(text: str) -> tuple[list[str], str]:
+    """``text`` cut into lines (ends kept) where an editor cuts it, at ``\n`` only, and the
+    stand-in character that replaced every bare CR (a private-use one absent from ``text``;
+    :func:`restore_cr` turns it back into a line break)."""
+    mark = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
+    text = _BARE_CR.sub(mark, text)
+    lines = text.split("\n")
+    out = [line + "\n" for line in lines[:-1]]
+    return (out + [lines[-1]] if lines[-1] else out), mark
+
+
+def restore_cr(text: str, mark: str) -> str:
+    return text.replace(mark, "\n")
 
 
 @dataclass(frozen=True)
@@ -62,7 +83,9 @@ def read_text(path: Path, encoding: str | None) -> tuple[str, str]:
 
 def tsv_rows(path: Path, text: str, skipped: list[dict]) -> Iterator[Row]:
     """``label<TAB>text`` lines without a header (a first line naming columns is skipped)."""
-    for n, line in enumerate(text.splitlines(), 1):
+    lines, mark = editor_lines(text)
+    for n, line in enumerate(lines, 1):
+        line = restore_cr(line.rstrip("\r\n"), mark)
         if not line.strip():
             continue
         label, tab, body = line.partition("\t")
@@ -123,7 +146,7 @@ def _records(lines: list[str],
 def csv_rows(path: Path, text: str, label_col: str | None, text_col: str | None,
              skipped: list[dict]) -> Iterator[Row]:
     """Rows of a CSV with a header; ragged or broken rows go to ``skipped`` with line numbers."""
-    lines = text.splitlines(keepends=True)
+    lines, mark = editor_lines(text)
     header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
     if header_at is None:
         raise ChallengeError(f"{path} is empty; give a CSV with a header row and data rows")
@@ -151,5 +174,5 @@ def csv_rows(path: Path, text: str, label_col: str | None, text_col: str | None,
         else:
             # text spilling into unnamed trailing columns (a comma in an unquoted message)
             spill = [f for i, f in enumerate(fields) if i > ti and not header[i].strip() and f]
-            body = ",".join([fields[ti], *spill]).strip()
+            body = restore_cr(",".join([fields[ti], *spill]), mark).strip()
             yield Row(line, label_or_error(fields[li], f"{path}, line {line}"), body)

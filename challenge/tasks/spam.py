@@ -279,12 +279,15 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
         raise unfinished(impl, e) from None
     metrics = {k: float(v) for k, v in result.best_metrics.items() if k != "threshold"}
     threshold = float(result.best_metrics.get("threshold", 0.5))
+    from challenge.data.lineage import corpus_sha256   # training only: the grader's child never needs it
+
     config = {"task": "spam", "impl": impl, "corpus": corpus, "scheme": scheme,
+              "corpus_sha256": corpus_sha256(corpus, data_dir),
               "model": model_config, "data": data.to_dict(), "precision": precision,
               "train": {**train_config.to_dict(), "batch_size": data.batch_size,
                         "embedding_init": embedding_init, "adversarial": float(adversarial)},
               "split": {k: v for k, v in split_info(corpus, data_dir).items()
-                        if k in ("seed", "scheme", "sha256", "counts")}}
+                        if k in ("seed", "scheme", "sha256", "counts", "corpus_sha256")}}
     save_checkpoint(path, state_dict=net.state_dict(), config=config, tokenizer=tokenizer.to_dict(),
                     metrics=metrics, threshold=threshold)
     return SpamRun(path=str(path), impl=impl, scheme=scheme, metrics=metrics, threshold=threshold,

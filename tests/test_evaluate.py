@@ -1,0 +1,91 @@
+"""`challenge evaluate`: a spam checkpoint on any corpus part, and the corpus it records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from challenge.checkpoint import load_checkpoint
+from challenge.cli import main
+from challenge.data.corpus import Message, write_corpus
+from challenge.data.lineage import corpus_sha256
+from challenge.errors import ChallengeError
+from challenge.evaluate import evaluate_spam
+from challenge.metrics import binary_metrics
+from challenge.tasks.spam import train_spam
+from challenge.tasks.spam_predict import load_spam_predictor
+from test_spam_task import SMALL, TINY, _toy_messages, make_toy_dir
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = make_toy_dir(tmp_path_factory.mktemp("eval-data"))
+    other = [Message(id=f"o{i}", group="imported", label=m.label, subject=m.subject,
+                     body=m.body) for i, m in enumerate(_toy_messages(60, seed=5))]
+    write_corpus("other", other, {"source": "synthetic"}, root)
+    run = train_spam(data_dir=root, out=root / "spam.pt", epochs=2, model=TINY, data=SMALL,
+                     progress=False, corpus="spam")
+    return root, run.path
+
+
+def test_checkpoint_records_its_corpus_and_dev_figures_match(trained):
+    root, path = trained
+    config = load_checkpoint(path)["config"]
+    assert config["corpus"] == "spam" and config["corpus_sha256"] == corpus_sha256("spam", root)
+    result = evaluate_spam(path, corpus="spam", part="dev", data_dir=root)
+    from challenge.tasks.spam import load_texts
+
+    texts, labels = load_texts("spam", "dev", data_dir=root)
+    predictor = load_spam_predictor(path)
+    expected = binary_metrics(labels, predictor.predict_proba(texts), predictor.threshold)
+    assert (result.f1, result.roc_auc, result.threshold) == (expected.f1, expected.roc_auc,
+                                                             predictor.threshold)
+    assert result.messages == len(labels) and result.notes == []
+
+
+def test_other_corpus_all_part_notes_transfer(trained):
+    root, path = trained
+    result = evaluate_spam(path, corpus="other", part="all", data_dir=root)
+    assert result.messages == 60 and result.spam == 20
+    assert result.notes == ["the checkpoint was trained on corpus 'spam', not on 'other'"]
+    with pytest.raises(ChallengeError, match=r"split part 'dev' of corpus 'other' not found"):
+        evaluate_spam(path, corpus="other", part="dev", data_dir=root)
+    with pytest.raises(ChallengeError, match="no hidden test part here"):
+        evaluate_spam(path, corpus="other", part="test", data_dir=root)
+
+
+def test_cli_evaluate_json_and_errors(trained):
+    root, path = trained
+    runner = CliRunner()
+    ok = runner.invoke(main, ["evaluate", str(path), "--corpus", "spam", "--part", "test",
+                              "--json", "--data-dir", str(root)])
+    assert ok.exit_code == 0, ok.output
+    figures = json.loads(ok.output)
+    assert figures["part"] == "test" and set(figures) >= {"f1", "precision", "recall",
+                                                          "roc_auc", "threshold"}
+    text = runner.invoke(main, ["evaluate", str(path), "--corpus", "spam", "--data-dir",
+                                str(root)])
+    assert text.exit_code == 0 and "F1 " in text.output and "threshold" in text.output
+    bad = runner.invoke(main, ["evaluate", str(path), "--part", "train", "--data-dir", str(root)])
+    assert bad.exit_code == 1 and "unknown part 'train'" in bad.output
+    missing = runner.invoke(main, ["evaluate", str(root / "nope.pt"), "--data-dir", str(root)])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_grade_note_for_a_checkpoint_of_another_corpus(trained):
+    from grader.bands import checkpoint_note
+
+    root, path = trained
+    assert checkpoint_note(path, "spam", root) == ""
+    assert checkpoint_note(path, "other", root) == ("the checkpoint was trained on corpus "
+                                                    "'spam', not on 'other'")
+    corpus = root / "corpora" / "spam" / "messages.jsonl"
+    before = corpus.read_bytes()
+    try:
+        corpus.write_bytes(before + b"\n")                   # the same name, another version
+        assert "another version of corpus 'spam'" in checkpoint_note(path, "spam", root)
+    finally:
+        corpus.write_bytes(before)
+    assert checkpoint_note(root / "missing.pt", "spam", root) == ""
