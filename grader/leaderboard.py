@@ -88,8 +88,17 @@ class TaskEntry:
     max_points: float
     quality_status: str
     quality_reason: str
-    metrics: dict            # {"all": {...}, "public": {...}, "private": {...}}
+    metrics: dict            # {"all": {...}, "public": {...}, "private": {...}, "part_points"}
     examples: dict | None = None   # decode_examples() output, when loaded
+
+    def points_on(self, part: str) -> float:
+        """The task's points with its quality scored on ``part`` ("public", "private") of the
+        hidden set alone; the stored points where the row has no per-part points (graded
+        before they were kept, or no quality)."""
+        parts = self.metrics.get("part_points") or {}
+        if part not in parts or "all" not in parts:
+            return self.points
+        return round(self.points - parts["all"] + parts[part], 6)
 
 
 @dataclass(frozen=True)
@@ -217,6 +226,8 @@ class Leaderboard:
                 q = t.get("quality") or {}
                 metrics = {"all": q.get("metrics") or {}, "public": q.get("public") or {},
                            "private": q.get("private") or {}}
+                if q.get("part_points"):
+                    metrics["part_points"] = q["part_points"]
                 self._con.execute(
                     "INSERT INTO task_results VALUES (?,?,?,?,?,?,?,?)",
                     (sid, task, float(t.get("points", 0.0)), float(t.get("max_points", 0.0)),

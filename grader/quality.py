@@ -56,8 +56,7 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def _score(task: TaskRubric, metrics: dict, status: str = "ok", reason: str = "",
-           public: dict | None = None, private: dict | None = None) -> QualityResult:
+def _band_points(task: TaskRubric, metrics: dict) -> tuple[float, list]:
     components, points = [], 0.0
     for band, bonus in ((task.quality, False), (task.bonus, True)):
         if band is None:
@@ -68,9 +67,18 @@ def _score(task: TaskRubric, metrics: dict, status: str = "ok", reason: str = ""
         components.append({"metric": band.metric, "value": value, "floor": band.floor,
                            "full": band.full, "points": got, "max_points": band.points,
                            "bonus": bonus})
-    return QualityResult(points=round(points, 6), max_points=task.quality.points if task.quality else 0.0,
+    return round(points, 6), components
+
+
+def _score(task: TaskRubric, metrics: dict, status: str = "ok", reason: str = "",
+           public: dict | None = None, private: dict | None = None) -> QualityResult:
+    points, components = _band_points(task, metrics)
+    # the same bands on each part alone: the public board ranks on the public part only
+    parts = {"all": points, **{name: _band_points(task, m)[0]
+                               for name, m in (("public", public), ("private", private)) if m}}
+    return QualityResult(points=points, max_points=task.quality.points if task.quality else 0.0,
                          status=status, reason=reason, metrics=metrics, public=public or {},
-                         private=private or {}, components=components)
+                         private=private or {}, components=components, part_points=parts)
 
 
 def _subsets(private: Sequence[bool]) -> tuple[list[int], list[int]]:

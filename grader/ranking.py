@@ -138,8 +138,8 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
         columns = ["points", "max_points"] + [c for t in tasks for c in
                                               [f"{t}.points"] + ([f"{t}.{PRIMARY[t]}"] if t in PRIMARY else [])]
         candidates = ok
-        def value(e: Entry, p: str) -> float:
-            return e.points
+        def value(e: Entry, p: str) -> float:   # quality on the ranked part alone
+            return round(sum(t.points_on(p) for t in e.tasks.values()), 6)
     else:
         metric = PRIMARY[task]
         score_name = f"{task} {metric} ({part})"
@@ -159,7 +159,7 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
     chosen = sorted(best.values(), key=lambda e: (-value(e, part), e.student))
 
     if task is None:
-        intervals = np.array([[e.points, e.points] for e in chosen]).reshape(-1, 2)
+        intervals = np.array([[value(e, part)] * 2 for e in chosen]).reshape(-1, 2)
     else:
         sets = [_part_examples(e, task, part) for e in chosen]
         has = [s is not None for s in sets]
@@ -223,13 +223,14 @@ def _rank(chosen, intervals, task, part, columns, attempts, value) -> list[Board
             if task is None:
                 t, m = c.split(".", 1)
                 te = e.tasks.get(t)
-                v = (te.points if m == "points" else te.metrics.get(part, {}).get(m)) if te else None
+                v = (te.points_on(part) if m == "points" else te.metrics.get(part, {}).get(m)) \
+                    if te else None
             else:
                 v = e.tasks[task].metrics.get(part, {}).get(c)
             if v is not None:   # counts (e.g. "n") stay whole numbers
                 metrics[c] = v if isinstance(v, int) and not isinstance(v, bool) else float(v)
-        points, max_points = ((e.points, e.max_points) if task is None
-                              else (e.tasks[task].points, e.tasks[task].max_points))
+        points, max_points = ((value(e, part), e.max_points) if task is None
+                              else (e.tasks[task].points_on(part), e.tasks[task].max_points))
         lo, hi = intervals[i]
         rows.append(BoardRow(ranks[i], ties[i], e.student, e.kind, e.submission, e.graded_at,
                              attempts.get(e.student, 0), value(e, part),

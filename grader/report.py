@@ -23,6 +23,7 @@ class QualityResult:
     components: list = field(default_factory=list)  # per rubric band: metric, value, points, ...
     review: list = field(default_factory=list)      # evidence for the instructor to look at
     notes: list = field(default_factory=list)       # where the band came from, the corpus, ...
+    part_points: dict = field(default_factory=dict)  # {"all", "public", "private"}: the bands' points
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -177,3 +177,23 @@ def test_bad_arguments_name_the_value(tmp_path):
     with pytest.raises(ChallengeError, match="unknown part 'secret'"):
         build_board([], part="secret")
     assert build_board([], task="spam").rows == []
+
+
+def test_the_public_overall_board_scores_quality_on_the_public_part_only(tmp_path):
+    # alice is better on the private part, bob on the public one: the public board must not
+    # show (or rank on) points earned on the private part
+    def with_parts(report, public, private):
+        q = report["tasks"]["spam"]["quality"]
+        q["part_points"] = {"all": q["points"], "public": public, "private": private}
+        return report
+
+    alice = with_parts(make_report("alice", pub_errors=40, priv_errors=0, seed=1), 10.0, 40.0)
+    bob = with_parts(make_report("bob", pub_errors=0, priv_errors=40, seed=2), 40.0, 10.0)
+    _, entries = store_entries(tmp_path, [alice, bob])
+    public = by_student(build_board(entries, part="public"))
+    private = by_student(build_board(entries, part="private"))
+    assert public["bob"].score > public["alice"].score
+    assert private["alice"].score > private["bob"].score
+    spam_all = alice["tasks"]["spam"]["quality"]["points"]
+    assert public["alice"].metrics["spam.points"] == pytest.approx(
+        alice["tasks"]["spam"]["points"] - spam_all + 10.0)

@@ -291,6 +291,12 @@ def test_student_facing_reports_carry_no_hidden_labels(env, tmp_path):
     assert "y_true" not in student and "y_pred" not in student
 
 
+def test_quality_is_also_scored_on_each_part_for_the_boards(env, tmp_path):
+    q = _grade(env, tmp_path).tasks["spam"].quality
+    assert set(q.part_points) == {"all", "public", "private"}
+    assert q.part_points["all"] == q.points
+
+
 def test_the_grade_cli_writes_no_labels_unless_asked(env, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
