@@ -34,6 +34,7 @@ from grader import quality
 from grader.checks import all_checks, judge
 from grader.checks.base import CheckResult, RunOutcome
 from grader.predictions import PredictionsError, read_predictions
+from grader.prepare import prepare_reference
 from grader.reference import reference_checkpoints, student_checkpoints
 from grader.report import GradeReport, QualityResult, TaskResult
 from grader.rubric import Rubric, TaskRubric, load_rubric
@@ -44,14 +45,18 @@ from grader.version import grader_version
 
 def grade(impl: str | None = None, submission: str | os.PathLike | None = None,
           hidden: bool = False, rubric: str | os.PathLike | Rubric | None = None,
-          data_dir: str | os.PathLike | None = None, *, train: bool = True,
+          data_dir: str | os.PathLike | None = None, *, train: bool = True, prepare: bool = True,
           protect: tuple[str | os.PathLike, ...] = ()) -> GradeReport:
     """Grade ``submission`` (a .zip or .csv) or else implementation ``impl`` (default: the
-    student's own, "challenge"); see the module docstring for the modes."""
+    student's own, "challenge"); see the module docstring for the modes. For the reference,
+    ``prepare`` first checks every prerequisite and fetches the corpus and makes the default
+    split where missing (:mod:`grader.prepare`)."""
     rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     if submission is None:
         impl = impl or "challenge"
         modules_dir(impl)   # an unknown name or a missing folder: one error, before any grading
+        if impl == "solutions" and prepare:
+            prepare_reference(rub, data_dir=data_dir, hidden=hidden)
         checkpoints = (reference_checkpoints(rub, data_dir=data_dir, train=train)
                        if impl == "solutions" else student_checkpoints(impl))
         return _grade_code(rub, impl=impl, checkpoints=checkpoints, hidden=hidden,

