@@ -16,7 +16,10 @@ import click
                    "instructors only) or a folder of modules.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the checks' random inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-def check(part: str | None, impl: str, seed: int, as_json: bool) -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="List the passed checks too, and under each failed check a Python snippet "
+                   "that runs it again on your module.")
+def check(part: str | None, impl: str, seed: int, as_json: bool, verbose: bool) -> None:
     """Run the public checks of PART (default: every part) on your modules.
 
     Prints, per part, the checks passed, the points and the message of each failed check
@@ -26,7 +29,7 @@ def check(part: str | None, impl: str, seed: int, as_json: bool) -> None:
     """
     from challenge import student as student_lib   # imports torch: only when this command runs
 
-    report = student_lib.check(part, impl=impl, seed=seed)
+    report = student_lib.check(part, impl=impl, seed=seed, verbose=verbose)
     click.echo(json.dumps(report.to_dict()) if as_json else report.summary())
 
 
