@@ -102,6 +102,10 @@ class GradeReport:
                              f"{q.max_points:g}{q_extra}   {detail or state}")
                 if detail and state:
                     lines.append(f"      {state}")
+        if self.sets == "dev" and "sorter" in self.tasks and self.tasks["sorter"].quality:
+            lines.append("  (sorter: measured on the rubric's public dev sequences, in range and "
+                         "longer; `challenge train sorter` reports on its own dev set, other "
+                         "sequences, so the two exact-match figures differ)")
         failed = [c for t in self.tasks.values() for c in t.checks if not c.passed]
         if failed:
             lines.append("Failed checks:")

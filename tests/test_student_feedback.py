@@ -93,3 +93,17 @@ def test_importing_challenge_for_the_notebook_api_does_not_import_torch():
     code = "import sys, challenge; challenge.check; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_train_and_grade_each_say_which_sorter_dev_set_they_measured_on():
+    from challenge.tasks.sorter import SorterRun
+
+    run = SorterRun(path="runs/sorter.pt", impl="challenge", arch="pointer",
+                    metrics={"exact_match": 0.998, "token_accuracy": 0.999}, steps=600,
+                    seconds=240.0, stopped="steps", dev={"size": 500, "seed": 10007})
+    assert ("dev exact match 0.9980, token accuracy 0.9990 (this run's own dev set: 500 "
+            "sequences of seed 10007; `challenge grade` measures on the rubric's public dev "
+            "sets") in run.summary()
+    report = _sorter_report().summary()
+    assert "sorter: measured on the rubric's public dev sequences" in report
+    assert "`challenge train sorter` reports on its own dev set" in report
