@@ -8,6 +8,7 @@ In a notebook, ``from challenge import check; check("lstm_cell")`` shows the rep
 
 from __future__ import annotations
 
+import ast
 import html
 import time
 from dataclasses import asdict, dataclass, field
@@ -117,6 +118,25 @@ class CheckReport:
         return "<table>" + "".join(rows) + "</table>"
 
 
+def _import_rule(impl: str, part: str) -> str:
+    """The import rule of ``challenge submit`` (torch, numpy, the standard library), applied
+    before a part's checks run: the message, or "" when the module keeps to it."""
+    from challenge.submit import check_imports, modules_dir
+
+    path = modules_dir(impl) / f"{part}.py"
+    if not path.is_file():
+        return ""      # run_local reports the missing module
+    try:
+        ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, ValueError, UnicodeDecodeError):
+        return ""      # and a module that does not parse, with its line
+    try:
+        check_imports(path)
+    except ChallengeError as e:
+        return f"{e} (`challenge submit` refuses it, and the grader could not import it)"
+    return ""
+
+
 def _grade_scale(parts: list[str], summaries: list[PartSummary]) -> dict:
     """Per task of the shipped rubric whose parts were all checked: check points -> grade's."""
     from grader.rubric import load_rubric
@@ -149,7 +169,7 @@ def check(part: str | None = None, *, impl: str = "challenge", seed: int = 0,
     Raises :class:`ChallengeError` only for an unknown part or implementation; failing,
     crashing or unwritten student code is reported in the result, never raised.
     """
-    from grader.checks import PARTS, run_local
+    from grader.checks import PARTS, CheckResult, all_checks, run_local
 
     if part is not None and part not in PARTS:
         raise ChallengeError(f"unknown part {part!r}; expected one of {', '.join(PARTS)}")
@@ -157,7 +177,9 @@ def check(part: str | None = None, *, impl: str = "challenge", seed: int = 0,
     start = time.monotonic()
     summaries = []
     for name in parts:
-        results = run_local(impl, [name], seed=seed)
+        refused = _import_rule(impl, name)
+        results = ([CheckResult(c.part, c.name, False, 0.0, c.points, refused, "error")
+                    for c in all_checks([name])] if refused else run_local(impl, [name], seed=seed))
         summaries.append(PartSummary(
             part=name, passed=sum(r.passed for r in results), total=len(results),
             points=sum(r.points for r in results), max_points=sum(r.max_points for r in results),

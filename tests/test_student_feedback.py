@@ -107,3 +107,22 @@ def test_train_and_grade_each_say_which_sorter_dev_set_they_measured_on():
     report = _sorter_report().summary()
     assert "sorter: measured on the rubric's public dev sequences" in report
     assert "`challenge train sorter` reports on its own dev set" in report
+
+
+@pytest.mark.parametrize("line, cause", [
+    ("import pandas as pd", "'pandas' is not available to the grader, which gives student "
+                            "modules torch, numpy and the standard library only"),
+    ("from challenge.batching import pad_batch", "the grader loads each student module on its "
+                                                 "own, without the kit or your other modules; "
+                                                 "copy the code you need from challenge.batching "
+                                                 "into tokenizer.py itself")])
+def test_check_applies_submits_import_rule_and_names_the_cause(impl_dir, line, cause):  # noqa: F811
+    (impl_dir / "tokenizer.py").write_text(f"import numpy as np\n{line}\n\n\ndef double(x):\n"
+                                           f"    return 2 * x\n")
+    result = CliRunner().invoke(main, ["check", "tokenizer", "--impl", str(impl_dir)])
+    assert result.exit_code == 0, result.output
+    row = next(ln for ln in result.output.splitlines() if ln.startswith("tokenizer"))
+    assert row.split()[1:] == ["failed", "0/2", "0/5"]
+    assert f"x doubles, triples: tokenizer.py line 2 imports {line.split()[1]!r}: {cause}" \
+        in result.output
+    assert "move that code into" not in result.output
