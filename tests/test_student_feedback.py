@@ -126,3 +126,22 @@ def test_check_applies_submits_import_rule_and_names_the_cause(impl_dir, line, c
     assert f"x doubles, triples: tokenizer.py line 2 imports {line.split()[1]!r}: {cause}" \
         in result.output
     assert "move that code into" not in result.output
+
+
+@pytest.mark.parametrize("args, minutes, said", [
+    ([], 10.0, "train spam: time budget 10 min (--minutes; 0 for none)"),
+    (["--minutes", "2.5"], 2.5, "train spam: time budget 2.5 min"),
+    (["--minutes", "0"], None, "train spam: no time budget (--minutes 0)")])
+def test_train_spam_has_a_default_time_budget_and_says_it_first(monkeypatch, args, minutes, said):
+    import challenge.tasks.spam
+
+    seen = {}
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        raise challenge.tasks.spam.ChallengeError("stopped by the test")
+
+    monkeypatch.setattr(challenge.tasks.spam, "train_spam", fake)
+    result = CliRunner().invoke(main, ["train", "spam", *args])
+    assert result.output.splitlines()[0].startswith(said)
+    assert seen["minutes"] == minutes

@@ -67,6 +67,11 @@ class SpamRun:
 
 # --- data ----------------------------------------------------------------------------------
 
+#: Minutes `challenge train spam` trains for at most unless told otherwise: the reference's
+#: 8 epochs took 162-296 s on 2-core machines (docs/experiments.md), so a busy laptop still
+#: gets a good model, and never an hour-long run by surprise.
+STUDENT_MINUTES = 10.0
+
 def course_corpus() -> str:
     """The corpus spam is trained and graded on when none is named: the shipped rubric's
     ``[hidden] spam_corpus`` (``"spam"``, unless the instructor imported their own mail and set
