@@ -7,6 +7,7 @@ import json
 
 import click
 
+from challenge.errors import ChallengeError
 
 
 @click.command()
@@ -67,7 +68,11 @@ def release(out: str, force: bool) -> None:
     It never contains the solutions, hidden sets, secrets, reference checkpoints or the
     instructor's tests.
     """
-    from challenge import release as release_lib
+    try:
+        from challenge import release as release_lib
+    except ModuleNotFoundError:
+        raise ChallengeError("`challenge release` is the instructor's command; the student "
+                             "bundle does not carry it") from None
 
     result = release_lib.build_release(out=out, force=force)
     click.echo(result.summary())
