@@ -135,6 +135,7 @@ def test_check_applies_submits_import_rule_and_names_the_cause(impl_dir, line, c
 def test_train_spam_has_a_default_time_budget_and_says_it_first(monkeypatch, args, minutes, said):
     import challenge.tasks.spam
 
+    monkeypatch.setenv("CHALLENGE_QUIET", "0")    # the line goes with the progress bar
     seen = {}
 
     def fake(**kwargs):

@@ -7,6 +7,8 @@ import json
 
 import click
 
+from challenge.cli.trace import TRACEBACK, full_trace
+
 #: challenge.tasks.spam_predict.PRECISIONS and challenge.tasks.spam.EMBEDDING_INITS, written out
 #: so that --help does not import torch
 PRECISIONS = ("float32", "bfloat16")
@@ -55,27 +57,32 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
               help="Adversarial training on the embeddings: each step also fits every message "
                    "with its embedded tokens pushed EPS (L2 norm, whole message) the way that "
                    "raises its loss most; 0 turns it off [default: the library's].")
+@TRACEBACK
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run (dev metrics, checkpoint path) as one JSON object.")
 def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int | None,
          minutes: float | None, seed: int, out: str | None, data_dir: str | None,
-         precision: str, embedding_init: str, adversarial: float | None, as_json: bool) -> None:
+         precision: str, embedding_init: str, adversarial: float | None, as_json: bool,
+         show_traceback: bool) -> None:
     """Train the spam classifier on the train split, select it on dev, save a checkpoint.
 
     Prints the dev metrics at the decision threshold chosen on dev (stored in the checkpoint).
     """
+    from challenge.progress import enabled as progress_enabled
     from challenge.tasks.spam import train_spam
 
     budget = (f"time budget {minutes:g} min (--minutes; 0 for none)" if minutes
               else "no time budget (--minutes 0)")
-    click.echo(f"train spam: {budget}; it stops sooner when dev stops improving, and keeps "
-               f"the weights best on dev", err=True)
+    if progress_enabled():   # with the progress bar, on stderr; CHALLENGE_QUIET=1 silences both
+        click.echo(f"train spam: {budget}; it stops sooner when dev stops improving, and keeps "
+                   f"the weights best on dev", err=True)
     kwargs = {"epochs": epochs} if epochs is not None else {}
     if adversarial is not None:
         kwargs["adversarial"] = adversarial
-    run = train_spam(impl=impl, corpus=corpus, scheme=scheme, seed=seed, out=out, data_dir=data_dir,
-                     minutes=minutes or None, precision=precision, embedding_init=embedding_init,
-                     **kwargs)
+    with full_trace(show_traceback):
+        run = train_spam(impl=impl, corpus=corpus, scheme=scheme, seed=seed, out=out,
+                         data_dir=data_dir, minutes=minutes or None, precision=precision,
+                         embedding_init=embedding_init, **kwargs)
     click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
 
 

@@ -18,7 +18,7 @@ from challenge.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from challenge.data.sequences import (EOS_ID, Pair, SequenceConfig, SequenceStream, collate,
                                       decode_ids, encode_values, id_scheme, make_sequences)
 from challenge.errors import ChallengeError
-from challenge.impl import build_model, default_impl, unfinished
+from challenge.impl import build_model, default_impl, student_failure, unfinished
 from challenge.paths import runs_dir
 from challenge.training import (ProgressCallback, TrainConfig, Trainer, out_of_memory,
                                 seed_everything)
@@ -190,12 +190,15 @@ def train_sorter(impl: str | None = None, arch: str = "pointer", max_len: int = 
                                             length_power=length_power))
     except NotImplementedError as e:
         raise unfinished(impl, e) from None
-    except (MemoryError, RuntimeError) as e:
-        if not out_of_memory(e):
+    except Exception as e:
+        if isinstance(e, (MemoryError, RuntimeError)) and out_of_memory(e):
+            raise ChallengeError(f"out of memory training the sorter: batches of {batch_size} "
+                                 f"sequences up to {max_len} long need more than this machine "
+                                 f"has; use a smaller --max-len (the graded setting is 20)") from None
+        failure = student_failure(impl, e, "training the sorter")
+        if failure is None:
             raise
-        raise ChallengeError(f"out of memory training the sorter: batches of {batch_size} "
-                             f"sequences up to {max_len} long need more than this machine has; "
-                             f"use a smaller --max-len (the graded setting is 20)") from None
+        raise failure from None
     metrics = {k: float(v) for k, v in result.best_metrics.items()}
     config = {"task": "sorter", "impl": impl, "model": model_config,
               "train": {**train_config.to_dict(), "batch_size": batch_size,

@@ -23,7 +23,7 @@ from challenge.checkpoint import save_checkpoint
 from challenge.data.corpus import VIEWS, load_split, splits_dir
 from challenge.embeddings import find_embedding, init_from_cooccurrence
 from challenge.errors import ChallengeError
-from challenge.impl import default_impl
+from challenge.impl import default_impl, student_failure
 from challenge.metrics import binary_metrics, choose_threshold
 from challenge.paths import runs_dir
 from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, bfloat16_supported,
@@ -282,6 +282,11 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
             result = trainer.fit(_EpochBatches(loader, sampler))
     except NotImplementedError as e:
         raise unfinished(impl, e) from None
+    except Exception as e:
+        failure = student_failure(impl, e, "training the spam model")
+        if failure is None:
+            raise
+        raise failure from None
     metrics = {k: float(v) for k, v in result.best_metrics.items() if k != "threshold"}
     threshold = float(result.best_metrics.get("threshold", 0.5))
     config = {"task": "spam", "impl": impl, "corpus": corpus, "scheme": scheme,
