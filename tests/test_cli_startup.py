@@ -21,6 +21,9 @@ def test_cli_choices_match_the_tasks():
     from challenge.cli.train_spam import PRECISIONS
     from challenge.tasks.spam_predict import PRECISIONS as TASK_PRECISIONS
     assert PRECISIONS == TASK_PRECISIONS
+    from challenge.cli.trace import DEVICES
+    from challenge.device import DEVICES as TORCH_DEVICES
+    assert DEVICES == TORCH_DEVICES
     from challenge.cli.train_spam import STUDENT_MINUTES
     from challenge.tasks.spam import STUDENT_MINUTES as TASK_MINUTES
     assert STUDENT_MINUTES == TASK_MINUTES

@@ -1,6 +1,6 @@
-"""``--traceback`` for commands that run the student's code: by default an error there is a few
-lines naming the student's file, line and tensor shapes; with the flag the full trace comes
-first."""
+"""Options shared by the commands that run the student's code: ``--device`` (where to train)
+and ``--traceback`` (by default an error in the student's code is a few lines naming their file,
+line and tensor shapes; with the flag the full trace comes first)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ from typing import Iterator
 import click
 
 from challenge.errors import StudentCodeError
+
+#: challenge.device.DEVICES, written out so that --help does not import torch
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICE = click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|mps",
+                      help="Where to train: auto is CUDA when torch sees a GPU, else the CPU "
+                           "(cuda:N picks a GPU). Recorded in the checkpoint.")
 
 TRACEBACK = click.option("--traceback", "show_traceback", is_flag=True,
                          help="When your code raises, print the full traceback too (torch's "

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from challenge.cli.trace import TRACEBACK, full_trace
+from challenge.cli.trace import DEVICE, TRACEBACK, full_trace
 
 #: challenge.tasks.spam_predict.PRECISIONS and challenge.tasks.spam.EMBEDDING_INITS, written out
 #: so that --help does not import torch
@@ -57,13 +57,14 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
               help="Adversarial training on the embeddings: each step also fits every message "
                    "with its embedded tokens pushed EPS (L2 norm, whole message) the way that "
                    "raises its loss most; 0 turns it off [default: the library's].")
+@DEVICE
 @TRACEBACK
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run (dev metrics, checkpoint path) as one JSON object.")
 def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int | None,
          minutes: float | None, seed: int, out: str | None, data_dir: str | None,
          precision: str, embedding_init: str, adversarial: float | None, as_json: bool,
-         show_traceback: bool) -> None:
+         device: str, show_traceback: bool) -> None:
     """Train the spam classifier on the train split, select it on dev, save a checkpoint.
 
     Prints the dev metrics at the decision threshold chosen on dev (stored in the checkpoint).
@@ -82,7 +83,7 @@ def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int |
     with full_trace(show_traceback):
         run = train_spam(impl=impl, corpus=corpus, scheme=scheme, seed=seed, out=out,
                          data_dir=data_dir, minutes=minutes or None, precision=precision,
-                         embedding_init=embedding_init, **kwargs)
+                         embedding_init=embedding_init, device=device, **kwargs)
     click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
 
 
