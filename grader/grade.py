@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from challenge import paths
+from challenge.device import resolve_device
 from challenge.errors import ChallengeError
 from challenge.submit import modules_dir
 from grader import hidden as hidden_sets
@@ -35,7 +36,7 @@ from grader.checks import all_checks, judge
 from grader.checks.base import CheckResult, RunOutcome
 from grader.predictions import PredictionsError, read_predictions
 from grader.prepare import prepare_reference
-from grader.reference import reference_checkpoints, student_checkpoints
+from grader.reference import ReferenceTraining, reference_checkpoints, student_checkpoints
 from grader.report import GradeReport, QualityResult, TaskResult
 from grader.rubric import Rubric, TaskRubric, load_rubric
 from grader.sandbox import Unit, UnitResult, run_units
@@ -46,18 +47,22 @@ from grader.version import grader_version
 def grade(impl: str | None = None, submission: str | os.PathLike | None = None,
           hidden: bool = False, rubric: str | os.PathLike | Rubric | None = None,
           data_dir: str | os.PathLike | None = None, *, train: bool = True, prepare: bool = True,
-          protect: tuple[str | os.PathLike, ...] = ()) -> GradeReport:
+          device: str | None = "auto", protect: tuple[str | os.PathLike, ...] = ()) -> GradeReport:
     """Grade ``submission`` (a .zip or .csv) or else implementation ``impl`` (default: the
     student's own, "challenge"); see the module docstring for the modes. For the reference,
     ``prepare`` first checks every prerequisite and fetches the corpus and makes the default
-    split where missing (:mod:`grader.prepare`)."""
+    split where missing (:mod:`grader.prepare`), and ``device`` is where a missing reference
+    checkpoint trains; the grade itself runs on the CPU, in the sandbox."""
     rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     if submission is None:
         impl = impl or "challenge"
         modules_dir(impl)   # an unknown name or a missing folder: one error, before any grading
+        if impl == "solutions" and train:
+            resolve_device(device)   # an unavailable device: one line, before any set-up
         if impl == "solutions" and prepare:
             prepare_reference(rub, data_dir=data_dir, hidden=hidden)
-        checkpoints = (reference_checkpoints(rub, data_dir=data_dir, train=train)
+        checkpoints = (reference_checkpoints(rub, data_dir=data_dir, train=train,
+                                             config=ReferenceTraining(device=device or "auto"))
                        if impl == "solutions" else student_checkpoints(impl))
         return _grade_code(rub, impl=impl, checkpoints=checkpoints, hidden=hidden,
                            data_dir=data_dir, mode="impl", student=impl, protect=protect)

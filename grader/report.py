@@ -59,6 +59,7 @@ class GradeReport:
     sets: str = "dev"            # "hidden" or "dev": what the quality was measured on
     isolation: dict = field(default_factory=dict)
     log: str = ""                # the tail of the submission's captured output
+    device: str = "cpu"          # where the checks and the models ran while grading
 
     def to_dict(self) -> dict:
         return {"student": self.student, "submission": self.submission, "sha256": self.sha256,
@@ -67,14 +68,14 @@ class GradeReport:
                 "tasks": {name: t.to_dict() for name, t in self.tasks.items()},
                 "rubric_hash": self.rubric_hash, "grader_version": self.grader_version,
                 "torch_version": self.torch_version, "sets": self.sets,
-                "isolation": self.isolation, "log": self.log}
+                "isolation": self.isolation, "log": self.log, "device": self.device}
 
     def summary(self, verbose: bool = False) -> str:
         who = self.student or "-"
         bonus = sum(_bonus(t) for t in self.tasks.values())
         head = (f"{who}: {round(self.points - bonus, 2):g} / {self.max_points:g} points"
                 + (f" + {round(bonus, 2):g} bonus " if bonus else " ")
-                + f"({self.mode} mode, {self.sets} sets"
+                + f"({self.mode} mode, {self.sets} sets, on {self.device}"
                 + (f", {self.submission}" if self.submission else "") + ")")
         lines = [head]
         if self.status != "ok":

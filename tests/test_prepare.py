@@ -43,8 +43,8 @@ def events(monkeypatch, tmp_path):
         return MAKE_SPLIT(*args, **kwargs)
 
     def trainer(task):
-        def train(*_):
-            seen.append(f"train {task}")
+        def train(path, rub, data_dir, config):
+            seen.append(f"train {task}" + ("" if config.device == "auto" else f" on {config.device}"))
         return train
 
     def stop(*_, **__):
@@ -134,3 +134,17 @@ def load_default():
     from grader.rubric import load_rubric
 
     return load_rubric(None)
+
+
+def test_grade_device_reaches_the_reference_training_and_a_bad_one_stops_first(events, tmp_path):
+    data = tmp_path / "data"
+    make_corpus(data)
+    MAKE_SPLIT("spam", seed=0, data_dir=data)
+    CliRunner().invoke(main, ["grade", "--impl", "solutions", "--data-dir", str(data),
+                              "--device", "cpu"])
+    assert events == ["train sorter on cpu", "train spam on cpu", "grade"]
+    events.clear()
+    result = CliRunner().invoke(main, ["grade", "--impl", "solutions", "--data-dir",
+                                       str(tmp_path / "empty"), "--device", "tpu"])
+    assert result.exit_code == 1 and events == []
+    assert result.output.strip() == "Error: unknown device 'tpu'; use one of auto, cpu, cuda, mps"

@@ -34,8 +34,10 @@ def _sorter_report() -> GradeReport:
 
 
 def test_a_bonus_is_shown_beside_the_maximum_not_folded_over_it():
-    lines = _sorter_report().summary().splitlines()
-    assert lines[0].startswith("solutions: 35 / 35 points + 5 bonus")
+    report = _sorter_report()
+    lines = report.summary().splitlines()
+    assert lines[0] == "solutions: 35 / 35 points + 5 bonus (impl mode, dev sets, on cpu)"
+    assert report.to_dict()["device"] == "cpu"
     assert lines[1].split() == ["sorter", "35.00", "/", "35", "+", "5.00", "bonus"]
     quality = next(ln for ln in lines if ln.strip().startswith("quality"))
     assert quality.split()[:6] == ["quality", "25.00", "/", "25", "+", "5.00"]

@@ -38,10 +38,14 @@ from challenge.paths import atomic_write
               help="With --impl solutions: never train a missing reference checkpoint.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="Also write the report as JSON to this file (atomically).")
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|mps",
+              help="With --impl solutions: where a missing reference checkpoint trains (auto: "
+                   "CUDA when present, else the CPU; recorded in the checkpoint). The grade "
+                   "itself runs on the CPU, in the sandbox, and the report says so.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object: the report.")
 @click.option("--verbose", is_flag=True, help="Also show how the submission was isolated.")
 def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, data_dir, no_train,
-          out, as_json, verbose) -> None:
+          out, device, as_json, verbose) -> None:
     """Grade modules and checkpoints: checks and model quality, weighted by the rubric.
 
     \b
@@ -77,7 +81,7 @@ def grade(impl, hidden_submission, workers, db, submission, on_hidden, rubric, d
                              "submission file")
     report = grade_lib(impl=impl, submission=hidden_submission or submission,
                        hidden=bool(hidden_submission) or on_hidden, rubric=rubric,
-                       data_dir=data_dir, train=not no_train)
+                       data_dir=data_dir, train=not no_train, device=device)
     payload = report.to_dict()
     if out:
         with atomic_write(Path(out), "w", encoding="utf-8") as f:
