@@ -175,7 +175,9 @@ class SpamPredictor:
     def scores_of_ids(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
         """Spam probabilities (N,) float64 for already encoded messages."""
         out = np.zeros(len(seqs), dtype=np.float64)
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        # by length, ties by the ids themselves: the batches, so the scores to the last bit
+        # (a batch's shape can change a kernel's rounding), do not depend on the input order
+        order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i]), list(seqs[i])))
         batches = list(self._batches(order, seqs))
         # One model per worker: a student's forward may keep state on `self`, so two threads
         # never share one. A model that cannot be copied is scored one batch at a time.
