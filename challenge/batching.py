@@ -13,6 +13,10 @@ Pitfalls: id 0 is ``<pad>`` and is never a real token; lengths must be >= 1 (pac
 refuses 0), so an empty message becomes a single pad token with length 1; truncation keeps the
 *start* of a message (the subject comes first); every random choice comes from a seeded, local
 ``torch.Generator`` (never the global RNG), so the same seed gives the same batches.
+
+Required (the checks call each of them): ``pad_batch``, ``collate``,
+``BucketBatchSampler.__iter__``, ``BucketBatchSampler.__len__``. There are no optional helpers
+in this module.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-from challenge.errors import ChallengeError
+from challenge.errors import ChallengeError, StudentCodeError
 
 #: The modules a student writes; each exists in solutions/ and, as a stub, in challenge/.
 STUDENT_MODULES = ("tokenizer", "batching", "spam_model", "sorter_model", "lstm_cell", "bptt")
@@ -88,6 +88,41 @@ def unfinished(impl: str, err: NotImplementedError) -> ChallengeError:
     reference = " or use --impl solutions" if default_impl() == "solutions" else ""
     return ChallengeError(f"{where} in {impl!r} is not finished: {hint}; complete it "
                           f"(`challenge check` lists what is missing){reference}")
+
+
+def student_failure(impl: str, err: BaseException, doing: str) -> StudentCodeError | None:
+    """A short report of ``err`` raised inside ``impl``'s student modules while ``doing``
+    something: the error, the student's innermost frames (file, line, code) first, and the
+    shapes of the tensors in the innermost one; None when no student frame is involved (then
+    the error is the kit's, and keeps its traceback)."""
+    tb = err.__traceback__
+    mine = []
+    while tb is not None:
+        stem = Path(tb.tb_frame.f_code.co_filename).stem
+        if stem in STUDENT_MODULES and _in_impl(impl, tb.tb_frame.f_code.co_filename):
+            mine.append(tb)
+        tb = tb.tb_next
+    if not mine:
+        return None
+    text = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+    lines = [f"your code raised {type(err).__name__} while {doing}" + (f": {text}" if text else "")]
+    for t in mine[-3:][::-1]:           # innermost first: where it happened, then its callers
+        summary = traceback.extract_tb(t, limit=1)[0]
+        lines.append(f"  {Path(summary.filename).name}:{summary.lineno} in {summary.name}: "
+                     f"{(summary.line or '').strip()}")
+    shapes = [f"{k} {tuple(v.shape)}" for k, v in mine[-1].tb_frame.f_locals.items()
+              if hasattr(v, "shape") and hasattr(v, "dtype") and not k.startswith("_")]
+    if shapes:
+        lines.append("  tensors there: " + ", ".join(shapes[:8]))
+    lines.append("  (the full traceback: run the same command with --traceback)")
+    return StudentCodeError("\n".join(lines), err)
+
+
+def _in_impl(impl: str, filename: str) -> bool:
+    """Whether ``filename`` is one of ``impl``'s modules (not a same-named file elsewhere)."""
+    spec = importlib.util.find_spec(impl) if impl in IMPLS else None
+    folder = Path(spec.origin).parent if spec and spec.origin else Path(impl)
+    return Path(filename).resolve().parent == folder.resolve()
 
 
 def require(impl: str, name: str, *names: str) -> ModuleType:

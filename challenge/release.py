@@ -27,6 +27,8 @@ BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 MIN_LEAK_LINE = 16
 #: Grader files that are code or the public rubric; data such as databases never ships.
 GRADER_SUFFIXES = (".py", ".toml", ".md")
+#: The instructor's own tools in challenge/: students never run them, so they do not ship.
+INSTRUCTOR_FILES = frozenset({"release.py", "stubs.py"})
 #: Names that never ship, wherever they are.
 FORBIDDEN_NAMES = re.compile(r"secret|\.pt$|\.pth$|\.db$|\.sqlite|\.zip$", re.IGNORECASE)
 SPLIT_PARTS = ("train.jsonl", "dev.jsonl")
@@ -41,9 +43,11 @@ class ReleaseResult:
     out: str
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    lacks: list[str] = field(default_factory=list)   # what the bundle lacks, and why
 
     def to_dict(self) -> dict:
-        return {"out": self.out, "files": self.files, "warnings": self.warnings}
+        return {"out": self.out, "files": self.files, "warnings": self.warnings,
+                "lacks": self.lacks}
 
     def summary(self) -> str:
         tops: dict[str, int] = {}
@@ -53,6 +57,7 @@ class ReleaseResult:
         parts = ", ".join(f"{k} ({n} files)" if k.endswith("/") else k for k, n in tops.items())
         lines = [f"wrote the student bundle {self.out}: {parts}"]
         lines += [f"warning: {w}" for w in self.warnings]
+        lines += [f"note: the bundle has no {w}" for w in self.lacks]
         lines.append(f"next: cd {self.out} && pip install -e '.[dev]' && challenge check")
         return "\n".join(lines)
 
@@ -190,7 +195,7 @@ def build_release(*, out: str | os.PathLike, force: bool = False,
     student_files = {f"{m}.py" for m in STUDENT_MODULES}
     with atomic_dir(out) as tmp:
         shipped = _copy_tree(root / "challenge", tmp / "challenge",
-                             lambda rel: rel.as_posix() not in student_files)
+                             lambda rel: rel.as_posix() not in student_files | INSTRUCTOR_FILES)
         allowed = set()
         for path in shipped:  # lines of the kit's own code are not leaks
             allowed |= {s.strip() for s in path.read_text(encoding="utf-8").splitlines()}
@@ -242,7 +247,7 @@ def build_release(*, out: str | os.PathLike, force: bool = False,
         for path in tmp.rglob("*"):  # the temporary folder is private; a bundle is for sharing
             path.chmod(0o755 if path.is_dir() else 0o644)
         tmp.chmod(0o755)
-    return ReleaseResult(out=str(out), files=files, warnings=warnings)
+    return ReleaseResult(out=str(out), files=files, warnings=warnings, lacks=_lacks(files))
 
 
 def course_corpus(data: Path) -> str:
@@ -283,3 +288,17 @@ def hidden_in_bundle(folder: Path, data: Path) -> tuple[int, str] | None:
                 first = first or f"{path.relative_to(folder.parent.parent).as_posix()} line " \
                                  f"{number}, message {mid}"
     return (found, first) if found else None
+
+
+def _lacks(files: list[str]) -> list[str]:
+    """What a student will look for and not find in the bundle, and what would put it there."""
+    lacks = []
+    if not any(f.startswith("data/splits/") and f.endswith("/train.jsonl") for f in files):
+        lacks.append("public train/dev split (data/splits/), so students cannot train the spam "
+                     "model: run `challenge hidden make` (or `challenge data split`), then "
+                     "release again")
+    if not any(f.startswith("data/public/") for f in files):
+        lacks.append("unlabelled test file (data/public/spam_test_unlabelled.csv), so students "
+                     "cannot hand in predictions: `challenge hidden make` writes it; run it, "
+                     "then release again, if your course takes predictions")
+    return lacks

@@ -6,6 +6,12 @@ pointer network that points at input positions ("pointer", Vinyals et al. 2015).
 
 Token ids: ``<pad>``=0, ``<unk>``=1, ``<sos>``=2, ``<eos>``=3, value ``v`` -> ``v + 4``.
 Shapes: B batch, S source length, T target length, E embedding, H hidden, V vocabulary.
+
+Required (the checks call each of them): ``decoder_inputs``, ``used_positions``,
+``Sorter.__init__``, ``Sorter.forward``, ``Sorter.loss``, ``Sorter.generate``. Optional helpers
+(the reference's way to divide the work; no check calls them, so use them, change them or leave
+them unwritten): ``Sorter.encode``, ``Sorter._attend``, ``Sorter._keys``,
+``Sorter._pointer_scores``, ``Sorter._pointer_log_probs``.
 """
 
 from __future__ import annotations
@@ -76,7 +82,8 @@ class Sorter(nn.Module):
         raise NotImplementedError('Sorter.__init__: nn.Embedding(vocab_size, embed_dim, padding_idx=0) shared by encoder and decoder; two nn.LSTM(embed_dim, hidden_size, batch_first=True); then, per arch, an output layer (seq2seq), attention layers (attention), or key/query/score layers (pointer).')
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor):
-        """src (B, S) ids, src_lengths (B,) >= 1 -> outputs (B, S, H), state (h, c) each (1, B, H).
+        """Optional helper: src (B, S) ids, src_lengths (B,) >= 1 -> outputs (B, S, H), state
+        (h, c) each (1, B, H).
 
         The state must be each sequence's own final state, at its true last position, not after
         the padding: pack the batch (pack_padded_sequence, enforce_sorted=False), so a row's
@@ -98,21 +105,23 @@ class Sorter(nn.Module):
         raise NotImplementedError('Sorter.forward: enc, state = self.encode(...); dec, _ = self.decoder(self.embed(tgt_in), state) pointer: scores (B, T, S) masked by used_positions; log_softmax; then gather the probabilities per value with a one-hot of src (B, S, V) and a batched matmul.')
 
     def _attend(self, dec: torch.Tensor, enc: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Attention: dec (B, T, H), enc (B, S, H), valid (B, S) bool -> logits (B, T, V)."""
+        """Optional helper, attention: dec (B, T, H), enc (B, S, H), valid (B, S) bool -> logits
+        (B, T, V)."""
         raise NotImplementedError('Sorter._attend: scores = dec @ W(enc)^T, padding filled with -inf before the softmax over S')
 
     def _keys(self, src: torch.Tensor, enc: torch.Tensor) -> torch.Tensor:
-        """Pointer keys: src (B, S), enc (B, S, H) -> W_k [x_j; e_j] (B, S, H)."""
+        """Optional helper, pointer keys: src (B, S), enc (B, S, H) -> W_k [x_j; e_j] (B, S, H)."""
         raise NotImplementedError("Sorter._keys: concatenate each position's embedding with its encoder output, then self.key")
 
     def _pointer_scores(self, dec: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """Vinyals' pointer scores u_j = v^T tanh(k_j + W_q d_t): dec (B, T, H), keys (B, S, H)
-        -> u (B, T, S)."""
+        """Optional helper, Vinyals' pointer scores u_j = v^T tanh(k_j + W_q d_t): dec (B, T, H),
+        keys (B, S, H) -> u (B, T, S)."""
         raise NotImplementedError('Sorter._pointer_scores: broadcast keys (B, 1, S, H) against queries (B, T, 1, H), tanh, then self.score')
 
     def _pointer_log_probs(self, dec: torch.Tensor, keys: torch.Tensor,
                            used: torch.Tensor) -> torch.Tensor:
-        """dec (B, T, H), keys (B, S, H), used (B, T, S) -> log-probs (B, T, 1 + S).
+        """Optional helper: dec (B, T, H), keys (B, S, H), used (B, T, S) -> log-probs
+        (B, T, 1 + S).
 
         Column 0 is <eos>, allowed only where every position is used (and then certain);
         used positions get probability 0.

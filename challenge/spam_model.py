@@ -6,6 +6,11 @@ linear head -> one spam logit per message (a many-to-one recurrent network).
 Your part: build the layers in ``SpamClassifier.__init__`` and write ``forward``. The one hard
 requirement is padding invariance: a message must get the same logit alone and inside a padded
 batch, so neither the LSTM nor the summary may ever look at a padding position.
+
+Required (the checks call each of them): ``SpamClassifier.__init__``,
+``SpamClassifier.forward``. Optional helpers (the reference's way to divide the work; no check
+calls them, so use them, change them or leave them unwritten): ``reverse_within_length``,
+``SpamClassifier._summarise``.
 """
 
 from __future__ import annotations
@@ -45,8 +50,8 @@ def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
     """Reverse each sequence of the time-major ``x`` (T, B, D) inside its own length.
 
     Column b ``[a, b, c, pad, pad]`` with length 3 becomes ``[c, b, a, pad, pad]``; padding
-    stays in place, and applying it twice gives ``x`` back. Optional: only needed if you run
-    the backward direction yourself instead of packing.
+    stays in place, and applying it twice gives ``x`` back. Optional helper: only needed if you
+    run the backward direction yourself instead of packing.
     """
     raise NotImplementedError('implement reverse_within_length: see the docstring')
 
@@ -94,6 +99,7 @@ class SpamClassifier(nn.Module):
         raise NotImplementedError('SpamClassifier.forward: embed, pack with pack_padded_sequence(lengths.cpu(), enforce_sorted=False), run the LSTM, then summarise with h_n ("last"), masked max/mean over the unpacked outputs, or their softmax-weighted sum ("attention", weights from self.attend, masked).')
 
     def _summarise(self, out: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
-        """One direction's outputs (T, B, H) -> (B, H): the state after the last real token, or
-        the max / mean over the real positions only (``mask`` (T, B) is True there)."""
+        """Optional helper (``forward`` may summarise in its own way): one direction's outputs
+        (T, B, H) -> (B, H): the state after the last real token, or the max / mean over the
+        real positions only (``mask`` (T, B) is True there)."""
         raise NotImplementedError('implement SpamClassifier._summarise: see the docstring')

@@ -145,10 +145,21 @@ def check_imports(path: Path) -> None:
             continue
         for name in names:
             if name.startswith(".") or name.split(".")[0] not in ALLOWED_IMPORTS:
-                raise ChallengeError(
-                    f"{path.name} line {node.lineno} imports {name!r}: a submission holds only "
-                    f"the student modules, which may import torch, numpy and the standard "
-                    f"library only; move that code into {path.name}")
+                raise ChallengeError(f"{path.name} line {node.lineno} imports {name!r}: "
+                                     f"{_import_fix(name, path.name)}")
+
+
+def _import_fix(name: str, filename: str) -> str:
+    """Why an import is refused and what to do instead, by what it imports."""
+    top = name.lstrip(".").split(".")[0]
+    if name.startswith(".") or top in ("challenge", "solutions", "grader") \
+            or top in STUDENT_MODULES:
+        return (f"the grader loads each student module on its own, without the kit or your "
+                f"other modules; copy the code you need from {name.lstrip('.') or 'there'} into "
+                f"{filename} itself")
+    return (f"{top!r} is not available to the grader, which gives student modules torch, numpy "
+            f"and the standard library only; remove the import and write that part with those "
+            f"in {filename}")
 
 
 def check_checkpoint(path: Path, task: str, max_bytes: int = MAX_CHECKPOINT_BYTES) -> None:

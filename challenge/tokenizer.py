@@ -36,6 +36,11 @@ Pitfalls: the vocabulary must be deterministic (never iterate a set); unknown wo
 ``<unk>`` (never raise, never grow the vocabulary while encoding); encoding is on the training
 hot path (6,000 messages, up to thousands of tokens each), so compile the regular expression
 once and avoid per-character Python loops.
+
+Required (the checks call each of them): ``Tokenizer.train_from_iterator``,
+``Tokenizer.tokenize``, ``Tokenizer.encode``, ``Tokenizer.encode_batch``, ``Tokenizer.decode``.
+Optional helpers (the reference's way to divide the work; no check calls them, so use them,
+change them or leave them unwritten): ``token_pattern``.
 """
 
 from __future__ import annotations
@@ -58,7 +63,8 @@ _CLASS_OF = {"url": URL, "email": EMAIL, "money": MONEY, "num": NUM}   # pattern
 
 @functools.lru_cache(maxsize=1)
 def token_pattern() -> re.Pattern:
-    """The compiled regular expression of the token pattern in the module docstring.
+    """Optional helper: the compiled regular expression of the token pattern in the module
+    docstring (``tokenize`` is what the checks call; it may scan the text any way it likes).
 
     Build it once (this function is cached). One alternative per rule, in the docstring's order,
     works well with named groups: ``match.lastgroup`` then says which rule matched.

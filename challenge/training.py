@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from challenge import progress
+from challenge.device import to_device
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class TrainConfig:
     ema_decay: float | None = None  # evaluate and keep an exponential moving average of the
                                     # weights (Polyak averaging) instead of the raw weights
     seed: int = 0
+    device: str = "cpu"          # where the model trains: a torch device ("cpu", "cuda", ...)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -197,7 +199,8 @@ class Trainer:
             if getattr(config, name) not in ("min", "max"):
                 raise ValueError(f"TrainConfig.{name} must be 'min' or 'max', "
                                  f"got {getattr(config, name)!r}")
-        self.model, self.config = model, config
+        self.device = torch.device(config.device)
+        self.model, self.config = model.to(self.device), config
         self.loss_fn, self.evaluate = loss_fn, evaluate
         self.callbacks = list(callbacks)
         if config.ema_decay is not None and not 0.0 < config.ema_decay < 1.0:
@@ -300,7 +303,7 @@ class Trainer:
                 # Zeroed before the loss: a loss_fn may back-propagate a part itself (see
                 # challenge.adversarial), and those gradients must survive to the step.
                 self.optimizer.zero_grad(set_to_none=True)
-                loss = self.loss_fn(self.model, batch)
+                loss = self.loss_fn(self.model, to_device(batch, self.device))
                 loss.backward()
                 if c.grad_clip:
                     nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)

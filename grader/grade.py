@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from challenge.device import resolve_device
 from challenge.errors import ChallengeError
 from challenge.impl import STUDENT_MODULES
 from challenge.submit import modules_dir
@@ -37,10 +38,12 @@ from grader import quality, scan
 from grader.checks import all_checks, judge
 from grader.checks.base import CheckResult, RunOutcome
 from grader.predictions import PredictionsError, read_predictions
-from grader.reference import reference_checkpoints, student_checkpoints
+from grader.prepare import prepare_reference
+from grader.reference import ReferenceTraining, reference_checkpoints, student_checkpoints
 from grader.report import GradeReport, QualityResult, TaskResult
 from grader.rubric import Rubric, TaskRubric, load_rubric
-from grader.sandbox import KIT_ROOT, Unit, UnitResult, isolation_problem, run_units, scratch_parent
+from grader.sandbox import (KIT_ROOT, SandboxUnavailable, Unit, UnitResult, isolation_problem,
+                            run_units, scratch_parent)
 from grader.submission import BadSubmission, open_submission, sha256_file, student_from_name
 from grader.text import one_line
 from grader.version import grader_version
@@ -48,22 +51,33 @@ from grader.version import grader_version
 
 def grade(impl: str | None = None, submission: str | os.PathLike | None = None,
           hidden: bool = False, rubric: str | os.PathLike | Rubric | None = None,
-          data_dir: str | os.PathLike | None = None, *, train: bool = True,
-          isolate: bool | None = None) -> GradeReport:
+          data_dir: str | os.PathLike | None = None, *, train: bool = True, prepare: bool = True,
+          device: str | None = "auto", isolate: bool | None = None) -> GradeReport:
     """Grade ``submission`` (a .zip or .csv) or else implementation ``impl`` (default: the
-    student's own, "challenge"); see the module docstring for the modes.
+    student's own, "challenge"); see the module docstring for the modes. For the reference,
+    ``prepare`` first checks every prerequisite and fetches the corpus and makes the default
+    split where missing (:mod:`grader.prepare`), and ``device`` is where a missing reference
+    checkpoint trains; the grade itself runs on the CPU, in the sandbox.
 
     ``isolate``: True requires the sandbox (:class:`~grader.sandbox.SandboxUnavailable` where it
     cannot run), False runs student code as a plain process (``--unsafe``), None (the default)
     requires it for the hidden sets and otherwise uses it where it can, saying when it could
     not. A failure of the grader itself raises :class:`~grader.sandbox.GraderError`."""
+    why = isolation_problem()
     if isolate is None:
-        isolate = True if hidden else not isolation_problem()
+        isolate = True if hidden else not why
+    if isolate and why:      # before any set-up or training
+        raise SandboxUnavailable(f"cannot isolate student code: {why}")
     rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
     if submission is None:
         impl = impl or "challenge"
         modules_dir(impl)   # an unknown name or a missing folder: one error, before any grading
-        checkpoints = (reference_checkpoints(rub, data_dir=data_dir, train=train)
+        if impl == "solutions" and train:
+            resolve_device(device)   # an unavailable device: one line, before any set-up
+        if impl == "solutions" and prepare:
+            prepare_reference(rub, data_dir=data_dir, hidden=hidden)
+        checkpoints = (reference_checkpoints(rub, data_dir=data_dir, train=train,
+                                             config=ReferenceTraining(device=device or "auto"))
                        if impl == "solutions" else student_checkpoints(impl))
         return _grade_code(rub, impl=impl, checkpoints=checkpoints, hidden=hidden,
                            data_dir=data_dir, mode="impl", student=impl, isolate=isolate)

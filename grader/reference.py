@@ -31,6 +31,7 @@ class ReferenceTraining:
     sorter_steps: int = 600
     spam_epochs: int = 8
     seed: int = 0
+    device: str = "auto"       # where to train (challenge.device); the checkpoint records it
 
 
 def reference_dir() -> Path:
@@ -103,7 +104,7 @@ def _train_sorter(path: Path, rub: Rubric, data_dir, config: ReferenceTraining) 
     s = rub.sorter
     train_sorter(impl="solutions", arch=config.sorter_arch, min_len=s.min_len, max_len=s.max_len,
                  vocab=s.high + 1, minutes=None, steps=config.sorter_steps, seed=config.seed,
-                 out=path)
+                 out=path, device=config.device)
 
 
 def _spam_fits(path: Path, rub: Rubric, data_dir=None) -> bool:
@@ -124,4 +125,4 @@ def _train_spam(path: Path, rub: Rubric, data_dir, config: ReferenceTraining) ->
     from challenge.tasks.spam import train_spam
 
     train_spam(impl="solutions", corpus=rub.hidden.spam_corpus, epochs=config.spam_epochs,
-               seed=config.seed, out=path, data_dir=data_dir)
+               seed=config.seed, out=path, data_dir=data_dir, device=config.device)

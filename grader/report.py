@@ -62,6 +62,7 @@ class GradeReport:
     sets: str = "dev"            # "hidden" or "dev": what the quality was measured on
     isolation: dict = field(default_factory=dict)
     log: str = ""                # the tail of the submission's captured output
+    device: str = "cpu"          # where the checks and the models ran while grading
 
     @property
     def review(self) -> list[str]:
@@ -84,25 +85,29 @@ class GradeReport:
                 "tasks": {name: t.to_dict() for name, t in self.tasks.items()},
                 "rubric_hash": self.rubric_hash, "grader_version": self.grader_version,
                 "torch_version": self.torch_version, "sets": self.sets,
-                "isolation": self.isolation, "log": self.log}
+                "isolation": self.isolation, "log": self.log, "device": self.device}
 
     def summary(self, verbose: bool = False) -> str:
         who = self.student or "-"
-        head = (f"{who}: {round(self.points, 2):g} / {self.max_points:g} points "
-                f"({self.mode} mode, {self.sets} sets"
+        bonus = sum(_bonus(t) for t in self.tasks.values())
+        head = (f"{who}: {round(self.points - bonus, 2):g} / {self.max_points:g} points"
+                + (f" + {round(bonus, 2):g} bonus " if bonus else " ")
+                + f"({self.mode} mode, {self.sets} sets, on {self.device}"
                 + (f", {self.submission}" if self.submission else "") + ")")
         lines = [head]
         if self.status != "ok":
             lines.append(f"  FAILED: {self.reason}")
         width = max([len(n) for n in self.tasks] + [8])
         for name, task in self.tasks.items():
-            lines.append(f"  {name:<{width}}  {task.points:7.2f} / {task.max_points:g}")
+            extra = _bonus(task)
+            lines.append(f"  {name:<{width}}  {task.points - extra:7.2f} / {task.max_points:g}"
+                         + (f" + {extra:.2f} bonus" if extra else ""))
             if task.checks:
                 passed = sum(c.passed for c in task.checks)
                 got = sum(c.points for c in task.checks)
                 top = sum(c.max_points for c in task.checks)
                 lines.append(f"    {'checks':<{width - 2}}  {got:7.2f} / {top:g}   "
-                             f"({passed}/{len(task.checks)} passed)")
+                             f"({passed}/{len(task.checks)} passed){_check_scale(task)}")
             q = task.quality
             if q is not None:
                 detail = "; ".join(f"{c['metric']} {_fmt(c['value'])}"
@@ -110,11 +115,16 @@ class GradeReport:
                                       + (" bonus" if c.get("bonus") else ""))
                                    for c in q.components)
                 state = "" if q.status == "ok" else f"[{q.status}] {q.reason}"
-                lines.append(f"    {'quality':<{width - 2}}  {q.points:7.2f} / {q.max_points:g}   "
-                             f"{detail or state}")
+                q_extra = f" + {extra:.2f} bonus" if extra else ""
+                lines.append(f"    {'quality':<{width - 2}}  {q.points - extra:7.2f} / "
+                             f"{q.max_points:g}{q_extra}   {detail or state}")
                 if detail and state:
                     lines.append(f"      {state}")
                 lines += [f"      note: {note}" for note in q.notes]
+        if self.sets == "dev" and "sorter" in self.tasks and self.tasks["sorter"].quality:
+            lines.append("  (sorter: measured on the rubric's public dev sequences, in range and "
+                         "longer; `challenge train sorter` reports on its own dev set, other "
+                         "sequences, so the two exact-match figures differ)")
         failed = [c for t in self.tasks.values() for c in t.checks if not c.passed]
         if failed:
             lines.append("Failed checks:")
@@ -139,6 +149,34 @@ class GradeReport:
             lines.append("Isolation achieved on this machine:")
             lines += [f"  {k}: {v}" for k, v in self.isolation.items()]
         return printable("\n".join(lines))
+
+
+def _bonus(task: TaskResult) -> float:
+    """The points a task earned from its bonus band: shown apart, never over the maximum."""
+    if task.quality is None:
+        return 0.0
+    return round(sum(c.get("points", 0.0) for c in task.quality.components if c.get("bonus")), 6)
+
+
+def _check_scale(task: TaskResult) -> str:
+    """How ``challenge check``'s points (each check's own weight) map to this task's points."""
+    from grader.checks import all_checks
+
+    weights = {c.key: c.points for c in all_checks(tuple(dict.fromkeys(c.part for c in task.checks)))}
+    keys = [f"{c.part}.{c.name}" for c in task.checks]
+    if not all(k in weights for k in keys):
+        return ""
+    earned = sum(weights[k] for k, c in zip(keys, task.checks) if c.passed)
+    top = sum(weights[k] for k in keys)
+    scaled = sum(c.max_points for c in task.checks)
+    if round(top, 6) == round(scaled, 6):
+        return ""
+    return (f"; {_fmt_num(earned)} / {_fmt_num(top)} on `challenge check`'s scale, "
+            f"x {_fmt_num(scaled / top)}")
+
+
+def _fmt_num(x: float) -> str:
+    return f"{round(x, 2):g}"
 
 
 def _fmt(value) -> str:

@@ -12,6 +12,9 @@ xs[t] and y_t the one-hot vector of target ys[t]:
 
 Shapes: U (H, I), W (H, H), V (O, H), b (H,), c (O,), where I is the input vocabulary size, H the
 hidden size and O the number of output classes.
+
+Required (the checks call each of them): ``init_params``, ``rnn_forward``, ``rnn_backward``,
+``clip_gradients``, ``sgd_step``. There are no optional helpers in this module.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ shapes, gate order and initialisation, so weights copied from torch give the sam
 
 You may use matrix products, torch.sigmoid and torch.tanh; torch.nn.LSTM, torch.nn.LSTMCell and
 torch's lstm functions are off limits here (the checks detect them).
+
+Required (the checks call each of them): ``LSTMCell.__init__``, ``LSTMCell.reset_parameters``,
+``LSTMCell.step``, ``LSTM.forward``. There are no optional helpers in this module.
 """
 
 from __future__ import annotations

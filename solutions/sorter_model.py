@@ -4,6 +4,12 @@ pointer network that points at input positions ("pointer", Vinyals et al. 2015).
 
 Token ids: ``<pad>``=0, ``<unk>``=1, ``<sos>``=2, ``<eos>``=3, value ``v`` -> ``v + 4``.
 Shapes: B batch, S source length, T target length, E embedding, H hidden, V vocabulary.
+
+Required (the checks call each of them): ``decoder_inputs``, ``used_positions``,
+``Sorter.__init__``, ``Sorter.forward``, ``Sorter.loss``, ``Sorter.generate``. Optional helpers
+(the reference's way to divide the work; no check calls them, so use them, change them or leave
+them unwritten): ``Sorter.encode``, ``Sorter._attend``, ``Sorter._keys``,
+``Sorter._pointer_scores``, ``Sorter._pointer_log_probs``.
 """
 
 from __future__ import annotations
@@ -109,7 +115,8 @@ class Sorter(nn.Module):
         # END SOLUTION
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor):
-        """src (B, S) ids, src_lengths (B,) >= 1 -> outputs (B, S, H), state (h, c) each (1, B, H).
+        """Optional helper: src (B, S) ids, src_lengths (B,) >= 1 -> outputs (B, S, H), state
+        (h, c) each (1, B, H).
 
         The state must be each sequence's own final state, at its true last position, not after
         the padding: pack the batch (pack_padded_sequence, enforce_sorted=False), so a row's
@@ -157,7 +164,8 @@ class Sorter(nn.Module):
         # END SOLUTION
 
     def _attend(self, dec: torch.Tensor, enc: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Attention: dec (B, T, H), enc (B, S, H), valid (B, S) bool -> logits (B, T, V)."""
+        """Optional helper, attention: dec (B, T, H), enc (B, S, H), valid (B, S) bool -> logits
+        (B, T, V)."""
         # BEGIN SOLUTION
         # HINT: scores = dec @ W(enc)^T, padding filled with -inf before the softmax over S
         scores = torch.bmm(dec, self.attn(enc).transpose(1, 2))  # (B, T, S)
@@ -168,15 +176,15 @@ class Sorter(nn.Module):
         # END SOLUTION
 
     def _keys(self, src: torch.Tensor, enc: torch.Tensor) -> torch.Tensor:
-        """Pointer keys: src (B, S), enc (B, S, H) -> W_k [x_j; e_j] (B, S, H)."""
+        """Optional helper, pointer keys: src (B, S), enc (B, S, H) -> W_k [x_j; e_j] (B, S, H)."""
         # BEGIN SOLUTION
         # HINT: concatenate each position's embedding with its encoder output, then self.key
         return self.key(torch.cat([self.embed(src), enc], dim=-1))  # (B, S, H)
         # END SOLUTION
 
     def _pointer_scores(self, dec: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """Vinyals' pointer scores u_j = v^T tanh(k_j + W_q d_t): dec (B, T, H), keys (B, S, H)
-        -> u (B, T, S)."""
+        """Optional helper, Vinyals' pointer scores u_j = v^T tanh(k_j + W_q d_t): dec (B, T, H),
+        keys (B, S, H) -> u (B, T, S)."""
         # BEGIN SOLUTION
         # HINT: broadcast keys (B, 1, S, H) against queries (B, T, 1, H), tanh, then self.score
         q = self.query(dec)  # (B, T, H)
@@ -186,7 +194,8 @@ class Sorter(nn.Module):
 
     def _pointer_log_probs(self, dec: torch.Tensor, keys: torch.Tensor,
                            used: torch.Tensor) -> torch.Tensor:
-        """dec (B, T, H), keys (B, S, H), used (B, T, S) -> log-probs (B, T, 1 + S).
+        """Optional helper: dec (B, T, H), keys (B, S, H), used (B, T, S) -> log-probs
+        (B, T, 1 + S).
 
         Column 0 is <eos>, allowed only where every position is used (and then certain);
         used positions get probability 0.

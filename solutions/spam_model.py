@@ -4,6 +4,11 @@ linear head -> one spam logit per message (a many-to-one recurrent network).
 Your part: build the layers in ``SpamClassifier.__init__`` and write ``forward``. The one hard
 requirement is padding invariance: a message must get the same logit alone and inside a padded
 batch, so neither the LSTM nor the summary may ever look at a padding position.
+
+Required (the checks call each of them): ``SpamClassifier.__init__``,
+``SpamClassifier.forward``. Optional helpers (the reference's way to divide the work; no check
+calls them, so use them, change them or leave them unwritten): ``reverse_within_length``,
+``SpamClassifier._summarise``.
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
     """Reverse each sequence of the time-major ``x`` (T, B, D) inside its own length.
 
     Column b ``[a, b, c, pad, pad]`` with length 3 becomes ``[c, b, a, pad, pad]``; padding
-    stays in place, and applying it twice gives ``x`` back. Optional: only needed if you run
-    the backward direction yourself instead of packing.
+    stays in place, and applying it twice gives ``x`` back. Optional helper: only needed if you
+    run the backward direction yourself instead of packing.
     """
     # BEGIN SOLUTION
     T, B, D = x.shape
@@ -155,8 +160,9 @@ class SpamClassifier(nn.Module):
         # END SOLUTION
 
     def _summarise(self, out: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
-        """One direction's outputs (T, B, H) -> (B, H): the state after the last real token, or
-        the max / mean over the real positions only (``mask`` (T, B) is True there)."""
+        """Optional helper (``forward`` may summarise in its own way): one direction's outputs
+        (T, B, H) -> (B, H): the state after the last real token, or the max / mean over the
+        real positions only (``mask`` (T, B) is True there)."""
         # BEGIN SOLUTION
         if self.config.pooling == "last":
             return out[lengths - 1, torch.arange(out.size(1), device=out.device)]  # (B, H)

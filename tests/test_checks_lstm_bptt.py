@@ -173,3 +173,18 @@ def test_unwritten_functions_report_not_implemented(tmp_path):
     assert status["lstm_cell.parameters"] == status["bptt.forward_loss"] == "passed"
     messages = [r.message for r in results if r.status == "not_implemented"]
     assert messages and all(m == "not implemented yet: write the equations" for m in messages)
+
+
+@pytest.mark.parametrize("edit, cause", [
+    (('grads["dW"] += np.outer(da, h_prev)', 'grads["dW"] -= 3 * np.outer(da, h_prev)'),
+     r"The cause is rnn_backward: on the first step its dW is not autograd's \(first differs at "
+     r"index \(\d+, \d+\): expected .*\); the gradient_dW check names the likely mistake"),
+    (('    return {k: p - lr * grads["d" + k] for k, p in params.items()}\n    # END',
+      '    return {k: p + lr * grads["d" + k] for k, p in params.items()}\n    # END'),
+     r"The cause is sgd_step: after the first step '\w' is not params - lr \* grads"),
+], ids=["dW", "sgd_step"])
+def test_training_that_does_not_learn_names_the_function_at_fault(tmp_path, edit, cause):
+    import re
+
+    result = _results(_variant(tmp_path, "bptt", edit), "bptt")["training_reduces_loss"]
+    assert not result.passed and re.search(cause, result.message), result.message

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from challenge.data.sequences import decode_ids
 from grader import quality
 from grader.checks import run_local
 from grader.child.tasks import run_sorter

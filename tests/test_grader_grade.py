@@ -175,19 +175,6 @@ def test_reference_checkpoints_are_reused_only_when_they_fit(env, runs, tmp_path
     assert set(reference_checkpoints(RUBRIC, data_dir=data, train=False)) == {"sorter"}
 
 
-@pytest.mark.slow
-@pytest.mark.network
-def test_reference_earns_full_marks_with_the_default_rubric(spam_data_dir, tmp_path, monkeypatch):
-    """The real corpus and the default rubric: trains both reference models (a few minutes)."""
-    data = tmp_path / "data"
-    shutil.copytree(spam_data_dir / "corpora", data / "corpora")
-    monkeypatch.setenv("CHALLENGE_RUNS_DIR", str(tmp_path / "runs"))
-    make_hidden(secret_file=tmp_path / "secret", data_dir=data, new=True)
-    report = grade(impl="solutions", hidden=True, data_dir=data)
-    _assert_full_marks(report)
-    assert report.points >= report.max_points == 100
-
-
 def test_the_summary_gives_one_line_per_part_and_message_of_the_failed_checks():
     from grader.checks.base import CheckResult
     from grader.report import GradeReport, TaskResult

@@ -105,6 +105,43 @@ def test_bundle_holds_nothing_of_the_instructor(bundle):
     assert "123456789" not in text                      # the split seed of split.json
 
 
+def test_the_bundle_ships_only_what_students_run_and_no_check_shares_a_solution_line(tmp_path):
+    result = build_release(out=tmp_path / "out", data=make_data(tmp_path / "data"))
+    assert "challenge/release.py" not in result.files and "challenge/stubs.py" not in result.files
+    assert "challenge/cli/term.py" in result.files
+    assert result.warnings == [] and result.lacks == []
+    assert "warning" not in result.summary() and "note" not in result.summary()
+
+
+def test_release_says_what_the_bundle_lacks_and_why(tmp_path):
+    data = make_data(tmp_path / "data")
+    shutil.rmtree(data / "public")
+    shutil.rmtree(data / "splits")
+    result = build_release(out=tmp_path / "out", data=data)
+    notes = [ln for ln in result.summary().splitlines() if ln.startswith("note: ")]
+    assert len(notes) == 2
+    assert "no public train/dev split (data/splits/), so students cannot train the spam model: " \
+           "run `challenge hidden make`" in notes[0]
+    assert "no unlabelled test file (data/public/spam_test_unlabelled.csv), so students cannot " \
+           "hand in predictions: `challenge hidden make` writes it" in notes[1]
+
+
+@pytest.mark.parametrize("args, module, attr", [(["release", "OUT"], "challenge.release", "release"),
+                                                (["stubs"], "challenge.stubs", "stubs")])
+def test_instructor_commands_in_the_bundle_say_they_are_the_instructors(monkeypatch, args,
+                                                                         module, attr):
+    import challenge
+
+    monkeypatch.setitem(sys.modules, module, None)     # as in the bundle: the file is absent
+    monkeypatch.delattr(challenge, attr, raising=False)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"Error: `challenge {args[0]}` is the instructor's command; "
+                                     f"the student bundle does not carry it"
+                                     + (" (your modules are yours to edit)" if attr == "stubs"
+                                        else ""))
+
+
 def test_no_solution_body_in_the_stubs_or_public_tests(bundle):
     """Every code line that occurs only inside a fence is absent from the student's files."""
     outside = set()

@@ -143,3 +143,43 @@ def test_checks_catch_broken_variants(tmp_path, old, new, failing):
     failed = {name for name, r in results.items() if not r.passed}
     assert failing <= failed, {n: r.message for n, r in results.items()}
     assert all(results[name].message for name in failing)
+
+
+def test_a_wrong_used_positions_names_the_first_differing_entry_not_the_whole_tensor():
+    from grader.checks.base import CheckFailure
+    from grader.checks.sorter_model import EOS_ID, SOS_ID, _verify_helpers
+
+    used = torch.tensor([[[0, 0, 0, 0], [0, 0, 0, 1], [1, 0, 0, 1], [1, 0, 1, 1], [1, 1, 1, 1]],
+                         [[0, 0, 1, 1], [1, 0, 1, 1], [1, 0, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]])
+    output = {"tgt_in": [[SOS_ID, 4, 5, 5, 7], [SOS_ID, 6, 6, EOS_ID, 0]],   # right
+              "used": used}                                                  # row 1, step 2 wrong
+    with pytest.raises(CheckFailure) as failure:
+        _verify_helpers({}, output)
+    message = str(failure.value)
+    assert ("used_positions(src, tgt_in) for inputs with repeats: first difference at index "
+            "(1, 2, 1): expected 1, got 0 (that row: expected [1, 1, 1, 1], got [1, 0, 1, 1])"
+            in message), message
+    assert "[[[" not in message and "the k-th copy of a value" in message
+
+
+@pytest.mark.parametrize("loss, arch, cause", [
+    (float("inf"), "pointer", "the pointer masked the position its target points at"),
+    (float("inf"), "seq2seq", "log(softmax) taken in two steps underflows"),
+    (float("nan"), "attention", "a softmax over a row whose every logit is -inf"),
+    (-0.5, "pointer", "Cross-entropy is positive"),
+])
+def test_a_loss_that_is_not_positive_and_finite_names_a_cause(loss, arch, cause):
+    from grader.checks.base import CheckFailure
+    from grader.checks.sorter_model import ARCHS, _inputs, _verify_forward
+
+    data = _inputs(0)
+    B, T = data["tgt"].shape
+    V = data["config"]["vocab_size"]
+    good = {"logits": torch.zeros(B, T, V), "loss": torch.tensor(1.0),
+            "loss_padded": torch.tensor(1.0)}
+    output = {a: dict(good) for a in ARCHS}
+    output[arch] = {**good, "loss": torch.tensor(loss)}
+    with pytest.raises(CheckFailure, match=f"{arch}: loss should be a positive finite number") \
+            as failure:
+        _verify_forward(data, output)
+    assert cause in str(failure.value)

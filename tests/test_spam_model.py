@@ -3,6 +3,8 @@ and the public checks (which must pass on the reference and fail on typical mist
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -229,3 +231,31 @@ def test_unmasked_attention_fails_naming_the_attention_option(tmp_path):
     assert not failed.passed and "pooling='attention'" in failed.message
     assert "attention softmax" in failed.message
     assert results["output_shape"].passed and results["config_options"].passed
+
+
+def test_padding_failure_says_which_logit_is_the_batch_and_which_the_message_alone(tmp_path):
+    text = PACKED.replace("BUG", "pass").replace(
+        'w = torch.softmax(self.attend(out).masked_fill(~mask, float("-inf")), 1)',
+        "w = torch.softmax(self.attend(out), 1)")
+    (tmp_path / "spam_model.py").write_text(text, encoding="utf-8")
+    message = {r.name: r for r in run_local(str(tmp_path), ["spam_model"])}[
+        "padding_invariance"].message
+    assert re.search(r"logits in a batch padded to (\d+) tokens \(got\) against each message "
+                     r"alone \(expected\)", message), message
+    assert re.search(r"message (\d+) \((\d+) real tokens\) gets \S+ in the batch, padded to \d+ "
+                     r"tokens, and \S+ alone, unpadded", message), message
+
+
+@pytest.mark.parametrize("pooling, bug, said", [
+    ("all", "return self.head(s)", "one logit per message: squeeze the head's (B, 1) output"),
+    ("max", 'return self.head(s).squeeze(-1) if self.c.pooling != "max" else self.head(s)[:2, 0]',
+     "the shape is right, so look at what this setting changes"),
+], ids=["not_squeezed", "one_setting"])
+def test_config_options_hint_fits_the_failure(tmp_path, pooling, bug, said):
+    (tmp_path / "spam_model.py").write_text(
+        PACKED.replace("BUG", "pass").replace("return self.head(s).squeeze(-1)", bug),
+        encoding="utf-8")
+    failed = {r.name: r for r in run_local(str(tmp_path), ["spam_model"])}["config_options"]
+    assert not failed.passed and said in failed.message, failed.message
+    if pooling == "all":
+        assert "every combination" not in failed.message and "with " not in failed.message

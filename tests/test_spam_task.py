@@ -392,3 +392,35 @@ def test_brief_training_on_the_real_corpus_beats_a_floor(spam_data_dir, tmp_path
     predictor = load_spam_predictor(run.path)
     m = binary_metrics(labels, predictor.predict_proba(texts), predictor.threshold)
     assert m.f1 > 0.9, m.summary()
+
+
+def _forward_with_a_shape_error(text: str) -> str:
+    return text.replace("return self.head(self.dropout(summary)).squeeze(-1)",
+                        "return self.head(torch.cat([summary, summary], -1)).squeeze(-1)")
+
+
+@pytest.mark.parametrize("flag", [[], ["--traceback"]], ids=["short", "traceback"])
+def test_an_error_in_the_students_forward_shows_their_line_and_shapes_first(toy_dir, tmp_path,
+                                                                             flag):
+    impl = tmp_path / "impl"
+    impl.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    for name in ("tokenizer", "batching", "spam_model"):
+        text = (root / "solutions" / f"{name}.py").read_text()
+        (impl / f"{name}.py").write_text(_forward_with_a_shape_error(text)
+                                         if name == "spam_model" else text)
+    out = tmp_path / "s.pt"
+    result = CliRunner().invoke(main, ["train", "spam", "--impl", str(impl), "--epochs", "1",
+                                       "--data-dir", str(toy_dir), "--out", str(out), *flag])
+    assert result.exit_code == 1 and not out.exists()
+    tail = ("\n" + result.output)[("\n" + result.output).index("\nError: ") + 1:].splitlines()
+    assert tail[0].startswith("Error: your code raised RuntimeError while training the spam "
+                              "model: mat1 and mat2 shapes cannot be multiplied")
+    assert re.fullmatch(r"  spam_model\.py:\d+ in forward: return self\.head\(torch\.cat\(.*",
+                        tail[1]), tail
+    assert re.match(r"  tensors there: ids \(\d+, \d+\), lengths \(\d+,\), .*summary \(\d+, \d+\)",
+                    tail[2]), tail
+    assert tail[-1] == "  (the full traceback: run the same command with --traceback)"
+    assert len(tail) <= 6
+    shown = "Traceback" in result.output and "linear.py" in result.output
+    assert shown == bool(flag)

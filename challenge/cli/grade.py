@@ -41,6 +41,10 @@ from challenge.paths import atomic_write
               help="With --impl solutions: never train a missing reference checkpoint.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="Also write the report as JSON to this file (atomically).")
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|mps",
+              help="With --impl solutions: where a missing reference checkpoint trains (auto: "
+                   "CUDA when present, else the CPU; recorded in the checkpoint). The grade "
+                   "itself runs on the CPU, in the sandbox, and the report says so.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object: the report.")
 @click.option("--verbose", is_flag=True,
               help="Also show the isolation achieved on this machine (the sandbox, namespaces, "
@@ -56,7 +60,7 @@ from challenge.paths import atomic_write
               help="Instructor: keep the per-example labels and predictions in --json/--out "
                    "(never hand such a report to a student).")
 def grade(impl, hidden_submission, workers, dask, db, submission, on_hidden, rubric, data_dir, no_train,
-          out, as_json, verbose, roster, unsafe, with_examples) -> None:
+          out, device, as_json, verbose, roster, unsafe, with_examples) -> None:
     """Grade modules and checkpoints: checks and model quality, weighted by the rubric.
 
     \b
@@ -114,7 +118,8 @@ def grade(impl, hidden_submission, workers, dask, db, submission, on_hidden, rub
     if roster:
         raise ChallengeError("--roster goes with --hidden FOLDER")
     report = grade_lib(impl=impl, submission=hidden_submission or submission, hidden=hidden,
-                       rubric=rubric, data_dir=data_dir, train=not no_train, isolate=isolate)
+                       rubric=rubric, data_dir=data_dir, train=not no_train, isolate=isolate,
+                       device=device)
     payload = report.to_dict() if with_examples else report.student_dict()
     if out:
         with atomic_write(Path(out), "w", encoding="utf-8") as f:

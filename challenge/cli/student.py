@@ -12,7 +12,11 @@ from challenge.errors import ChallengeError
               help="Write nothing; exit 1 listing the stubs that differ from solutions/.")
 def stubs(check: bool) -> None:
     """Regenerate challenge/'s student modules from the fenced reference in solutions/."""
-    from challenge.stubs import repo_root, write_stubs
+    try:
+        from challenge.stubs import repo_root, write_stubs
+    except ModuleNotFoundError:
+        raise ChallengeError("`challenge stubs` is the instructor's command; the student bundle "
+                             "does not carry it (your modules are yours to edit)") from None
 
     changed = write_stubs(check=check)
     names = [str(p.relative_to(repo_root())) for p in changed]

@@ -7,6 +7,7 @@ import json
 
 import click
 
+from challenge.errors import ChallengeError
 
 
 @click.command()
@@ -16,7 +17,10 @@ import click
                    "instructors only) or a folder of modules.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the checks' random inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-def check(part: str | None, impl: str, seed: int, as_json: bool) -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="List the passed checks too, and under each failed check a Python snippet "
+                   "that runs it again on your module.")
+def check(part: str | None, impl: str, seed: int, as_json: bool, verbose: bool) -> None:
     """Run the public checks of PART (default: every part) on your modules.
 
     Prints, per part, the checks passed, the points and the message of each failed check
@@ -26,7 +30,7 @@ def check(part: str | None, impl: str, seed: int, as_json: bool) -> None:
     """
     from challenge import student as student_lib   # imports torch: only when this command runs
 
-    report = student_lib.check(part, impl=impl, seed=seed)
+    report = student_lib.check(part, impl=impl, seed=seed, verbose=verbose)
     click.echo(json.dumps(report.to_dict()) if as_json else report.summary())
 
 
@@ -81,7 +85,11 @@ def release(out: str, force: bool) -> None:
     It never contains the solutions, hidden sets, secrets, reference checkpoints or the
     instructor's tests.
     """
-    from challenge import release as release_lib
+    try:
+        from challenge import release as release_lib
+    except ModuleNotFoundError:
+        raise ChallengeError("`challenge release` is the instructor's command; the student "
+                             "bundle does not carry it") from None
 
     result = release_lib.build_release(out=out, force=force)
     click.echo(result.summary())

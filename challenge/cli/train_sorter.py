@@ -6,6 +6,8 @@ import json
 
 import click
 
+from challenge.cli.trace import DEVICE, TRACEBACK, full_trace
+
 # challenge.tasks.sorter.ARCHS, repeated so that the CLI starts without importing torch
 # (tests/test_cli_startup.py keeps the two equal).
 ARCHS = ("seq2seq", "attention", "pointer")
@@ -28,15 +30,19 @@ ARCHS = ("seq2seq", "attention", "pointer")
               help="Seed for initialisation and the generated batches.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint path [default: runs/sorter/<impl>-<arch>.pt].")
+@DEVICE
+@TRACEBACK
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run as one JSON object instead of a summary line.")
 def sorter(impl: str | None, arch: str, max_len: int, vocab: int, minutes: float, seed: int,
-           out: str | None, as_json: bool) -> None:
+           out: str | None, as_json: bool, device: str,
+           show_traceback: bool) -> None:
     """Train the number sorter on freshly generated sequences and save a checkpoint."""
     from challenge.tasks.sorter import train_sorter
 
-    run = train_sorter(impl=impl, arch=arch, max_len=max_len, vocab=vocab, minutes=minutes,
-                       seed=seed, out=out)
+    with full_trace(show_traceback):
+        run = train_sorter(impl=impl, arch=arch, max_len=max_len, vocab=vocab, minutes=minutes,
+                           seed=seed, out=out, device=device)
     click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
 
 

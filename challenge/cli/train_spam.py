@@ -7,9 +7,13 @@ import json
 
 import click
 
+from challenge.cli.trace import DEVICE, TRACEBACK, full_trace
+
 #: challenge.tasks.spam_predict.PRECISIONS and challenge.tasks.spam.EMBEDDING_INITS, written out
 #: so that --help does not import torch
 PRECISIONS = ("float32", "bfloat16")
+#: challenge.tasks.spam.STUDENT_MINUTES: the default time budget of `challenge train spam`
+STUDENT_MINUTES = 10.0
 EMBEDDING_INITS = ("cooccurrence", "random")
 CORPUS_HELP = ("The corpus whose split to use: 'spam' (SpamAssassin) or one imported with "
                "`challenge data import` [default: the rubric's [hidden] spam_corpus, 'spam' "
@@ -30,8 +34,9 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
 @click.option("--epochs", type=int, default=None,
               help="Most passes over the training split (early stopping may end sooner) "
                    "[default: the library's].")
-@click.option("--minutes", type=float, default=None,
-              help="Training time budget in minutes [default: none, epochs decide].")
+@click.option("--minutes", type=float, default=STUDENT_MINUTES, show_default=True,
+              help="Training time budget in minutes: training stops then, keeping the best "
+                   "weights so far; 0: no budget, the epochs decide.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for initialisation and batch order.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
@@ -52,23 +57,33 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
               help="Adversarial training on the embeddings: each step also fits every message "
                    "with its embedded tokens pushed EPS (L2 norm, whole message) the way that "
                    "raises its loss most; 0 turns it off [default: the library's].")
+@DEVICE
+@TRACEBACK
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run (dev metrics, checkpoint path) as one JSON object.")
 def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int | None,
          minutes: float | None, seed: int, out: str | None, data_dir: str | None,
-         precision: str, embedding_init: str, adversarial: float | None, as_json: bool) -> None:
+         precision: str, embedding_init: str, adversarial: float | None, as_json: bool,
+         device: str, show_traceback: bool) -> None:
     """Train the spam classifier on the train split, select it on dev, save a checkpoint.
 
     Prints the dev metrics at the decision threshold chosen on dev (stored in the checkpoint).
     """
+    from challenge.progress import enabled as progress_enabled
     from challenge.tasks.spam import train_spam
 
+    budget = (f"time budget {minutes:g} min (--minutes; 0 for none)" if minutes
+              else "no time budget (--minutes 0)")
+    if progress_enabled():   # with the progress bar, on stderr; CHALLENGE_QUIET=1 silences both
+        click.echo(f"train spam: {budget}; it stops sooner when dev stops improving, and keeps "
+                   f"the weights best on dev", err=True)
     kwargs = {"epochs": epochs} if epochs is not None else {}
     if adversarial is not None:
         kwargs["adversarial"] = adversarial
-    run = train_spam(impl=impl, corpus=corpus, scheme=scheme, seed=seed, out=out, data_dir=data_dir,
-                     minutes=minutes, precision=precision, embedding_init=embedding_init,
-                     **kwargs)
+    with full_trace(show_traceback):
+        run = train_spam(impl=impl, corpus=corpus, scheme=scheme, seed=seed, out=out,
+                         data_dir=data_dir, minutes=minutes or None, precision=precision,
+                         embedding_init=embedding_init, device=device, **kwargs)
     click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -17,8 +17,9 @@ from torch import nn
 from challenge.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from challenge.data.sequences import (EOS_ID, Pair, SequenceConfig, SequenceStream, collate,
                                       decode_ids, encode_values, id_scheme, make_sequences)
+from challenge.device import describe, model_device, resolve_device, to_device
 from challenge.errors import ChallengeError
-from challenge.impl import build_model, default_impl, unfinished
+from challenge.impl import build_model, default_impl, student_failure, unfinished
 from challenge.paths import runs_dir
 from challenge.training import (ProgressCallback, TrainConfig, Trainer, out_of_memory,
                                 seed_everything)
@@ -39,14 +40,20 @@ class SorterRun:
     steps: int
     seconds: float
     stopped: str
+    dev: dict = field(default_factory=dict)   # the run's own dev set: size, seed
+    device: str = "cpu"                        # where it trained
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"sorter ({self.impl}, {self.arch}): {self.steps} steps in {self.seconds:.0f}s; "
+        own = (f" (this run's own dev set: {self.dev['size']} sequences of seed {self.dev['seed']}"
+               f"; `challenge grade` measures on the rubric's public dev sets, other sequences, "
+               f"so its figure differs a little)" if self.dev else "")
+        return (f"sorter ({self.impl}, {self.arch}): {self.steps} steps in {self.seconds:.0f}s "
+                f"on {self.device}; "
                 f"dev exact match {self.metrics.get('exact_match', float('nan')):.4f}, "
-                f"token accuracy {self.metrics.get('token_accuracy', float('nan')):.4f}; "
+                f"token accuracy {self.metrics.get('token_accuracy', float('nan')):.4f}{own}; "
                 f"saved {self.path}")
 
 
@@ -92,7 +99,7 @@ def evaluate_sorter(model: nn.Module, sequences: Sequence[Pair], batch_size: int
     exact = tokens = token_total = perm = early = 0
     for start in range(0, len(sequences), batch_size):
         chunk = sequences[start:start + batch_size]
-        src, lengths, _ = collate(chunk)
+        src, lengths, _ = to_device(collate(chunk), model_device(model))
         out = model.generate(src, lengths, max_len=max_len).tolist()
         for (values, target), ids in zip(chunk, out):
             pred = decode_ids(ids)
@@ -138,13 +145,16 @@ def train_sorter(impl: str | None = None, arch: str = "pointer", max_len: int = 
                  out: str | Path | None = None, *, min_len: int = 1, steps: int | None = None,
                  batch_size: int = 256, lr: float = 3e-3, embed_dim: int = 64,
                  hidden_size: int = 128, length_power: float = 1.0, dev_size: int = 500,
-                 eval_every: int = 200, progress: bool = True) -> SorterRun:
+                 eval_every: int = 200, device: str | None = "auto",
+                 progress: bool = True) -> SorterRun:
     """Train a sorter on fresh batches (values 0..vocab-1, lengths min_len..max_len, a length
     L drawn in proportion to ``L ** length_power``) for ``minutes`` (or ``steps``), keep the
     weights best on a small dev set, save the checkpoint dict to ``out`` (default
     :func:`default_path`) and return the run. ``impl``: whose sorter_model (default
-    :func:`challenge.impl.default_impl`)."""
+    :func:`challenge.impl.default_impl`). ``device``: where to train (:mod:`challenge.device`;
+    "auto" is CUDA when present); the checkpoint is saved from the CPU and records it."""
     _check_args(arch, max_len, vocab, minutes, steps, batch_size)
+    where = resolve_device(device)
     impl = impl or default_impl()
     data = SequenceConfig(min_len=min_len, max_len=max_len, low=0, high=vocab - 1)
     model_config = {"vocab_size": data.vocab_size, "embed_dim": embed_dim,
@@ -153,7 +163,7 @@ def train_sorter(impl: str | None = None, arch: str = "pointer", max_len: int = 
     seed_everything(seed)
     model = build_sorter(impl, model_config)
     dev = make_sequences(dev_size, seed + DEV_SEED_OFFSET, min_len, max_len, 0, vocab - 1)
-    dev_batch = collate(dev)
+    dev_batch = to_device(collate(dev), where)
 
     def loss(m: nn.Module, batch: tuple) -> torch.Tensor:
         value = m.loss(*batch)
@@ -176,7 +186,8 @@ def train_sorter(impl: str | None = None, arch: str = "pointer", max_len: int = 
     # stops improving (on longer sequences), and a tie would keep the early weights.
     train_config = TrainConfig(max_steps=steps, max_seconds=minutes * 60 if minutes else None,
                                lr=lr, weight_decay=0.0, warmup_steps=100, eval_every=eval_every,
-                               patience=None, metric="loss", mode="min", seed=seed)
+                               patience=None, metric="loss", mode="min", seed=seed,
+                               device=str(where))
     callbacks = [_Progress(desc=f"sorter {arch}", total=steps)] if progress else []
     trainer = Trainer(model, train_config, callbacks=callbacks,
                       loss_fn=loss, evaluate=evaluate)
@@ -186,18 +197,23 @@ def train_sorter(impl: str | None = None, arch: str = "pointer", max_len: int = 
                                             length_power=length_power))
     except NotImplementedError as e:
         raise unfinished(impl, e) from None
-    except (MemoryError, RuntimeError) as e:
-        if not out_of_memory(e):
+    except Exception as e:
+        if isinstance(e, (MemoryError, RuntimeError)) and out_of_memory(e):
+            raise ChallengeError(f"out of memory training the sorter: batches of {batch_size} "
+                                 f"sequences up to {max_len} long need more than this machine "
+                                 f"has; use a smaller --max-len (the graded setting is 20)") from None
+        failure = student_failure(impl, e, "training the sorter")
+        if failure is None:
             raise
-        raise ChallengeError(f"out of memory training the sorter: batches of {batch_size} "
-                             f"sequences up to {max_len} long need more than this machine has; "
-                             f"use a smaller --max-len (the graded setting is 20)") from None
+        raise failure from None
     metrics = {k: float(v) for k, v in result.best_metrics.items()}
+    model.to("cpu")      # a checkpoint loads anywhere
     config = {"task": "sorter", "impl": impl, "model": model_config,
               "train": {**train_config.to_dict(), "batch_size": batch_size,
-                        "length_power": length_power},
+                        "length_power": length_power, "device_name": describe(where)},
               "data": data.to_dict(), "dev": {"size": dev_size, "seed": seed + DEV_SEED_OFFSET}}
     save_checkpoint(path, state_dict=model.state_dict(), config=config,
                     tokenizer=id_scheme(data), metrics=metrics)
     return SorterRun(path=str(path), impl=impl, arch=arch, metrics=metrics, steps=result.steps,
-                     seconds=time.monotonic() - start, stopped=result.stopped)
+                     seconds=time.monotonic() - start, stopped=result.stopped,
+                     dev=config["dev"], device=describe(where))

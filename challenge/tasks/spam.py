@@ -21,9 +21,10 @@ from torch import nn
 from challenge.adversarial import adversarial_loss
 from challenge.checkpoint import save_checkpoint
 from challenge.data.corpus import VIEWS, load_split, splits_dir
+from challenge.device import describe, resolve_device
 from challenge.embeddings import find_embedding, init_from_cooccurrence
 from challenge.errors import ChallengeError
-from challenge.impl import default_impl
+from challenge.impl import default_impl, student_failure
 from challenge.metrics import binary_metrics, choose_threshold
 from challenge.paths import runs_dir
 from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, bfloat16_supported,
@@ -51,6 +52,7 @@ class SpamRun:
     stopped: str
     history: list[dict[str, float]] = field(default_factory=list)
     corpus: str = "spam"
+    device: str = "cpu"       # where it trained
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,13 +61,19 @@ class SpamRun:
         m = self.metrics
         split = self.scheme if self.corpus == "spam" else f"{self.corpus} {self.scheme}"
         return (f"spam ({self.impl}, {split} split): {self.steps} steps, "
-                f"{self.epochs:.1f} epochs in {self.seconds:.0f}s (stopped: {self.stopped}); "
+                f"{self.epochs:.1f} epochs in {self.seconds:.0f}s on {self.device} (stopped: "
+                f"{self.stopped}); "
                 f"dev F1 {m['f1']:.4f}, precision {m['precision']:.4f}, recall {m['recall']:.4f}, "
                 f"accuracy {m['accuracy']:.4f}, ROC-AUC {m['roc_auc']:.4f} at threshold "
                 f"{self.threshold:.3f}; saved {self.path}")
 
 
 # --- data ----------------------------------------------------------------------------------
+
+#: Minutes `challenge train spam` trains for at most unless told otherwise: the reference's
+#: 8 epochs took 162-296 s on 2-core machines (docs/experiments.md), so a busy laptop still
+#: gets a good model, and never an hour-long run by surprise.
+STUDENT_MINUTES = 10.0
 
 def course_corpus() -> str:
     """The corpus spam is trained and graded on when none is named: the shipped rubric's
@@ -191,7 +199,8 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
                weight_decay: float = 0.1, warmup_steps: int = 50, patience: int | None = 3,
                select: str = "roc_auc", ema_decay: float | None = None, threads: int | None = 1,
                precision: str = "float32", embedding_init: str = "cooccurrence",
-               adversarial: float = 3.0, progress: bool = True) -> SpamRun:
+               adversarial: float = 3.0, device: str | None = "auto",
+               progress: bool = True) -> SpamRun:
     """Train a spam classifier of ``impl`` on the split on disk and save its checkpoint.
 
     The tokenizer is learnt from the training texts, batches come from the impl's
@@ -213,6 +222,8 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
     batch with every message's embedded tokens pushed this far (L2 norm over the message) in
     the direction that raises its loss (:mod:`challenge.adversarial`; doubles a step's work;
     0 turns it off; a model without one embedding of the vocabulary's size trains without it).
+    ``device``: where to train and score dev (:mod:`challenge.device`; "auto" is CUDA when
+    present); the checkpoint is saved from the CPU and records it.
     """
     data = data or SpamDataConfig()
     _check_args(epochs, minutes, select, data)
@@ -222,7 +233,8 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
     if not (isinstance(adversarial, (int, float)) and 0 <= adversarial < math.inf):
         raise ChallengeError(f"adversarial must be a number >= 0 (0: off), got {adversarial!r}")
     check_precision(precision)
-    if precision == "bfloat16" and not bfloat16_supported():
+    where = resolve_device(device)
+    if precision == "bfloat16" and where.type == "cpu" and not bfloat16_supported():
         raise ChallengeError("this CPU cannot run the LSTM in bfloat16 (it lacks bfloat16 "
                              "instructions); use --precision float32")
     corpus = corpus or course_corpus()
@@ -265,7 +277,7 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
                                    warmup_steps=warmup_steps, patience=patience, metric=select,
                                    mode="min" if select == "loss" else "max",
                                    tiebreak=None if select == "loss" else "loss",
-                                   ema_decay=ema_decay, seed=seed)
+                                   ema_decay=ema_decay, seed=seed, device=str(where))
         callbacks = [HeapTrim()] + ([ProgressCallback(desc=f"spam {impl}")] if progress else [])
         loss_fn = functools.partial(_loss, drop=data.token_dropout, unk_id=tokenizer.unk_id,
                                     pad_id=tokenizer.pad_id, impl=impl,
@@ -277,22 +289,30 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
             result = trainer.fit(_EpochBatches(loader, sampler))
     except NotImplementedError as e:
         raise unfinished(impl, e) from None
+    except Exception as e:
+        failure = student_failure(impl, e, "training the spam model")
+        if failure is None:
+            raise
+        raise failure from None
     metrics = {k: float(v) for k, v in result.best_metrics.items() if k != "threshold"}
     threshold = float(result.best_metrics.get("threshold", 0.5))
+    net.to("cpu")        # a checkpoint loads anywhere
     from challenge.data.lineage import corpus_sha256   # training only: the grader's child never needs it
 
     config = {"task": "spam", "impl": impl, "corpus": corpus, "scheme": scheme,
               "corpus_sha256": corpus_sha256(corpus, data_dir),
               "model": model_config, "data": data.to_dict(), "precision": precision,
               "train": {**train_config.to_dict(), "batch_size": data.batch_size,
-                        "embedding_init": embedding_init, "adversarial": float(adversarial)},
+                        "embedding_init": embedding_init, "adversarial": float(adversarial),
+                        "device_name": describe(where)},
               "split": {k: v for k, v in split_info(corpus, data_dir).items()
                         if k in ("seed", "scheme", "sha256", "counts", "corpus_sha256")}}
     save_checkpoint(path, state_dict=net.state_dict(), config=config, tokenizer=tokenizer.to_dict(),
                     metrics=metrics, threshold=threshold)
     return SpamRun(path=str(path), impl=impl, scheme=scheme, metrics=metrics, threshold=threshold,
                    steps=result.steps, epochs=result.epochs, seconds=time.monotonic() - start,
-                   stopped=result.stopped, history=result.history, corpus=corpus)
+                   stopped=result.stopped, history=result.history, corpus=corpus,
+                   device=describe(where))
 
 
 def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], *,
@@ -305,7 +325,8 @@ def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tenso
     :func:`challenge.adversarial.adversarial_loss` (the clean part already back-propagated)."""
     ids, lengths, labels = batch                                   # (B, T), (B,), (B,)
     if drop > 0:
-        hit = torch.rand(ids.shape, generator=generator) < drop    # (B, T)
+        # drawn on the CPU generator whatever the device: the same tokens drop on CPU and GPU
+        hit = (torch.rand(ids.shape, generator=generator) < drop).to(ids.device)  # (B, T)
         ids = ids.masked_fill(hit & (ids != pad_id), unk_id)       # (B, T)
 
     def bce() -> torch.Tensor:

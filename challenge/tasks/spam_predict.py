@@ -20,6 +20,7 @@ from torch import nn
 
 from challenge.checkpoint import load_checkpoint, load_weights
 from challenge.data.corpus import Message
+from challenge.device import model_device
 from challenge.errors import ChallengeError
 from challenge.impl import build_model as build_student_model, require, unfinished
 from challenge.training import torch_threads, usable_cores
@@ -174,11 +175,15 @@ class SpamPredictor:
     def scores_of_ids(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
         """Spam probabilities (N,) float64 for already encoded messages."""
         out = np.zeros(len(seqs), dtype=np.float64)
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        # by length, ties by the ids themselves: the batches, so the scores to the last bit
+        # (a batch's shape can change a kernel's rounding), do not depend on the input order
+        order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i]), list(seqs[i])))
         batches = list(self._batches(order, seqs))
         # One model per worker: a student's forward may keep state on `self`, so two threads
         # never share one. A model that cannot be copied is scored one batch at a time.
-        workers = min(self.workers, len(batches))
+        device = model_device(self.model)
+        # On a GPU one stream of batches keeps it busy; worker threads are for CPU cores.
+        workers = min(self.workers if device.type == "cpu" else 1, len(batches))
         try:
             copies = [copy.deepcopy(self.model) for _ in range(workers - 1)]
         except Exception:                                # noqa: BLE001 (any refusal: go serial)
@@ -186,7 +191,7 @@ class SpamPredictor:
         models: queue.SimpleQueue = queue.SimpleQueue()
         for model in (self.model, *copies):
             models.put(model)
-        low = self.precision == "bfloat16" and bfloat16_supported()
+        low = self.precision == "bfloat16" and device.type == "cpu" and bfloat16_supported()
         pad = self.tokenizer.pad_id
 
         def score(rows: list[int]) -> None:
@@ -197,8 +202,9 @@ class SpamPredictor:
                     ids, lengths = self.batching.pad_batch([list(seqs[i]) for i in rows],
                                                            pad_id=pad,
                                                            max_length=self.data.max_length)
-                    logits = check_logits(model(ids, lengths), len(rows), self.impl)
-                    out[rows] = torch.sigmoid(logits.float()).double().numpy()
+                    logits = check_logits(model(ids.to(device), lengths.to(device)), len(rows),
+                                          self.impl)
+                    out[rows] = torch.sigmoid(logits.float()).double().cpu().numpy()
             finally:
                 models.put(model)
 

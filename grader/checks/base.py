@@ -166,7 +166,41 @@ def expect_equal(actual: Any, expected: Any, what: str, hint: str = "") -> None:
     if isinstance(expected, torch.Tensor):
         expected = expected.tolist()
     if actual != expected:
-        a, e = repr(actual), repr(expected)
-        a = a if len(a) <= 200 else a[:200] + "..."
-        e = e if len(e) <= 200 else e[:200] + "..."
-        raise CheckFailure(f"{what}: expected {e}, got {a}" + (f". Hint: {hint}" if hint else ""))
+        first = _first_difference(actual, expected)
+        if first is not None:   # nested lists of one shape: the first differing entry and its row
+            idx, row_e, row_a = first
+            at = ", ".join(map(str, idx))
+            raise CheckFailure(f"{what}: first difference at index ({at}): expected "
+                               f"{_trim(_at(expected, idx))}, got {_trim(_at(actual, idx))} "
+                               f"(that row: expected {_trim(row_e)}, got {_trim(row_a)})"
+                               + (f". Hint: {hint}" if hint else ""))
+        raise CheckFailure(f"{what}: expected {_trim(expected)}, got {_trim(actual)}"
+                           + (f". Hint: {hint}" if hint else ""))
+
+
+def _trim(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _at(value: Any, idx: tuple) -> Any:
+    for i in idx:
+        value = value[i]
+    return value
+
+
+def _first_difference(actual: Any, expected: Any, idx: tuple = ()):
+    """(index, expected row, actual row) of the first differing entry of two nested lists of
+    the same shape; None when the shapes differ or they are not lists."""
+    if not (isinstance(actual, list) and isinstance(expected, list)) or len(actual) != len(expected):
+        return None
+    nested = [isinstance(e, list) for e in expected]
+    if any(nested) and not all(nested):
+        return None
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        if a == e:
+            continue
+        if isinstance(e, list):
+            return _first_difference(a, e, idx + (i,))
+        return (idx + (i,), expected, actual) if idx else None
+    return None

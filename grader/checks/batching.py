@@ -28,11 +28,14 @@ def make_inputs(seed: int) -> dict:
 
 
 def _padded(seqs, pad_id, max_length=None):
-    """The expected rows and lengths, built from the definition."""
-    cut = [list(s[:max_length]) if max_length is not None else list(s) for s in seqs]
-    cut = [s or [pad_id] for s in cut]
-    width = max(len(s) for s in cut)
-    return [s + [pad_id] * (width - len(s)) for s in cut], [len(s) for s in cut]
+    """The expected rows and lengths, position by position from the definition: a sequence
+    keeps its first ``max_length`` tokens (an empty one counts as one pad token), and every row
+    is as long as the longest kept sequence."""
+    kept = [max(1, len(s) if max_length is None else min(len(s), max_length)) for s in seqs]
+    width = max(kept)
+    rows = [[s[j] if j < min(k, len(s)) else pad_id for j in range(width)]
+            for s, k in zip(seqs, kept)]
+    return rows, kept
 
 
 def _expect_padded(ids, lengths, seqs, pad_id, max_length, call, hint=""):

@@ -16,6 +16,8 @@ I, H, O, T = 6, 5, 4, 8
 SHAPES = {"U": (H, I), "W": (H, H), "V": (O, H), "b": (H,), "c": (O,)}
 TOL = {"atol": 1e-8, "rtol": 1e-6}
 MAX_NORM = 5.0
+LR = 0.1                  # the training check's SGD step
+PATTERN = [0, 1, 2, 3, 4, 5] * 3
 FORMULA = {
     "dV": "dV = sum_t do_t h_t^T with do_t = y_hat_t - y_t (y_t one-hot)",
     "dc": "dc = sum_t (y_hat_t - y_t)",
@@ -92,27 +94,37 @@ def run_clip(module, data: dict) -> dict:
 
 def run_training(module, data: dict) -> dict:
     """Next-token prediction on a repeating pattern: 60 steps of forward, backward, clip, SGD."""
-    pattern = [0, 1, 2, 3, 4, 5] * 3
+    pattern = PATTERN
     params = module.init_params(6, 16, 6, seed=0)
     again = module.init_params(6, 16, 6, seed=0)
     shapes = {k: list(np.shape(v)) for k, v in params.items()}
     same = all(np.array_equal(params[k], again[k]) for k in params)
-    losses = []
-    for _ in range(60):
+    losses, first = [], {}
+    for step in range(60):
         loss, cache = module.rnn_forward(pattern[:-1], pattern[1:], params, None)
-        grads = module.clip_gradients(module.rnn_backward(cache), MAX_NORM)
-        params = module.sgd_step(params, grads, 0.1)
+        raw = module.rnn_backward(cache)
+        grads = module.clip_gradients(raw, MAX_NORM)
+        if step == 0:   # to tell which function holds training back when the loss stays up
+            first = {"params": _arrays(params), "raw": _arrays(raw), "clipped": _arrays(grads)}
+        params = module.sgd_step(params, grads, LR)
+        if step == 0:
+            first["after"] = _arrays(params)
         losses.append(float(loss))
-    return {"shapes": shapes, "same_seed_same_params": same, "losses": losses}
+    return {"shapes": shapes, "same_seed_same_params": same, "losses": losses, "first": first}
+
+
+def _arrays(d) -> dict:
+    return ({k: _tensor_or_name(v) for k, v in d.items()} if isinstance(d, dict)
+            else f"a {type(d).__name__}")
 
 
 # --- verify side -------------------------------------------------------------------------
 
-def _autograd(data: dict) -> tuple[torch.Tensor, dict]:
-    p = {k: v.clone().requires_grad_() for k, v in data["params"].items()}
+def _autograd(data: dict, classes: int = I) -> tuple[torch.Tensor, dict]:
+    p = {k: v.clone().double().requires_grad_() for k, v in data["params"].items()}
     h, loss = data["h0"], torch.zeros((), dtype=torch.float64)
     for x, y in zip(data["xs"].tolist(), data["ys"].tolist()):
-        x1 = torch.nn.functional.one_hot(torch.tensor(x), I).double()
+        x1 = torch.nn.functional.one_hot(torch.tensor(x), classes).double()
         h = torch.tanh(p["W"] @ h + p["U"] @ x1 + p["b"])
         loss = loss - torch.log_softmax(p["V"] @ h + p["c"], dim=0)[y]
     loss.backward()
@@ -230,10 +242,55 @@ def verify_training(data: dict, output: dict) -> None:
                            "from np.random.default_rng(seed)")
     losses = output["losses"]
     if not np.all(np.isfinite(losses)) or losses[-1] > 0.3 * losses[0]:
-        raise CheckFailure(f"60 steps of SGD (lr 0.1, clipping at {MAX_NORM:g}) on a repeating "
+        raise CheckFailure(f"60 steps of SGD (lr {LR:g}, clipping at {MAX_NORM:g}) on a repeating "
                            f"pattern took the loss from {losses[0]:.4g} to {losses[-1]:.4g}; "
-                           f"expected below 30% of the start. Check sgd_step (params - lr * grads) "
-                           f"and init_params' scale (about 1/sqrt(fan_in))")
+                           f"expected below 30% of the start. {_training_cause(output['first'])}")
+
+
+def _training_cause(first: dict) -> str:
+    """Which function held training back, judged on its first step: the gradients against
+    autograd, then clipping, then the SGD update; init_params' scale when all three are right."""
+    def wrong(got, want: torch.Tensor) -> str:
+        if isinstance(got, str) or tuple(got.shape) != tuple(want.shape):
+            return f"got {got if isinstance(got, str) else f'shape {tuple(got.shape)}'}"
+        bad = ~torch.isclose(got, want, **TOL)
+        if not bad.any():
+            return ""
+        idx = tuple(torch.nonzero(bad)[0].tolist())
+        return f"first differs at index {idx}: expected {want[idx].item():.6g}, got {got[idx].item():.6g}"
+
+    parts = {k: first.get(k) for k in ("params", "raw", "clipped", "after")}
+    if any(not isinstance(v, dict) or any(isinstance(a, str) for a in v.values())
+           for v in parts.values()):
+        return ("init_params, rnn_backward, clip_gradients and sgd_step must each return a dict "
+                "of NumPy arrays")
+    params = parts["params"]
+    if set(params) != set(SHAPES):
+        return f"init_params must return the arrays {sorted(SHAPES)}, got {sorted(params)}"
+    _, ref = _autograd({"params": params, "xs": torch.tensor(PATTERN[:-1]),
+                        "ys": torch.tensor(PATTERN[1:]),
+                        "h0": torch.zeros(params["W"].shape[0], dtype=torch.float64)},
+                       classes=params["U"].shape[1])
+    for key in FORMULA:
+        why = wrong(parts["raw"].get(key, "nothing"), ref[key])
+        if why:
+            return (f"The cause is rnn_backward: on the first step its {key} is not autograd's "
+                    f"({why}); the gradient_{key} check names the likely mistake")
+    raw = parts["raw"]
+    total = torch.sqrt(sum((v ** 2).sum() for v in raw.values()))
+    scale = min(1.0, MAX_NORM / total.item())
+    for key in FORMULA:
+        why = wrong(parts["clipped"].get(key, "nothing"), raw[key] * scale)
+        if why:
+            return (f"The cause is clip_gradients: on the first step its {key!r} is not the "
+                    f"gradient scaled by {scale:.4g} ({why})")
+    for k in SHAPES:
+        why = wrong(parts["after"].get(k, "nothing"), params[k] - LR * parts["clipped"]["d" + k])
+        if why:
+            return (f"The cause is sgd_step: after the first step {k!r} is not "
+                    f"params - lr * grads ({why})")
+    return ("The gradients, clipping and update are right on the first step, so look at "
+            "init_params' scale (about 1/sqrt(fan_in)) and zero biases")
 
 
 CHECKS: list[Check] = [

@@ -78,9 +78,29 @@ def _verify_forward(data: dict, output: dict) -> None:
         loss = expect_shape(got["loss"], (), f"{arch}: loss(src, src_lengths, tgt)",
                             hint="average the cross-entropy to a scalar")
         if not torch.isfinite(loss) or float(loss) <= 0:
-            raise CheckFailure(f"{arch}: loss should be a positive finite number, got {float(loss)}")
+            raise CheckFailure(f"{arch}: loss should be a positive finite number, got "
+                               f"{float(loss)}. {_loss_cause(arch, float(loss))}")
         expect_close(got["loss_padded"], loss, f"{arch}: loss with an extra <pad> column in tgt",
                      atol=1e-5, hint="ignore <pad> targets (ignore_index=0) so padding adds nothing")
+
+
+def _loss_cause(arch: str, loss: float) -> str:
+    """The likely cause of a loss that is not a positive finite number."""
+    if loss != loss:   # NaN
+        return ("NaN comes from a softmax over a row whose every logit is -inf: a <pad> step "
+                "or a fully masked row; leave such rows unmasked and let ignore_index=0 drop "
+                "their targets")
+    if loss == float("inf"):
+        if arch == "pointer":
+            return ("An infinite loss means a target got probability 0: the pointer masked the "
+                    "position its target points at (used_positions marking a copy used before "
+                    "it is emitted, or the source mask covering a real position), or took "
+                    "log(softmax) in two steps; mask with used_positions(src, tgt_in) and use "
+                    "F.cross_entropy on the masked logits")
+        return ("An infinite loss means a target got probability 0: log(softmax) taken in two "
+                "steps underflows; use F.cross_entropy on the logits")
+    return ("Cross-entropy is positive: is the sign right, and are the logits compared with "
+            "tgt (not tgt_in)?")
 
 
 def _run_helpers(module: Any, data: dict) -> dict:

@@ -78,11 +78,23 @@ def _run_padding(module: Any, data: dict) -> dict:
 
 
 def _verify_padding(data: dict, output: dict) -> None:
+    T, lengths = data["ids"].shape[1], data["lengths"].tolist()
     for option in OPTIONS:
         got = output[_name(option)]
-        expect_close(got["batch"], got["alone"],
-                     f"{_name(option)}: logits in a batch padded to {data['ids'].shape[1]} tokens "
-                     f"vs each message alone", atol=1e-5, rtol=0.0, hint=PAD_HINT)
+        batch, alone = got["batch"], got["alone"]
+        where = ""
+        if isinstance(batch, torch.Tensor) and isinstance(alone, torch.Tensor) \
+                and batch.shape == alone.shape == (len(lengths),):
+            bad = ~torch.isclose(batch.double(), alone.double(), atol=1e-5, rtol=0.0)
+            if bad.any():
+                b = int(torch.nonzero(bad)[0])
+                where = (f"message {b} ({lengths[b]} real tokens) gets {batch[b].item():.6g} in "
+                         f"the batch, padded to {T} tokens, and {alone[b].item():.6g} alone, "
+                         f"unpadded; ")
+        expect_close(batch, alone,
+                     f"{_name(option)}: logits in a batch padded to {T} tokens (got) against "
+                     f"each message alone (expected)", atol=1e-5, rtol=0.0,
+                     hint=where + PAD_HINT)
 
 
 # --- lengths respected -------------------------------------------------------------------------
@@ -159,9 +171,18 @@ def _run_options(module: Any, data: dict) -> dict:
 
 def _verify_options(data: dict, output: dict) -> None:
     B = data["ids"].shape[0]
+    ok = [name for name, logits in output.items()
+          if isinstance(logits, torch.Tensor) and tuple(logits.shape) == (B,)]
     for name, logits in output.items():
-        t = expect_shape(logits, (B,), f"SpamModelConfig({name}): logits",
-                         hint="every combination of the config's options must work")
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else None
+        if shape == (B, 1):
+            hint = "one logit per message: squeeze the head's (B, 1) output to (B,)"
+        elif ok:
+            hint = (f"with {ok[0]} the shape is right, so look at what this setting changes "
+                    f"(the summary's width with bidirectional, the pooling's reduction over time)")
+        else:
+            hint = "forward must return one logit per message, shape (B,)"
+        t = expect_shape(logits, (B,), f"SpamModelConfig({name}): logits", hint=hint)
         if not torch.isfinite(t).all():
             raise CheckFailure(f"SpamModelConfig({name}): logits contain NaN or inf")
 
