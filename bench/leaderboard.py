@@ -61,10 +61,10 @@ def main() -> None:
     os.environ.setdefault("CHALLENGE_QUIET", "1")
 
     from grader.batch import grade_many
-    from grader.export import leaderboard
+    from grader.board.export import leaderboard
     from grader.grade import grade
     from grader.hidden import make_hidden
-    from grader.leaderboard import Leaderboard
+    from grader.board.leaderboard import Leaderboard
     from grader.rubric import load_rubric
 
     out: dict = {"bench": "leaderboard", "cpu_count": os.cpu_count(),

@@ -9,7 +9,7 @@ hash and rubric hash is skipped, which is what makes a re-run resume.
 Student identity comes from the file name, as in :mod:`grader.submission`: everything before
 the first double underscore, so ``alice.zip``, ``alice.csv`` and ``alice__2.zip`` (a second
 attempt) are all ``alice``; the manifest's own name is not trusted for the row. Unsafe names
-(see :func:`grader.names.check_student_name`), and names that look like another student's
+(see :func:`grader.board.names.check_student_name`), and names that look like another student's
 (``Alice`` beside ``alice``), are not graded; they are listed in
 ``BatchResult.rejected`` with the reason. A grader error (our bug, not the student's) stores
 nothing and is listed in ``BatchResult.crashed``; a submission that earns zero is a row.
@@ -33,8 +33,8 @@ from typing import Callable, Iterable, Iterator
 
 from challenge.errors import ChallengeError
 from challenge.progress import bar
-from grader.leaderboard import Leaderboard
-from grader.names import lookalike_problem, student_id
+from grader.board.leaderboard import Leaderboard
+from grader.board.names import lookalike_problem, student_id
 from grader.text import printable
 
 SUFFIXES = (".zip", ".csv")

@@ -14,7 +14,7 @@ import pytest
 
 from challenge.errors import ChallengeError
 from grader.batch import grade_many, student_from_filename
-from grader.leaderboard import Leaderboard
+from grader.board.leaderboard import Leaderboard
 from test_leaderboard_support import (RUBRIC, env_grade, fake_grade, flaky_grade,
                                       report_for_file, write_submissions)
 

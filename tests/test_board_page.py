@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 from challenge.cli import main
 from challenge.errors import ChallengeError
-from grader.board_rows import to_half
-from grader.export import leaderboard
-from grader.gradebook import read_roster
-from grader.leaderboard import Leaderboard
-from grader.ranking import load_board
+from grader.board.rows import to_half
+from grader.board.export import leaderboard
+from grader.board.gradebook import read_roster
+from grader.board.leaderboard import Leaderboard
+from grader.board.ranking import load_board
 from test_leaderboard_support import make_report
 
 LONG = "a-very-long-submission-file-name-that-would-push-the-table-wide_" * 3 + ".zip"

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from challenge.cli import main
-from grader.board_html import label, who
-from grader.export import board_table, history_table, to_csv, to_html, to_markdown
-from grader.leaderboard import Leaderboard
-from grader.ranking import load_board
+from grader.board.page import label, who
+from grader.board.export import board_table, history_table, to_csv, to_html, to_markdown
+from grader.board.leaderboard import Leaderboard
+from grader.board.ranking import load_board
 from test_leaderboard_support import make_report
 
 

@@ -145,8 +145,8 @@ def test_explicit_thresholds_win(tmp_path):
 
 
 def test_add_baselines_grades_them_like_students(tmp_path):
-    from grader.board_rows import add_baselines
-    from grader.leaderboard import Leaderboard
+    from grader.board.rows import add_baselines
+    from grader.board.leaderboard import Leaderboard
 
     data = tmp_path / "data"
     _sms_corpus(data)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from challenge.errors import ChallengeError
-from grader.leaderboard import (SCHEMA_VERSION, Leaderboard, decode_examples, encode_examples,
+from grader.board.leaderboard import (SCHEMA_VERSION, Leaderboard, decode_examples, encode_examples,
                                 record_report)
-from grader.names import check_student_name, lookalike_problem, student_id
+from grader.board.names import check_student_name, lookalike_problem, student_id
 from test_leaderboard_support import make_report
 
 
@@ -216,7 +216,7 @@ def test_ids_outside_the_conservative_alphabet_are_refused_with_the_fix(name, wh
 
 
 def test_a_roster_names_students_and_their_display_names(tmp_path):
-    from grader.names import read_roster
+    from grader.board.names import read_roster
 
     roster = tmp_path / "roster.csv"
     roster.write_text("id,name\nalice,Alice Liddell\nBob\n# a comment\n\nj.doe,Jos\u00e9 Do\u00eb\n")

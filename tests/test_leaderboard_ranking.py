@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from challenge.errors import ChallengeError
-from grader.leaderboard import Leaderboard
-from grader.ranking import bootstrap_intervals, build_board, load_board
+from grader.board.leaderboard import Leaderboard
+from grader.board.ranking import bootstrap_intervals, build_board, load_board
 from test_leaderboard_support import make_report, spam_metrics
 
 

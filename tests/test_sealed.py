@@ -495,7 +495,7 @@ def test_a_students_own_zip_grades_from_the_kit_or_the_temporary_folder(env, whe
 @pytest.mark.slow
 def test_a_folder_of_twenty_with_two_hanging_and_one_greedy_grades_the_other_seventeen(tmp_path):
     from grader.batch import grade_many
-    from grader.leaderboard import Leaderboard
+    from grader.board.leaderboard import Leaderboard
 
     rubric = tiny_rubric(tasks={"foundations": {"parts": ["bptt"], "checks": 10}},
                          wall_seconds=60.0, check_seconds=8.0, memory_mb=2048)

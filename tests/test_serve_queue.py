@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from grader.leaderboard import Leaderboard
+from grader.board.leaderboard import Leaderboard
 from grader.serve.queue import JobQueue, LimitReached
 
 

@@ -50,7 +50,7 @@ def leaderboard(ctx: click.Context, task: str | None, private: bool, select: str
     """
     if ctx.invoked_subcommand is not None:
         return
-    from grader.export import leaderboard as show
+    from grader.board.export import leaderboard as show
 
     shown = show(db=db, task=task, private=private, fmt=fmt, out=out, student=student,
                  select=select, roster=roster)
@@ -70,7 +70,7 @@ def leaderboard(ctx: click.Context, task: str | None, private: bool, select: str
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def add_reference(db, rubric, data_dir, no_train, as_json) -> None:
     """Grade the reference solutions on the hidden sets and add them as a shaded row."""
-    from grader.board_rows import add_reference as add
+    from grader.board.rows import add_reference as add
 
     row = add(db=db, rubric=rubric, data_dir=data_dir, train=not no_train)
     click.echo(json.dumps(row.to_dict()) if as_json else row.summary())
@@ -85,7 +85,7 @@ def add_reference(db, rubric, data_dir, no_train, as_json) -> None:
 def add_baselines(db, rubric, data_dir, seed, as_json) -> None:
     """Grade ComplementNB and TF-IDF+LR on the hidden spam set (as predictions) and add them
     as shaded rows."""
-    from grader.board_rows import add_baselines as add
+    from grader.board.rows import add_baselines as add
 
     rows = add(db=db, rubric=rubric, data_dir=data_dir, seed=seed)
     click.echo(json.dumps([r.to_dict() for r in rows]) if as_json

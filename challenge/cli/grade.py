@@ -95,7 +95,7 @@ def grade(impl, hidden_submission, workers, dask, db, submission, on_hidden, rub
         if impl or submission or out:
             raise ChallengeError("--hidden FOLDER grades into the leaderboard; leave out --impl, "
                                  "--submission and --out")
-        from grader.names import read_roster
+        from grader.board.names import read_roster
 
         kwargs = {"rubric": rubric, "data_dir": data_dir, "isolate": isolate}
         people = read_roster(roster) if roster else None

@@ -7,8 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from grader.export import board_table
-from grader.ranking import load_board
+from grader.board.export import board_table
+from grader.board.ranking import load_board
 
 
 def _cell(value, column: str) -> str:

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 
 from challenge.progress import bar
 from grader import batch
-from grader.leaderboard import Leaderboard
+from grader.board.leaderboard import Leaderboard
 from grader.serve.engines import connect, grade_bytes_task
 
 

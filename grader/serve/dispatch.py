@@ -16,7 +16,7 @@ import uuid
 from contextlib import closing
 from pathlib import Path
 
-from grader.leaderboard import Leaderboard
+from grader.board.leaderboard import Leaderboard
 from grader.serve.engines import Outcome
 from grader.serve.queue import Job, JobQueue
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from challenge.errors import ChallengeError
-from grader.leaderboard import Leaderboard
+from grader.board.leaderboard import Leaderboard
 
 STATES = ("queued", "running", "graded", "failed")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from challenge.errors import ChallengeError
-from grader.leaderboard import default_db_path
+from grader.board.leaderboard import default_db_path
 from grader.serve.queue import JobQueue
 from grader.serve.tokens import Tokens, read_roster
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from challenge.errors import ChallengeError
 from challenge.paths import atomic_write
-from grader.names import check_student_name, lookalike_problem
+from grader.board.names import check_student_name, lookalike_problem
 from grader.serve.queue import JobQueue
 
 INSTRUCTOR = "__instructor__"

@@ -1,5 +1,5 @@
-"""Leaderboard exports: a terminal table, a gradebook csv (grader/gradebook.py), Markdown, and one
-self-contained HTML page (grader/board_html.py).
+"""Leaderboard exports: a terminal table, a gradebook csv (grader/board/gradebook.py), Markdown, and one
+self-contained HTML page (grader/board/page.py).
 
 Boards and a student's history are first turned into a plain :class:`Table`; each format then
 renders that table (the HTML page adds the per-check pass rates). Names are escaped in every
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from challenge.errors import ChallengeError
 from challenge.paths import atomic_write
-from grader.leaderboard import Entry, Leaderboard, default_db_path
-from grader.ranking import PRIMARY, Board, build_board, load_board, task_order
+from grader.board.leaderboard import Entry, Leaderboard, default_db_path
+from grader.board.ranking import PRIMARY, Board, build_board, load_board, task_order
 
 FORMATS = ("table", "csv", "md", "html")
 
@@ -133,8 +133,8 @@ def to_markdown(table: Table) -> str:
 
 
 def to_html(table: Table, board: Board | None = None, details: list[Entry] | None = None) -> str:
-    """One self-contained page (:mod:`grader.board_html`): inline CSS, no scripts."""
-    from grader.board_html import page
+    """One self-contained page (:mod:`grader.board.page`): inline CSS, no scripts."""
+    from grader.board.page import page
 
     return page(table, board, details)
 
@@ -181,9 +181,9 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
     """The ``challenge leaderboard`` command: rank (or one student's history) and render.
 
     A missing default database is an empty board; a missing ``db`` that was given is an error.
-    ``roster`` (csv): every student of it gets a gradebook row (:mod:`grader.gradebook`).
+    ``roster`` (csv): every student of it gets a gradebook row (:mod:`grader.board.gradebook`).
     """
-    from grader.gradebook import gradebook_csv, read_roster
+    from grader.board.gradebook import gradebook_csv, read_roster
 
     if fmt not in FORMATS:
         raise ChallengeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from challenge.errors import ChallengeError
-from grader.leaderboard import Entry, Leaderboard
+from grader.board.leaderboard import Entry, Leaderboard
 
 PRIMARY = {"spam": "f1", "sorter": "exact_match"}
 PARTS = ("public", "private")

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 
 from challenge.errors import ChallengeError
-from grader.names import check_student_name
-from grader.ranking import Board
+from grader.board.names import check_student_name
+from grader.board.ranking import Board
 
 ID_NAMES = ("id", "student_id", "sis_id", "login", "username")
 NAME_NAMES = ("student", "name", "submission_name")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from grader.leaderboard import Entry
+from grader.board.leaderboard import Entry
 
 LABELS = {"rank": "Rank", "student": "Student", "points": "Points", "max_points": "Max",
           "ci_low": "95% CI low", "ci_high": "95% CI high", "attempts": "Attempts",

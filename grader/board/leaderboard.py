@@ -19,7 +19,7 @@ import numpy as np
 
 from challenge.errors import ChallengeError
 from challenge.paths import data_dir
-from grader.names import check_student_name, lookalike_problem
+from grader.board.names import check_student_name, lookalike_problem
 
 SCHEMA_VERSION = 2          # 2: checks keep their message (a failed check's reason)
 KINDS = ("student", "baseline", "reference")

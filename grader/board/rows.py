@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from grader.leaderboard import Leaderboard
+from grader.board.leaderboard import Leaderboard
 
 BASELINES = (("tfidf_cnb", "cnb", "ComplementNB"), ("tfidf_logreg", "logreg", "TF-IDF+LR"))
 
