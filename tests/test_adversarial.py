@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from grader.grade import grade
-from test_grader_support import (build_zip, make_hidden_sets, reference_modules,
-                                 sorter_checkpoint, spam_checkpoint, tiny_rubric)
+from test_grader_support import (attack_env, build_zip, grade_attack, reference_modules,
+                                 tiny_rubric)
 
 TASKS = {"foundations": {"parts": ["lstm_cell", "bptt"], "checks": 10},
          "spam": {"parts": [], "checks": 0,
@@ -32,21 +32,13 @@ LINUX_ROOT = sys.platform.startswith("linux") and os.geteuid() == 0
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("adv")
-    data = root / "data"
-    make_hidden_sets(data, RUBRIC)
-    return {"root": root, "data": data, "sorter": sorter_checkpoint(root / "sorter.pt", RUBRIC),
-            "spam": spam_checkpoint(root / "spam.pt", data)}
+    return attack_env(tmp_path_factory.mktemp("adv"), RUBRIC)
 
 
 def _grade(env, tmp_path, attack: str = "", part: str = "lstm_cell", checkpoints=None,
            rubric=RUBRIC, **kw):
-    modules = reference_modules()
-    modules[part] += "\n" + attack
-    if checkpoints is None:
-        checkpoints = {"sorter": env["sorter"], "spam": env["spam"]}
-    z = build_zip(tmp_path / "alice.zip", modules, checkpoints, **kw)
-    return grade(submission=z, hidden=True, rubric=rubric, data_dir=env["data"])
+    return grade_attack(env, tmp_path / "alice.zip", attack, part, checkpoints=checkpoints,
+                        rubric=rubric, **kw)
 
 
 def _part(report, part: str):

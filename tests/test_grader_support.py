@@ -136,3 +136,27 @@ def spam_checkpoint(path: Path, data_dir: Path) -> Path:
                model={"embed_dim": 16, "hidden_size": 8},
                data=SpamDataConfig(batch_size=16, min_frequency=1))
     return path
+
+
+def attack_env(root: Path, rubric: Rubric) -> dict:
+    """Hidden sets in ``root``/data and a reference sorter and spam checkpoint: the ground an
+    adversarial test grades its attacks on."""
+    data = root / "data"
+    make_hidden_sets(data, rubric)
+    return {"root": root, "data": data, "sorter": sorter_checkpoint(root / "sorter.pt", rubric),
+            "spam": spam_checkpoint(root / "spam.pt", data)}
+
+
+def grade_attack(env: dict, zip_path: Path, attack: str = "", part: str = "lstm_cell",
+                 modules: dict | None = None, checkpoints: dict | None = None, *,
+                 rubric: Rubric, **zip_kw):
+    """Grade on the hidden sets of ``env`` a zip of ``modules`` (default: the reference) with
+    ``attack`` appended to module ``part``."""
+    from grader.grade import grade
+
+    modules = dict(modules or reference_modules())
+    modules[part] += "\n" + attack
+    if checkpoints is None:
+        checkpoints = {"sorter": env["sorter"], "spam": env["spam"]}
+    z = build_zip(zip_path, modules, checkpoints, **zip_kw)
+    return grade(submission=z, hidden=True, rubric=rubric, data_dir=env["data"])

@@ -21,8 +21,8 @@ from grader.checks import all_checks
 from grader.grade import grade
 from grader.rubric import Limits
 from grader.sandbox import KIT_ROOT, Unit, isolation_problem, run_units
-from test_grader_support import (build_zip, make_hidden_sets, reference_modules,
-                                 sorter_checkpoint, spam_checkpoint, tiny_rubric)
+from test_grader_support import (attack_env, build_zip, grade_attack, make_hidden_sets,
+                                 reference_modules, tiny_rubric)
 
 WHY = isolation_problem()
 pytestmark = pytest.mark.skipif(bool(WHY), reason=f"no sandbox here: {WHY}")
@@ -37,21 +37,13 @@ RUBRIC = tiny_rubric(tasks=TASKS, check_seconds=20.0, unit_seconds=20.0)
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sealed")
-    data = root / "data"
-    make_hidden_sets(data, RUBRIC)
-    return {"root": root, "data": data, "sorter": sorter_checkpoint(root / "sorter.pt", RUBRIC),
-            "spam": spam_checkpoint(root / "spam.pt", data)}
+    return attack_env(tmp_path_factory.mktemp("sealed"), RUBRIC)
 
 
 def _grade(env, tmp_path, attack: str = "", part: str = "lstm_cell", modules=None,
            checkpoints=None, rubric=RUBRIC, name: str = "mallory"):
-    modules = dict(modules or reference_modules())
-    modules[part] += "\n" + attack
-    if checkpoints is None:
-        checkpoints = {"sorter": env["sorter"], "spam": env["spam"]}
-    z = build_zip(tmp_path / f"{name}.zip", modules, checkpoints, student=name)
-    return grade(submission=z, hidden=True, rubric=rubric, data_dir=env["data"])
+    return grade_attack(env, tmp_path / f"{name}.zip", attack, part, modules, checkpoints,
+                        rubric=rubric, student=name)
 
 
 def _lstm(report):
@@ -560,3 +552,45 @@ def test_a_students_own_grade_runs_without_the_sandbox_and_says_so(env, no_bwrap
     assert report.isolation["sandbox"] == "none"
     assert "fine for your own code" in report.summary()
     assert all(c.passed for c in report.tasks["foundations"].checks)
+
+
+def test_verbose_prints_the_isolation_achieved_here(env, tmp_path):
+    from click.testing import CliRunner
+
+    from challenge.cli import main
+    from test_grader_support import write_rubric
+
+    z = build_zip(tmp_path / "alice.zip", reference_modules(),
+                  {"sorter": env["sorter"], "spam": env["spam"]})
+    rubric = write_rubric(tmp_path / "rubric.toml", RUBRIC)
+    out = CliRunner().invoke(main, ["grade", "--hidden", str(z), "--rubric", str(rubric),
+                                    "--data-dir", str(env["data"]), "--verbose"])
+    assert out.exit_code == 0, out.output
+    assert "Isolation achieved on this machine:" in out.output
+    assert "sandbox: bubblewrap" in out.output and "processes for the whole sandbox" in out.output
+
+
+def test_what_a_killed_grader_left_is_removed_at_the_next_start(tmp_path):
+    import subprocess
+
+    from grader import cgroups
+    from grader.sandbox import clean_stale, scratch_parent
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()                                           # a pid that is gone
+    stage = scratch_parent() / f"{dead.pid}-run-leftover"
+    extraction = scratch_parent() / f"{dead.pid}-submission-leftover"
+    mine = scratch_parent() / f"{os.getpid()}-run-in-use"
+    for folder in (stage, extraction, mine):
+        (folder / "files").mkdir(parents=True)
+    group, _ = cgroups.make(f"{dead.pid}-run-leftover", memory_mb=64, processes=4)
+    try:
+        removed = clean_stale()
+        assert stage.name in removed and extraction.name in removed
+        assert not stage.exists() and not extraction.exists() and mine.exists()
+        assert group is not None and all(not Path(f).exists() for f in group.folders)
+    finally:
+        import shutil
+        shutil.rmtree(mine, ignore_errors=True)
+        if group is not None:
+            group.remove()
