@@ -42,6 +42,7 @@ class CheckReport:
     seed: int = 0
     verbose: bool = False
     scale: dict = field(default_factory=dict)   # task -> {parts, check_points, grade_points}
+    device: str = "cpu"                         # where the model parts' checks ran
 
     @property
     def points(self) -> float:
@@ -54,6 +55,7 @@ class CheckReport:
     def to_dict(self) -> dict:
         return {"impl": self.impl, "points": self.points, "max_points": self.max_points,
                 "seconds": round(self.seconds, 3), "seed": self.seed, "scale": self.scale,
+                "device": self.device,
                 "parts": [asdict(p) for p in self.parts]}
 
     def summary(self) -> str:
@@ -87,7 +89,8 @@ class CheckReport:
                 f"{task} ({', '.join(s['parts'])}) {s['check_points']:g} -> {s['grade_points']:g}"
                 for task, s in self.scale.items()))
         todo = [p.part for p in self.parts if p.status not in ("passed", "no_checks")]
-        out.append(f"checked impl {self.impl!r} in {self.seconds:.1f}s; "
+        where = "" if self.device == "cpu" else f" (model parts on {self.device})"
+        out.append(f"checked impl {self.impl!r}{where} in {self.seconds:.1f}s; "
                    + (f"to do: {', '.join(todo)}" if todo else "every check passed"))
         return "\n".join(out)
 
@@ -162,9 +165,11 @@ def _part_status(results: list) -> str:
 
 
 def check(part: str | None = None, *, impl: str = "challenge", seed: int = 0,
-          verbose: bool = False) -> CheckReport:
+          verbose: bool = False, device: str | None = "cpu") -> CheckReport:
     """Run the public checks of ``part`` (every part when None) on ``impl``; ``verbose``
-    lists the passed checks too and a snippet to reproduce each failed one.
+    lists the passed checks too and a snippet to reproduce each failed one. ``device``
+    ("auto", "cpu", "cuda", "mps"): where the checks of the model parts run (the same checks
+    and tolerances everywhere: a model that works on the CPU and breaks on a GPU shows here).
 
     Raises :class:`ChallengeError` only for an unknown part or implementation; failing,
     crashing or unwritten student code is reported in the result, never raised.
@@ -174,18 +179,23 @@ def check(part: str | None = None, *, impl: str = "challenge", seed: int = 0,
     if part is not None and part not in PARTS:
         raise ChallengeError(f"unknown part {part!r}; expected one of {', '.join(PARTS)}")
     parts = [part] if part else list(PARTS)
+    from challenge.device import describe, resolve_device
+
+    where = resolve_device(device)           # an unavailable device: one line, before any check
     start = time.monotonic()
     summaries = []
     for name in parts:
         refused = _import_rule(impl, name)
         results = ([CheckResult(c.part, c.name, False, 0.0, c.points, refused, "error")
-                    for c in all_checks([name])] if refused else run_local(impl, [name], seed=seed))
+                    for c in all_checks([name])] if refused else
+                   run_local(impl, [name], seed=seed, device=where))
         summaries.append(PartSummary(
             part=name, passed=sum(r.passed for r in results), total=len(results),
             points=sum(r.points for r in results), max_points=sum(r.max_points for r in results),
             status=_part_status(results), checks=[r.to_dict() for r in results]))
     return CheckReport(impl=impl, parts=summaries, seconds=time.monotonic() - start, seed=seed,
-                       verbose=verbose, scale=_grade_scale(parts, summaries))
+                       verbose=verbose, scale=_grade_scale(parts, summaries),
+                       device=describe(where))
 
 
 def reproduce(key: str, *, seed: int = 0, impl: str = "challenge", show: bool = True):

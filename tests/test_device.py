@@ -54,3 +54,49 @@ def test_training_records_the_device_in_the_checkpoint_and_the_run(tmp_path):
     train = load_checkpoint(out)["config"]["train"]
     assert (train["device"], train["device_name"]) == ("cpu", describe(torch.device("cpu")))
     assert run.device == "cpu" and " on cpu; " in run.summary()
+
+
+def _device_under_test() -> str:
+    """cpu here; CHALLENGE_TEST_DEVICE=cuda runs the same tests on a GPU machine."""
+    import os
+
+    return os.environ.get("CHALLENGE_TEST_DEVICE", "cpu")
+
+
+def test_check_runs_the_model_parts_on_the_device_with_the_same_verdicts():
+    from challenge.student import check
+
+    device = _device_under_test()
+    for part in ("lstm_cell", "spam_model", "sorter_model"):
+        here = check(part, impl="solutions", device="cpu")
+        there = check(part, impl="solutions", device=device)
+        assert there.device.startswith(device)
+        assert [c["passed"] for c in there.parts[0].checks] == \
+            [c["passed"] for c in here.parts[0].checks], there.summary()
+        assert all(c["passed"] for c in there.parts[0].checks), there.summary()
+
+
+def test_the_device_branch_builds_models_on_the_device_and_verifies_on_the_cpu(monkeypatch):
+    # the branch that runs a check "there", taken on whatever device this machine has: the
+    # model a run step builds is made on it, and its output reaches verify on the CPU
+    import grader.checks as checks
+    from grader.checks.base import RunOutcome
+
+    seen = {}
+
+    def spy(check, module, data):
+        seen["default"] = torch.empty(0).device.type
+        seen["data"] = {v.device.type for v in data.values() if isinstance(v, torch.Tensor)}
+        return RunOutcome(output=torch.ones(2, device=torch.empty(0).device))
+
+    monkeypatch.setattr(checks, "execute", spy)
+    device = torch.device(_device_under_test())
+    (result,) = checks.run_local("solutions", ["lstm_cell"], device=device)[:1]
+    assert seen["default"] == device.type and seen["data"] == {device.type}
+
+
+def test_check_refuses_an_unavailable_device_in_one_line():
+    result = CliRunner().invoke(main, ["check", "lstm_cell", "--impl", "solutions",
+                                       "--device", "mps" if "mps" not in available() else "cuda:99"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "not available here" in result.output or "CUDA device" in result.output

@@ -20,7 +20,11 @@ from challenge.errors import ChallengeError
 @click.option("--verbose", "-v", is_flag=True,
               help="List the passed checks too, and under each failed check a Python snippet "
                    "that runs it again on your module.")
-def check(part: str | None, impl: str, seed: int, as_json: bool, verbose: bool) -> None:
+@click.option("--device", default="cpu", show_default=True,
+              help="auto|cpu|cuda|mps: where the checks of the model parts (spam_model, "
+                   "sorter_model, lstm_cell) run; the same checks and tolerances as on the CPU.")
+def check(part: str | None, impl: str, seed: int, as_json: bool, verbose: bool,
+          device: str) -> None:
     """Run the public checks of PART (default: every part) on your modules.
 
     Prints, per part, the checks passed, the points and the message of each failed check
@@ -30,7 +34,7 @@ def check(part: str | None, impl: str, seed: int, as_json: bool, verbose: bool) 
     """
     from challenge import student as student_lib   # imports torch: only when this command runs
 
-    report = student_lib.check(part, impl=impl, seed=seed, verbose=verbose)
+    report = student_lib.check(part, impl=impl, seed=seed, verbose=verbose, device=device)
     click.echo(json.dumps(report.to_dict()) if as_json else report.summary())
 
 

@@ -47,12 +47,21 @@ LOCAL_CHECK_SECONDS = 60.0
 AFTER_TIMEOUT_SECONDS = 10.0
 
 
+#: The parts whose checks build torch models: with a device, they run there.
+DEVICE_PARTS = ("spam_model", "sorter_model", "lstm_cell")
+
+
 def run_local(impl: str, parts=None, seed: int = 0,
               seconds: float | None = LOCAL_CHECK_SECONDS,
-              after_timeout: float = AFTER_TIMEOUT_SECONDS) -> list[CheckResult]:
+              after_timeout: float = AFTER_TIMEOUT_SECONDS, device=None) -> list[CheckResult]:
     """Run the checks of ``parts`` on ``impl`` in this process; one result per check. A check
     (or a module import) that runs past ``seconds`` fails with a message saying so; the later
-    checks of its part then get ``after_timeout`` seconds each (when that is shorter)."""
+    checks of its part then get ``after_timeout`` seconds each (when that is shorter).
+
+    ``device`` (a ``torch.device``): the checks of :data:`DEVICE_PARTS` run there: their
+    inputs are moved to it, the models they build are made on it (torch's default device for
+    the check), and their outputs come back to the CPU to be verified by the same code with the
+    same tolerances. The other parts (plain Python and NumPy) run on the CPU."""
     results = []
     modules: dict[str, object] = {}
     stuck: set[str] = set()       # parts with a check that ran past ``seconds``
@@ -80,12 +89,41 @@ def run_local(impl: str, parts=None, seed: int = 0,
             limit = min(seconds, after_timeout) if seconds and check.part in stuck else seconds
             try:
                 with time_limit(limit, f"{check.part}/{check.name}"):
-                    outcome = execute(check, module, data)
+                    outcome = (_on_device(check, module, data, device)
+                               if device is not None and check.part in DEVICE_PARTS
+                               else execute(check, module, data))
             except TooLong:
                 outcome = RunOutcome(status="error", message=_too_long(check.part, limit, seconds))
                 stuck.add(check.part)
         results.append(judge(check, data, outcome))
     return results
+
+
+def _on_device(check: Check, module, data, device) -> RunOutcome:
+    """:func:`execute` with ``device`` as torch's default device and the inputs moved there;
+    the output comes back on the CPU."""
+    import torch
+
+    from challenge.device import to_device
+
+    with torch.device(device):
+        outcome = execute(check, module, to_device(data, device))
+    outcome.output = _to_cpu(outcome.output)
+    return outcome
+
+
+def _to_cpu(value):
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, tuple):
+        return tuple(_to_cpu(v) for v in value)
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    return value
 
 
 def _too_long(part: str, limit: float, seconds: float) -> str:
