@@ -124,7 +124,8 @@ def _verify_lengths(data: dict, output: dict) -> None:
 # --- gradients ---------------------------------------------------------------------------------
 
 def _run_gradients(module: Any, data: dict) -> dict:
-    model = _model(module, data["seed"], bidirectional=True, pooling="max")
+    # training mode: TINY has no dropout, and on a GPU cuDNN's LSTM backward runs only in it
+    model = _model(module, data["seed"], bidirectional=True, pooling="max").train()
     model.zero_grad()
     model(data["ids"], data["lengths"]).sum().backward()
     tables = [p for p in model.parameters() if tuple(p.shape) == (VOCAB, TINY["embed_dim"])]
