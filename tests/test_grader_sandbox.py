@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -90,16 +91,19 @@ def test_the_child_sees_an_allow_list_and_nothing_else(tmp_path):
     secret.write_text("s3cret")
     notes = tmp_path / "old-leaderboard.sqlite"              # anywhere else: a backup
     notes.write_text("y_true 1,0,1")
+    stray = Path(tempfile.gettempdir()) / f"stray-{os.getpid()}.txt"   # /tmp itself
+    stray.write_text("another user's file")
     try:
         paths = [str(kit / ".git"), str(kit / "solutions"), str(kit / "data"),
                  str(kit / "tests"), str(kit / "bench"), str(kit / "grader" / "grade.py"),
                  str(kit / "grader" / "rubric.toml"), str(secret), str(notes),
-                 str(scratch_parent()), "/tmp", "/home", "/sys", "/var",
+                 str(scratch_parent()), str(stray), "/home/x", "/sys", "/var/lib",
                  str(kit / "challenge" / "impl.py"), str(kit / "grader" / "child" / "runner.py"),
                  sys.prefix, "/usr/lib"]
         seen = _probe(tmp_path / "m", f"[os.path.exists(p) for p in {paths!r}]")
     finally:
         secret.unlink()
+        stray.unlink()
     visible = dict(zip(paths, seen))
     assert [p for p, v in visible.items() if v] == paths[-4:], visible
 
