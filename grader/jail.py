@@ -16,7 +16,6 @@ read-only; a minimal ``/dev``; no further user namespaces inside.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -47,8 +46,9 @@ def python_paths() -> list[str]:
         if not path or not os.path.isdir(path) or path in found:
             continue
         ours = any(path == p or path.startswith(p + "/") for p in prefixes)
+        scripts = os.path.basename(path) in ("bin", "Scripts")   # `pytest` puts its own there
         if (ours or os.path.basename(path) in ("site-packages", "dist-packages")) \
-                and not (KIT_ROOT / "x").as_posix().startswith(path + "/"):
+                and not scripts and not (KIT_ROOT / "x").as_posix().startswith(path + "/"):
             found.append(path)
     return found
 
@@ -112,9 +112,24 @@ def command(*, stage: Path, impl: str, work_mb: int, argv: list[str], env: dict)
     return args + ["--", *argv]
 
 
-@functools.lru_cache(maxsize=1)
+_WORKS: list[bool] = []
+
+
 def support() -> str:
-    """Why the sandbox cannot run here, or "" when it can (tried once per process)."""
+    """Why the sandbox cannot run here, or "" when it can (a success is remembered for the
+    process; a failure is tried again next time, as it may have been passing)."""
+    if _WORKS:
+        return ""
+    why = _try()
+    if not why:
+        _WORKS.append(True)
+    return why
+
+
+support.cache_clear = _WORKS.clear      # for tests that pretend bubblewrap is missing
+
+
+def _try() -> str:
     if not sys.platform.startswith("linux"):
         return f"bubblewrap needs Linux (this is {sys.platform})"
     if bwrap_path() is None:

@@ -130,3 +130,14 @@ def test_processes_and_memory_are_limited_for_the_sandbox_as_a_whole(tmp_path):
     run = run_units(_units("bptt")[:1], impl="solutions",
                     limits=Limits(wall_seconds=60, memory_mb=1024, max_processes=16))
     assert "memory 1024 MiB and 16 processes for the whole sandbox" in run.isolation["limits"]
+
+
+def test_the_scripts_folder_on_sys_path_is_not_bound(monkeypatch):
+    # the `pytest` (or any console script) of a venv puts the venv's bin/ first on sys.path;
+    # bound read-only, it would leave no place for the interpreter's own binding
+    from grader import jail
+
+    bin_dir = os.path.dirname(sys.executable)
+    monkeypatch.setattr(sys, "path", [bin_dir, *sys.path])
+    assert bin_dir not in jail.python_paths()
+    assert jail._try() == "" or not jail.bwrap_path()
