@@ -3,6 +3,7 @@ shape of docs/interfaces.md ("Grade reports") and ``summary()``, a table for peo
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 
 from grader.checks.base import CheckResult
@@ -69,6 +70,27 @@ class GradeReport:
         """What the grader could not prove either way, for the instructor: ``task: evidence``."""
         return [f"{name}: {item}" for name, t in self.tasks.items() if t.quality
                 for item in t.quality.review]
+
+    def public_view(self) -> "GradeReport":
+        """The report a student may read while the challenge runs: every quality measured on
+        the public part of the hidden set alone (its metrics, and the points its bands give
+        there), nothing of the private part, no per-example data. Reports without a private
+        part come back unchanged but for the examples."""
+        view = copy.deepcopy(self)
+        for task in view.tasks.values():
+            task.examples = None
+            q = task.quality
+            if q is None or not q.private or "public" not in q.part_points:
+                continue
+            delta = q.part_points["public"] - q.points
+            q.points, task.points = round(q.points + delta, 6), round(task.points + delta, 6)
+            q.metrics, q.private = dict(q.public), {}
+            for c in q.components:
+                c["value"] = q.public.get(c["metric"])
+            q.part_points = {"public": q.part_points["public"]}
+            q.notes = [*q.notes, "measured on the public part of the hidden set"]
+        view.points = round(sum(t.points for t in view.tasks.values()), 6)
+        return view
 
     def student_dict(self) -> dict:
         """The report a student may receive: no per-example labels, predictions or correctness

@@ -289,6 +289,42 @@ def test_quality_is_also_scored_on_each_part_for_the_boards(env, tmp_path):
     assert q.part_points["all"] == q.points
 
 
+def test_a_live_challenges_student_sees_the_public_part_only(env, tmp_path):
+    from grader.serve.engines import grade_task
+
+    report = _grade(env, tmp_path)
+    view = report.public_view()
+    q, full = view.tasks["spam"].quality, report.tasks["spam"].quality
+    assert full.private and not q.private and q.metrics == full.public
+    assert q.points == full.part_points["public"]
+    assert view.points == round(report.points - full.points + q.points
+                                - report.tasks["sorter"].quality.points
+                                + view.tasks["sorter"].quality.points, 6)
+    assert all(t.examples is None for t in view.tasks.values())
+    assert "measured on the public part of the hidden set" in view.summary()
+    assert report.tasks["spam"].examples        # the board still gets everything
+    z = build_zip(tmp_path / "bob.zip", reference_modules(),
+                  {"sorter": env["sorter"], "spam": env["spam"]}, student="bob")
+    result = grade_task(grade_hidden_here, str(z), {"data_dir": env["data"]})
+    assert result["points"] == result_view_points(result)
+    assert "public part" in result["summary"] and result["report"]["tasks"]["spam"]["examples"]
+
+
+def grade_hidden_here(path: str, data_dir) -> object:
+    return grade(submission=path, hidden=True, rubric=RUBRIC, data_dir=data_dir)
+
+
+def result_view_points(result: dict) -> float:
+    from grader.report import GradeReport, QualityResult, TaskResult
+
+    data = result["report"]
+    tasks = {name: TaskResult(name, t["points"], t["max_points"], [],
+                              QualityResult(**t["quality"]) if t["quality"] else None)
+             for name, t in data["tasks"].items()}
+    fields = {k: v for k, v in data.items() if k not in ("tasks", "device")}
+    return GradeReport(**fields, tasks=tasks).public_view().points
+
+
 def test_the_grade_cli_writes_no_labels_unless_asked(env, tmp_path, monkeypatch):
     from click.testing import CliRunner
 

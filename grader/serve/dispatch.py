@@ -115,6 +115,6 @@ class Dispatcher(threading.Thread):
             return
         ok = report.get("status") == "ok"
         self.queue.finish(job.id, self.owner, ok=ok, reason="" if ok else str(report.get("reason", "")),
-                          points=float(report.get("points", 0.0)),
+                          points=float(outcome.result.get("points", report.get("points", 0.0))),
                           max_points=float(report.get("max_points", 0.0)), summary=summary,
                           board_id=board_id)

@@ -35,11 +35,14 @@ class Outcome:
 
 
 def grade_task(grade_fn: Callable, path: str, kwargs: dict) -> dict:
-    """Grade one file; the report as a dict and the text a student may read."""
+    """Grade one file: the whole report as a dict (for the board), and the text and points a
+    student may read (the public part of the hidden set only: :meth:`GradeReport.public_view`)."""
     report = grade_fn(path, **kwargs)
     data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
-    summary = report.summary() if hasattr(report, "summary") else str(data.get("reason", ""))
-    return {"report": data, "summary": summary}
+    view = report.public_view() if hasattr(report, "public_view") else report
+    summary = view.summary() if hasattr(view, "summary") else str(data.get("reason", ""))
+    points = float(getattr(view, "points", data.get("points", 0.0)))
+    return {"report": data, "summary": summary, "points": points}
 
 
 def grade_bytes_task(grade_fn: Callable, filename: str, content: bytes, kwargs: dict) -> dict:
