@@ -17,14 +17,10 @@ import pytest
 import torch
 
 from grader.grade import grade
-from test_grader_support import (attack_env, build_zip, grade_attack, reference_modules,
-                                 tiny_rubric)
+from test_grader_support import (ATTACK_TASKS, attack_env, build_zip, grade_attack,
+                                 reference_modules, tiny_rubric)
 
-TASKS = {"foundations": {"parts": ["lstm_cell", "bptt"], "checks": 10},
-         "spam": {"parts": [], "checks": 0,
-                  "quality": {"metric": "f1", "floor": 0.5, "full": 0.9, "points": 10}},
-         "sorter": {"parts": [], "checks": 0,
-                    "quality": {"metric": "exact_match", "floor": 0.5, "full": 0.99, "points": 10}}}
+TASKS = ATTACK_TASKS
 RUBRIC = tiny_rubric(tasks=TASKS, check_seconds=20.0, unit_seconds=8.0)
 FAST_TIMEOUT = tiny_rubric(tasks=TASKS, check_seconds=3.0)
 LINUX_ROOT = sys.platform.startswith("linux") and os.geteuid() == 0

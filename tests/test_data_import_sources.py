@@ -187,12 +187,17 @@ def _enron(tmp_path, n=40):
     return tmp_path / "enron"
 
 
+def _course_on(corpus: str):
+    """The tiny rubric with ``corpus`` as the course corpus (half of its hidden set public)."""
+    rubric = tiny_rubric()
+    return rubric.__class__(**{**rubric.__dict__, "hidden": rubric.hidden.__class__(
+        public_fraction=0.5, spam_corpus=corpus, spam_scheme="random")})
+
+
 def test_reimport_over_splits_and_hidden_sets_needs_force(tmp_path):
     data = tmp_path / "d"
     import_corpus("mine", "maildir", _enron(tmp_path), data_dir=data)
-    rubric = tiny_rubric()
-    rubric = rubric.__class__(**{**rubric.__dict__, "hidden": rubric.hidden.__class__(
-        public_fraction=0.5, spam_corpus="mine", spam_scheme="random")})
+    rubric = _course_on("mine")
     make_hidden(secret_file=tmp_path / "secret", data_dir=data, rubric=rubric, new=True)
     hidden = json.loads((data / "hidden/hidden.json").read_text())
     split = json.loads((data / "splits/mine/split.json").read_text())
@@ -215,9 +220,7 @@ def test_reimport_over_splits_and_hidden_sets_needs_force(tmp_path):
 def test_a_split_or_hidden_set_of_a_changed_corpus_is_refused(tmp_path):
     data = tmp_path / "d"
     import_corpus("mine", "maildir", _enron(tmp_path), data_dir=data)
-    rubric = tiny_rubric()
-    rubric = rubric.__class__(**{**rubric.__dict__, "hidden": rubric.hidden.__class__(
-        public_fraction=0.5, spam_corpus="mine", spam_scheme="random")})
+    rubric = _course_on("mine")
     make_hidden(secret_file=tmp_path / "secret", data_dir=data, rubric=rubric, new=True)
     assert hidden_spam(data).messages
     # the corpus changed behind the kit's back (copied over, edited by hand)

@@ -138,6 +138,16 @@ def spam_checkpoint(path: Path, data_dir: Path) -> Path:
     return path
 
 
+#: The adversarial suites' rubric tasks: the two foundations parts' checks and both models'
+#: quality, small enough to grade an attack in seconds.
+ATTACK_TASKS = {"foundations": {"parts": ["lstm_cell", "bptt"], "checks": 10},
+                "spam": {"parts": [], "checks": 0,
+                         "quality": {"metric": "f1", "floor": 0.5, "full": 0.9, "points": 10}},
+                "sorter": {"parts": [], "checks": 0,
+                           "quality": {"metric": "exact_match", "floor": 0.5, "full": 0.99,
+                                       "points": 10}}}
+
+
 def attack_env(root: Path, rubric: Rubric) -> dict:
     """Hidden sets in ``root``/data and a reference sorter and spam checkpoint: the ground an
     adversarial test grades its attacks on."""

@@ -21,17 +21,13 @@ from grader.checks import all_checks
 from grader.grade import grade
 from grader.rubric import Limits
 from grader.sandbox import KIT_ROOT, Unit, isolation_problem, run_units
-from test_grader_support import (attack_env, build_zip, grade_attack, make_hidden_sets,
-                                 reference_modules, tiny_rubric)
+from test_grader_support import (ATTACK_TASKS, attack_env, build_zip, grade_attack,
+                                 make_hidden_sets, reference_modules, tiny_rubric)
 
 WHY = isolation_problem()
 pytestmark = pytest.mark.skipif(bool(WHY), reason=f"no sandbox here: {WHY}")
 
-TASKS = {"foundations": {"parts": ["lstm_cell", "bptt"], "checks": 10},
-         "spam": {"parts": [], "checks": 0,
-                  "quality": {"metric": "f1", "floor": 0.5, "full": 0.9, "points": 10}},
-         "sorter": {"parts": [], "checks": 0,
-                    "quality": {"metric": "exact_match", "floor": 0.5, "full": 0.99, "points": 10}}}
+TASKS = ATTACK_TASKS
 RUBRIC = tiny_rubric(tasks=TASKS, check_seconds=20.0, unit_seconds=20.0)
 
 
