@@ -108,22 +108,8 @@ def _on_device(check: Check, module, data, device) -> RunOutcome:
 
     with torch.device(device):
         outcome = execute(check, module, to_device(data, device))
-    outcome.output = _to_cpu(outcome.output)
+    outcome.output = to_device(outcome.output, torch.device("cpu"))
     return outcome
-
-
-def _to_cpu(value):
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, tuple):
-        return tuple(_to_cpu(v) for v in value)
-    if isinstance(value, list):
-        return [_to_cpu(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    return value
 
 
 def _too_long(part: str, limit: float, seconds: float) -> str:
