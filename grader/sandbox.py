@@ -79,11 +79,15 @@ class SandboxRun:
     processes: int = 0
 
 
+_CGROUPS_WORK: list[bool] = []
+
+
 def isolation_problem() -> str:
     """Why untrusted code cannot be sandboxed here ("" when it can): bubblewrap and a cgroup
-    for memory and processes are both needed."""
+    for memory and processes are both needed. A success is remembered for the process (each
+    grade asks, and a batch grades hundreds); a failure is tried again next time."""
     why = jail.support()
-    if why:
+    if why or _CGROUPS_WORK:
         return why
     group, why = cgroups.make(f"{os.getpid()}-probe-{time.monotonic_ns()}", memory_mb=64,
                               processes=8)
@@ -91,6 +95,7 @@ def isolation_problem() -> str:
         return (f"{why}: the grader needs one memory and process limit for the whole sandbox; "
                 f"run it as root, or where cgroup v2 is delegated to you")
     group.remove()
+    _CGROUPS_WORK.append(True)
     return ""
 
 
