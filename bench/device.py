@@ -34,7 +34,7 @@ from challenge.tasks.spam import load_texts, train_spam  # noqa: E402
 from challenge.tasks.spam_predict import load_spam_predictor  # noqa: E402
 from grader.hidden import dev_sorter  # noqa: E402
 from grader.reference import ReferenceTraining  # noqa: E402
-from grader.rubric import load_rubric  # noqa: E402
+from challenge.rubric import load_rubric  # noqa: E402
 
 
 def sorter_on(device: str, steps: int, folder: Path, rubric) -> dict:

@@ -53,8 +53,8 @@ def _reference_zip(path: Path, checkpoints: dict[str, Path]) -> Path:
 
 
 def _sandbox_start() -> float:
-    from grader.checks import all_checks
-    from grader.rubric import Limits
+    from challenge.checks import all_checks
+    from challenge.rubric import Limits
     from grader.sandbox import Unit, isolation_problem, run_units
 
     check = all_checks(["bptt"])[0]
@@ -77,7 +77,7 @@ def main() -> None:
     from grader.hidden import hidden_spam, make_hidden
     from grader.predictions import write_predictions
     from grader.reference import reference_checkpoints
-    from grader.rubric import load_rubric
+    from challenge.rubric import load_rubric
 
     rubric = load_rubric()
     corpus = Path(args.data_dir) / "corpora" / rubric.hidden.spam_corpus

@@ -65,7 +65,7 @@ def main() -> None:
     from grader.grade import grade
     from grader.hidden import make_hidden
     from grader.board.leaderboard import Leaderboard
-    from grader.rubric import load_rubric
+    from challenge.rubric import load_rubric
 
     out: dict = {"bench": "leaderboard", "cpu_count": os.cpu_count(),
                  "load_average_at_start": [round(x, 2) for x in os.getloadavg()],

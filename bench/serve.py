@@ -67,7 +67,7 @@ def _status(url: str, token: str) -> list[dict]:
 def run_engine(root: Path, data: Path, files: dict[str, bytes], workers: int, dask: str) -> dict:
     import httpx
 
-    from serve_support import upload_all
+    from support.serve import upload_all
 
     run = root / f"run-{workers}-{'dask' if dask else 'local'}"
     run.mkdir()

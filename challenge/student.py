@@ -142,7 +142,7 @@ def _import_rule(impl: str, part: str) -> str:
 
 def _grade_scale(parts: list[str], summaries: list[PartSummary]) -> dict:
     """Per task of the shipped rubric whose parts were all checked: check points -> grade's."""
-    from grader.rubric import load_rubric
+    from challenge.rubric import load_rubric
 
     try:
         rubric = load_rubric(None)
@@ -174,7 +174,7 @@ def check(part: str | None = None, *, impl: str = "challenge", seed: int = 0,
     Raises :class:`ChallengeError` only for an unknown part or implementation; failing,
     crashing or unwritten student code is reported in the result, never raised.
     """
-    from grader.checks import PARTS, CheckResult, all_checks, run_local
+    from challenge.checks import PARTS, CheckResult, all_checks, run_local
 
     if part is not None and part not in PARTS:
         raise ChallengeError(f"unknown part {part!r}; expected one of {', '.join(PARTS)}")
@@ -202,8 +202,8 @@ def reproduce(key: str, *, seed: int = 0, impl: str = "challenge", show: bool = 
     """Run check ``key`` ("part.name") once on ``impl`` in this process: print its inputs,
     call your code, and raise the check's own message if it fails. Returns (inputs, output)."""
     from challenge.impl import load_module
-    from grader.checks import all_checks, judge
-    from grader.checks.base import CheckFailure, RunOutcome
+    from challenge.checks import all_checks, judge
+    from challenge.checks.base import CheckFailure, RunOutcome
 
     part = key.split(".", 1)[0]
     checks = {c.key: c for c in all_checks([part])} if "." in key else {}

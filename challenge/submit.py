@@ -196,12 +196,9 @@ def _sha256(data: bytes) -> str:
 
 
 def _versions() -> dict[str, str]:
-    try:
-        from grader.version import grader_version
-        grader = grader_version()
-    except ImportError:  # a kit without the grader package
-        grader = "unknown"
-    return {"kit_version": challenge.__version__, "grader_version": grader,
+    from challenge.version import checks_version
+
+    return {"kit_version": challenge.__version__, "grader_version": checks_version(),
             "torch_version": torch.__version__}
 
 

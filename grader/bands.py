@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Sequence
 
 from challenge.data.corpus import Message
+from challenge.data.lineage import hidden_meta
 from challenge.metrics import binary_metrics
-from grader.rubric import Band, Rubric, TaskRubric
+from challenge.rubric import Band, Rubric, TaskRubric
 
 SPAM_KEYS = ("f1", "precision", "recall", "accuracy", "roc_auc")
 NAMES = {"majority": "majority class", "tfidf_cnb": "ComplementNB", "tfidf_logreg": "TF-IDF+LR",
@@ -97,9 +98,8 @@ def effective_task(task: TaskRubric, rub: Rubric, *, hidden: bool,
         return task, []
     measured = None
     if hidden:
-        from grader.hidden import spam_bands
-
-        measured = spam_bands(data_dir)
+        spam = hidden_meta(data_dir)[1].get("spam")
+        measured = spam.get("bands") if isinstance(spam, dict) else None
     if measured and measured.get("metric") == band.metric:
         new = replace(band, floor=measured["floor"], full=measured["full"])
         return replace(task, quality=new), [band_note(measured)]

@@ -6,7 +6,7 @@ process writes the leaderboard, one transaction per finished submission, so a ki
 most the submissions in flight. A submission already stored with the same student, file
 hash and rubric hash is skipped, which is what makes a re-run resume.
 
-Student identity comes from the file name, as in :mod:`grader.submission`: everything before
+Student identity comes from the file name, as in :mod:`challenge.submission`: everything before
 the first double underscore, so ``alice.zip``, ``alice.csv`` and ``alice__2.zip`` (a second
 attempt) are all ``alice``; the manifest's own name is not trusted for the row. Unsafe names
 (see :func:`grader.board.names.check_student_name`), and names that look like another student's
@@ -35,7 +35,7 @@ from challenge.errors import ChallengeError
 from challenge.progress import bar
 from grader.board.leaderboard import Leaderboard
 from grader.board.names import lookalike_problem, student_id
-from grader.text import printable
+from challenge.text import printable
 
 SUFFIXES = (".zip", ".csv")
 
@@ -114,9 +114,9 @@ def _store_files(path: Path) -> list[Path]:
 
 def _default_rubric_hash(kwargs: dict) -> str:
     """The hash of the rubric ``grade_hidden`` grades with: ``kwargs["rubric"]`` or the default."""
-    from grader.rubric import Rubric, load_rubric
+    from challenge.rubric import Rubric, load_rubric
     rubric = kwargs.get("rubric")
-    return (rubric if isinstance(rubric, Rubric) else load_rubric(rubric)).hash
+    return (rubric if isinstance(rubric, Rubric) else load_rubric(rubric, data_dir=kwargs.get("data_dir"))).hash
 
 
 def _watch_parent(parent: int) -> None:
@@ -249,10 +249,10 @@ def grade_many(paths: str | Path | Iterable[str | Path], *, workers: int = 2,
 
 def _default_watchdog(kwargs: dict) -> float:
     """The rubric's wall-clock limit plus ten minutes (an hour where there is no rubric)."""
-    from grader.rubric import Rubric, load_rubric
+    from challenge.rubric import Rubric, load_rubric
     rubric = kwargs.get("rubric")
     try:
-        rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+        rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric, data_dir=kwargs.get("data_dir"))
     except ChallengeError:
         return 3600.0
     return rub.limits.wall_seconds + 600.0

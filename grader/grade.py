@@ -5,7 +5,7 @@ Three modes:
   with their checkpoints under runs/ (the reference trains its own, cached, when missing), on the
   public dev sets, or on the hidden ones with ``hidden=True``;
 - ``code``: a submission zip, graded on the hidden sets (or the dev sets, for a student trying
-  their zip). Its layout (``challenge submit`` writes it; :mod:`grader.submission` checks it)::
+  their zip). Its layout (``challenge submit`` writes it; :mod:`challenge.submission` checks it)::
 
       manifest.json          {"student", "created", "kit_version", "grader_version",
                               "torch_version", "files": {"<path>": "<sha256>", ...}}
@@ -35,17 +35,17 @@ from challenge.submit import modules_dir
 from grader import bands
 from grader import hidden as hidden_sets
 from grader import quality, scan
-from grader.checks import all_checks, judge
-from grader.checks.base import CheckResult, RunOutcome
+from challenge.checks import all_checks, judge
+from challenge.checks.base import CheckResult, RunOutcome
 from grader.predictions import PredictionsError, read_predictions
 from grader.prepare import prepare_reference
 from grader.reference import ReferenceTraining, reference_checkpoints, student_checkpoints
-from grader.report import GradeReport, QualityResult, TaskResult
-from grader.rubric import Rubric, TaskRubric, load_rubric
+from challenge.report import GradeReport, QualityResult, TaskResult
+from challenge.rubric import Rubric, TaskRubric, load_rubric
 from grader.sandbox import (KIT_ROOT, SandboxUnavailable, Unit, UnitResult, isolation_problem,
                             run_units, scratch_parent)
-from grader.submission import BadSubmission, open_submission, sha256_file, student_from_name
-from grader.text import one_line
+from challenge.submission import BadSubmission, open_submission, sha256_file, student_from_name
+from challenge.text import one_line
 from grader.version import grader_version
 
 
@@ -68,7 +68,7 @@ def grade(impl: str | None = None, submission: str | os.PathLike | None = None,
         isolate = True if hidden else not why
     if isolate and why:      # before any set-up or training
         raise SandboxUnavailable(f"cannot isolate student code: {why}")
-    rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric, data_dir=data_dir)
     if submission is None:
         impl = impl or "challenge"
         modules_dir(impl)   # an unknown name or a missing folder: one error, before any grading

@@ -16,42 +16,19 @@ import os
 import random
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from challenge import paths
 from challenge.data.corpus import Message, load_meta, load_split, read_jsonl, split_path
-from challenge.data.lineage import check_current, corpus_sha256
+from challenge.data.lineage import HIDDEN_META, check_current, corpus_sha256, hidden_meta
 from challenge.data.sequences import make_sequences
 from challenge.errors import ChallengeError
+from challenge.scoring import SorterSet, SpamSet, dev_sorter, dev_spam  # noqa: F401 (the grader's sets)
 from grader.predictions import write_unlabelled
-from grader.rubric import Rubric, SorterSettings, load_rubric
+from challenge.rubric import Rubric, SorterSettings, course_file, load_rubric
 
-META_NAME = "hidden.json"
+META_NAME = HIDDEN_META
 UNLABELLED_NAME = "spam_test_unlabelled.csv"
-
-
-@dataclass(frozen=True)
-class SpamSet:
-    """Labelled messages to grade on, in the order the submission sees them."""
-
-    ids: tuple[str, ...]
-    messages: tuple[Message, ...]
-    private: tuple[bool, ...]
-
-    @property
-    def labels(self) -> list[int]:
-        return [m.label for m in self.messages]
-
-
-@dataclass(frozen=True)
-class SorterSet:
-    """Number sequences to sort: ``long`` marks lengths beyond the training range."""
-
-    ids: tuple[str, ...]
-    inputs: tuple[tuple[int, ...], ...]
-    long: tuple[bool, ...]
-    private: tuple[bool, ...]
 
 
 def hidden_root(data_dir: str | os.PathLike | None = None) -> Path:
@@ -110,7 +87,7 @@ def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike |
     split is cached, or trained first (``train_reference``, with ``reference_training``)."""
     from challenge.data.split import make_split  # the data module owns the split itself
 
-    rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric, data_dir=data_dir)
     corpus, scheme = rub.hidden.spam_corpus, rub.hidden.spam_scheme
     load_meta(corpus, data_dir)  # a missing corpus is an error before anything is written
     if new:
@@ -137,8 +114,7 @@ def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike |
     blob = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
     with paths.atomic_write(sorter_file, "w", encoding="utf-8") as f:
         f.write(blob)
-    public = write_unlabelled(unlabelled_path(data_dir), spam_ids, [m.text() for m in test])
-    os.chmod(public, 0o644)
+    public = _publish(rub, data_dir, spam_ids, test)
     meta = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "secret_fingerprint": hashlib.sha256(f"fingerprint:{secret}".encode()).hexdigest()[:16],
@@ -157,14 +133,38 @@ def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike |
         meta["spam"]["bands"] = measured
     with paths.atomic_write(root / META_NAME, "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=1)
+    _write_course(rub, data_dir)
     return {"bands": measured,
-            "folder": str(root), "public_file": str(public),
+            "folder": str(root), "public_file": str(public) if public else "",
+            "course_file": str(course_file(data_dir)),
             "spam": {"corpus": corpus, "scheme": scheme, "messages": len(test),
                      "private": sum(spam_private), "splits": split.counts},
             "sorter": {"in_range": s.hidden_size, "longer": s.hidden_size,
                        "lengths": f"{s.min_len}..{s.max_len}",
                        "long_lengths": f"{s.long_min_len}..{s.long_max_len}"},
             "secret_fingerprint": meta["secret_fingerprint"]}
+
+
+def _publish(rub: Rubric, data_dir, ids: list[str], test: list[Message]) -> Path | None:
+    """The unlabelled hidden test texts for predictions submissions, where the course takes
+    them; a code-only course publishes none (and removes one left from before)."""
+    path = unlabelled_path(data_dir)
+    if not rub.hidden.predictions:
+        path.unlink(missing_ok=True)
+        return None
+    public = write_unlabelled(path, ids, [m.text() for m in test])
+    os.chmod(public, 0o644)
+    return public
+
+
+def _write_course(rub: Rubric, data_dir) -> None:
+    """The course configuration (data/course.toml): the rubric these sets were made with, so
+    every later command, and the student bundle, follows it without an option."""
+    source, target = Path(rub.source), course_file(data_dir)
+    if not source.is_file() or (target.is_file() and source.resolve() == target.resolve()):
+        return
+    with paths.atomic_write(target, "w", encoding="utf-8", permissions=0o644) as f:
+        f.write(source.read_text(encoding="utf-8"))
 
 
 def _measure_band(rub: Rubric, corpus: str, test: list[Message], data_dir, train_reference: bool,
@@ -198,11 +198,17 @@ def _sha256(data: bytes) -> str:
 
 
 def _meta(data_dir) -> dict:
-    path = hidden_root(data_dir) / META_NAME
-    if not path.is_file():
+    path, meta = hidden_meta(data_dir)
+    if not meta:
         raise ChallengeError(f"no hidden sets under {path.parent}; run `challenge hidden make "
                              f"--secret-file F` first (with --data-dir if you use one)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return meta
+
+
+def hidden_corpus(data_dir: str | os.PathLike | None = None) -> str | None:
+    """The corpus the hidden sets were made from, or None where there are none."""
+    spam = hidden_meta(data_dir)[1].get("spam")
+    return str(spam["corpus"]) if isinstance(spam, dict) and "corpus" in spam else None
 
 
 def require_hidden_sets(data_dir: str | os.PathLike | None = None) -> None:
@@ -258,20 +264,3 @@ def hidden_spam_ids(data_dir: str | os.PathLike | None = None) -> list[str]:
     return [e[0] for e in _meta(data_dir)["spam"]["examples"]]
 
 
-def dev_spam(rubric: Rubric, data_dir: str | os.PathLike | None = None) -> SpamSet:
-    """The public dev split a student grades on (no private part)."""
-    messages = load_split(rubric.hidden.spam_corpus, "dev", data_dir)
-    return SpamSet(ids=tuple(m.id for m in messages), messages=tuple(messages),
-                   private=(False,) * len(messages))
-
-
-def dev_sorter(rubric: Rubric) -> SorterSet:
-    """Public dev sequences from the rubric's public seed, in range and longer."""
-    s = rubric.sorter
-    pairs = [(False, v) for v, _ in make_sequences(s.dev_size, s.dev_seed, s.min_len, s.max_len,
-                                                   s.low, s.high)]
-    pairs += [(True, v) for v, _ in make_sequences(s.dev_size, s.dev_seed + 1, s.long_min_len,
-                                                   s.long_max_len, s.low, s.high)]
-    return SorterSet(ids=tuple(f"dev-{j + 1:05d}" for j in range(len(pairs))),
-                     inputs=tuple(tuple(v) for _, v in pairs), long=tuple(f for f, _ in pairs),
-                     private=(False,) * len(pairs))

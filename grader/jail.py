@@ -3,7 +3,7 @@ shows, read-only, and nothing else.
 
 Visible: the system's shared libraries, the Python runtime and the folders on ``sys.path`` (the
 virtual environment's site-packages), the kit's runtime modules file by file (the ``.py`` files
-of ``challenge/``, ``grader/child/`` and the public checks in ``grader/checks/``; the reference
+of ``challenge/``, ``grader/child/`` and the public checks in ``challenge/checks/``; the reference
 solutions only when grading them), the staged inputs at ``/sandbox/in`` and one writable,
 size-capped tmpfs at ``/sandbox/work``. Not visible: the kit's ``.git``, ``solutions/``,
 ``data/``, ``tests/``, ``bench/``, the rest of ``grader/``, home folders, ``/tmp``, ``/sys``,
@@ -70,7 +70,7 @@ def _python_files() -> list[tuple[str, str]]:
 def kit_files(impl: str) -> list[Path]:
     """The kit files the child may import, by name: nothing else of the kit is visible."""
     files = [KIT_ROOT / "grader" / "__init__.py"]
-    for folder in ("challenge", "grader/child", "grader/checks") + \
+    for folder in ("challenge", "grader/child") + \
             (("solutions",) if impl == "solutions" else ()):
         root = KIT_ROOT / folder
         files += sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)

@@ -20,7 +20,7 @@ from typing import Callable
 from challenge import paths
 from challenge.data.corpus import BUILTIN, corpus_dir, splits_dir
 from challenge.errors import ChallengeError
-from grader.rubric import Rubric
+from challenge.rubric import Rubric
 
 DEFAULT_SEED = 0
 DEFAULT_SCHEME = "random"

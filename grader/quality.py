@@ -13,12 +13,10 @@ import torch
 
 from challenge.data.sequences import EOS_ID, decode_ids, encode_values
 from challenge.metrics import binary_metrics
-from grader.hidden import SorterSet, SpamSet
-from grader.report import QualityResult
-from grader.rubric import Band, TaskRubric
-from grader.text import one_line
-
-SPAM_KEYS = ("f1", "precision", "recall", "accuracy", "roc_auc")
+from challenge.report import QualityResult
+from challenge.rubric import TaskRubric
+from challenge.scoring import SorterSet, SpamSet, failed, sorter_metrics, spam_quality
+from challenge.text import one_line
 
 # The random-weights probe of the sorter: the child also decodes up to PROBE_SIZE sequences of at
 # least PROBE_MIN_LEN values (chance of sorting one by luck <= 1/5! = 1/120) with the model's
@@ -42,48 +40,6 @@ class Malformed(ValueError):
     def __init__(self, message: str, status: str = "malformed"):
         super().__init__(message)
         self.status = status
-
-
-def failed(task: TaskRubric, status: str, reason: str) -> QualityResult:
-    return QualityResult(points=0.0, max_points=task.quality.points if task.quality else 0.0,
-                         status=status, reason=reason)
-
-
-def _clean(x: Any) -> Any:
-    """NaN and inf become None, so reports stay valid JSON."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def _band_points(task: TaskRubric, metrics: dict) -> tuple[float, list]:
-    components, points = [], 0.0
-    for band, bonus in ((task.quality, False), (task.bonus, True)):
-        if band is None:
-            continue
-        value = metrics.get(band.metric)
-        got = band.score(value)
-        points += got
-        components.append({"metric": band.metric, "value": value, "floor": band.floor,
-                           "full": band.full, "points": got, "max_points": band.points,
-                           "bonus": bonus})
-    return round(points, 6), components
-
-
-def _score(task: TaskRubric, metrics: dict, status: str = "ok", reason: str = "",
-           public: dict | None = None, private: dict | None = None) -> QualityResult:
-    points, components = _band_points(task, metrics)
-    # the same bands on each part alone: the public board ranks on the public part only
-    parts = {"all": points, **{name: _band_points(task, m)[0]
-                               for name, m in (("public", public), ("private", private)) if m}}
-    return QualityResult(points=points, max_points=task.quality.points if task.quality else 0.0,
-                         status=status, reason=reason, metrics=metrics, public=public or {},
-                         private=private or {}, components=components, part_points=parts)
-
-
-def _subsets(private: Sequence[bool]) -> tuple[list[int], list[int]]:
-    pub = [i for i, p in enumerate(private) if not p]
-    return pub, [i for i, p in enumerate(private) if p]
 
 
 # --- spam --------------------------------------------------------------------------------------
@@ -114,24 +70,6 @@ def spam_scores(output: Any, n: int) -> tuple[list[float], float]:
     if not math.isfinite(value):
         raise Malformed(f"threshold: expected a finite number, got {one_line(repr(threshold), 40)}")
     return scores.double().tolist(), value
-
-
-def spam_quality(task: TaskRubric, data: SpamSet, scores: Sequence[float],
-                 threshold: float) -> tuple[QualityResult, dict]:
-    labels = data.labels
-
-    def metrics(rows: list[int]) -> dict:
-        if not rows:
-            return {}
-        m = binary_metrics([labels[i] for i in rows], [scores[i] for i in rows], threshold)
-        return {**{k: _clean(getattr(m, k)) for k in SPAM_KEYS}, "n": m.n}
-
-    pub, priv = _subsets(data.private)
-    everything = metrics(list(range(len(labels))))
-    result = _score(task, everything, public=metrics(pub) if priv else everything,
-                    private=metrics(priv))
-    preds = [int(s >= threshold) for s in scores]
-    return result, {"y_true": list(labels), "y_pred": preds, "private": list(data.private)}
 
 
 # --- sorter ------------------------------------------------------------------------------------
@@ -271,38 +209,15 @@ def sorts_without_weights(data: SorterSet, random_rows: Sequence[Sequence[int]])
 
 def sorter_quality(task: TaskRubric, data: SorterSet, rows: Sequence[Sequence[int]],
                    random_rows: Sequence[Sequence[int]]) -> tuple[QualityResult, dict | None]:
-    """Exact match and token accuracy of ``rows``, in range and longer; zero points when the
-    random-weights probe shows that generate sorts without the model (:func:`sorts_without_weights`)."""
+    """The sorter's metrics and points (:func:`challenge.scoring.sorter_metrics`); zero points
+    when the random-weights probe shows that generate sorts without the model
+    (:func:`sorts_without_weights`)."""
     cheat = sorts_without_weights(data, random_rows)
     if cheat:
         return failed(task, "rejected", cheat), None
-    exact, tokens = [], []
-    for values, ids in zip(data.inputs, rows):
-        target = sorted(values)
-        expected = encode_values(target) + [EOS_ID]
-        exact.append(int(decode_ids(ids) == target))
-        tokens.append((sum(int(a == b) for a, b in zip(ids, expected)), len(expected)))
-
-    def metrics(idx: list[int]) -> dict:
-        out: dict = {}
-        for suffix, long in (("", False), ("_long", True)):
-            part = [i for i in idx if data.long[i] == long]
-            if part:
-                out[f"exact_match{suffix}"] = sum(exact[i] for i in part) / len(part)
-                out[f"token_accuracy{suffix}"] = (sum(tokens[i][0] for i in part)
-                                                  / sum(tokens[i][1] for i in part))
-                out[f"n{suffix}"] = len(part)
-        return out
-
-    pub, priv = _subsets(data.private)
-    everything = metrics(list(range(len(rows))))
-    result = _score(task, everything, public=metrics(pub) if priv else everything,
-                    private=metrics(priv))
-    in_range = [i for i in range(len(rows)) if not data.long[i]]
-    examples = {"y_true": [1] * len(in_range), "y_pred": [exact[i] for i in in_range],
-                "private": [data.private[i] for i in in_range]}
-    return result, examples
+    return sorter_metrics(task, data, rows)
 
 
-def band_text(band: Band) -> str:
-    return f"{band.metric}: {band.floor:g} -> 0, {band.full:g} -> {band.points:g}"
+__all__ = ["Malformed", "failed", "spam_quality", "spam_scores", "sorter_quality",
+           "sorter_outputs", "sorter_rows", "sorter_plan", "randomised_checkpoint",
+           "probe_indices", "sorts_without_weights", "SorterPlan"]

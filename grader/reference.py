@@ -17,7 +17,7 @@ from pathlib import Path
 from challenge import paths
 from challenge.checkpoint import load_checkpoint
 from challenge.errors import ChallengeError
-from grader.rubric import Rubric
+from challenge.rubric import Rubric
 
 
 @dataclass(frozen=True)

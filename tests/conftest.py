@@ -1,6 +1,6 @@
 """Shared test setup: quiet progress bars, polite OpenMP, and the real corpus once per session.
 
-Tiny hand-made corpora for unit tests live in ``tests/fixtures/spam_mail.py``.
+Tiny hand-made corpora for unit tests live in ``tests/support/spam_mail.py``.
 """
 
 from __future__ import annotations

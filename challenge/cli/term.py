@@ -1,5 +1,4 @@
-"""CLI: the student's ``challenge check`` and ``challenge submit``, and the instructor's
-``challenge release`` (the student bundle)."""
+"""CLI: the student's ``challenge check`` and ``challenge submit``."""
 
 from __future__ import annotations
 
@@ -7,7 +6,6 @@ import json
 
 import click
 
-from challenge.errors import ChallengeError
 
 
 @click.command()
@@ -79,24 +77,4 @@ def submit(student: str | None, out: str, spam_checkpoint: str | None,
                    f"{sent['student']} ({sent['state']}); see it with: challenge status --to {url}")
 
 
-@click.command()
-@click.argument("out", type=click.Path())
-@click.option("--force", is_flag=True,
-              help="Replace OUT even if it exists and is not empty.")
-def release(out: str, force: bool) -> None:
-    """Build the student bundle in OUT: stubs, public checks and tests, README, public data.
-
-    It never contains the solutions, hidden sets, secrets, reference checkpoints or the
-    instructor's tests.
-    """
-    try:
-        from challenge import release as release_lib
-    except ModuleNotFoundError:
-        raise ChallengeError("`challenge release` is the instructor's command; the student "
-                             "bundle does not carry it") from None
-
-    result = release_lib.build_release(out=out, force=force)
-    click.echo(result.summary())
-
-
-COMMANDS: list = [check, submit, release]
+COMMANDS: list = [check, submit]

@@ -29,18 +29,25 @@ def corpus_sha256(name: str, data_dir: str | os.PathLike | None = None) -> str |
     return digest.hexdigest()
 
 
-def _hidden_meta(data_dir) -> tuple[Path, dict]:
-    path = paths.data_dir(data_dir) / "hidden" / "hidden.json"
+HIDDEN_META = "hidden.json"
+
+
+def hidden_meta(data_dir: str | os.PathLike | None = None) -> tuple[Path, dict]:
+    """The one reader of the hidden sets' metadata (``<data>/hidden/hidden.json``, written by
+    `challenge hidden make`): its path, and its content ({} where there is none or it is not a
+    JSON object)."""
+    path = paths.data_dir(data_dir) / "hidden" / HIDDEN_META
     try:
-        return path, json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return path, {}
+    return path, meta if isinstance(meta, dict) else {}
 
 
 def made_from(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The splits and hidden sets on disk that were made from corpus ``name``."""
     found = [p for p in (splits_dir(name, data_dir), hidden_dir(name, data_dir)) if p.exists()]
-    meta_path, meta = _hidden_meta(data_dir)
+    meta_path, meta = hidden_meta(data_dir)
     if isinstance(meta.get("spam"), dict) and meta["spam"].get("corpus") == name:
         found.append(meta_path)
     return found

@@ -203,11 +203,10 @@ def make_split(name: str, seed: int, scheme: str = "random",
 
 def _keep_hidden_sets(name: str, test_sha256: str, data_dir: str | os.PathLike | None) -> None:
     """Refuse to replace the test part that hidden sets (``hidden/hidden.json``) were made on."""
-    meta_path = paths.data_dir(data_dir) / "hidden" / "hidden.json"
-    try:
-        spam = json.loads(meta_path.read_text(encoding="utf-8")).get("spam", {})
-    except (OSError, ValueError, AttributeError):
-        return                                   # no hidden sets (or none this can read)
+    from challenge.data.lineage import hidden_meta
+
+    meta_path, meta = hidden_meta(data_dir)
+    spam = meta.get("spam") if isinstance(meta.get("spam"), dict) else {}
     if spam.get("corpus") != name or spam.get("test_sha256") in (None, test_sha256):
         return
     raise ChallengeError(f"corpus {name!r} holds the hidden sets of `challenge hidden make` "

@@ -75,15 +75,13 @@ class SpamRun:
 #: gets a good model, and never an hour-long run by surprise.
 STUDENT_MINUTES = 10.0
 
-def course_corpus() -> str:
-    """The corpus spam is trained and graded on when none is named: the shipped rubric's
-    ``[hidden] spam_corpus`` (``"spam"``, unless the instructor imported their own mail and set
-    it there), or ``"spam"`` in a kit without the grader."""
-    try:
-        from grader.rubric import load_rubric
-    except ImportError:
-        return "spam"
-    return load_rubric().hidden.spam_corpus
+def course_corpus(data_dir: str | os.PathLike | None = None) -> str:
+    """The corpus spam is trained and graded on when none is named: the course's ``[hidden]
+    spam_corpus`` (the course file that `challenge hidden make` writes and `challenge release`
+    ships, else the default rubric's: ``"spam"``)."""
+    from challenge.rubric import load_rubric
+
+    return load_rubric(data_dir=data_dir).hidden.spam_corpus
 
 
 def split_info(corpus: str = "spam", data_dir: str | os.PathLike | None = None) -> dict:

@@ -67,9 +67,9 @@ def add_baselines(*, db: str | os.PathLike | None = None, rubric=None,
     from grader.grade import grade_predictions
     from grader.hidden import hidden_spam
     from grader.predictions import write_predictions
-    from grader.rubric import Rubric, load_rubric
+    from challenge.rubric import Rubric, load_rubric
 
-    rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+    rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric, data_dir=data_dir)
     data = hidden_spam(data_dir)
     corpus = rub.hidden.spam_corpus
     train = load_texts(corpus, "train", data_dir=data_dir)

@@ -13,8 +13,8 @@ import torch
 
 from challenge.errors import ChallengeError
 from challenge.impl import load_module
-from grader.checks import all_checks, execute
-from grader.checks.base import _describe_exception
+from challenge.checks import all_checks, execute
+from challenge.checks.base import _describe_exception
 
 SORT_BATCH = 256
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.checks import PARTS, run_local
+from challenge.checks import PARTS, run_local
 
 
 def impl_under_test() -> str:

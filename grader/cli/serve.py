@@ -1,0 +1,67 @@
+"""CLI of the live challenge, instructor's side: ``challenge serve``, and the options
+``--reveal`` and ``--regrade-all`` that join the student's ``challenge status --to``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface; put TLS in front of it).")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option("--roster", default=None, type=click.Path(dir_okay=False),
+              help="CSV with a 'student' column: each new student gets a token, written to "
+                   "<data>/serve/tokens.csv for you to mail out (needed on the first start).")
+@click.option("--deadline", default=None,
+              help="ISO 8601 time after which uploads are refused (no zone: UTC).")
+@click.option("--daily-limit", default=5, show_default=True,
+              help="Uploads per student per UTC day (failures of the grader's own never count).")
+@click.option("--workers", default=2, show_default=True,
+              help="Local worker processes grading in parallel.")
+@click.option("--dask", default=None, metavar="ADDRESS",
+              help="Grade on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786) "
+                   "instead of local workers.")
+@click.option("--max-upload-mb", default=120.0, show_default=True,
+              help="Largest upload accepted, in MB.")
+@click.option("--db", default=None, type=click.Path(dir_okay=False),
+              help="The leaderboard file, which also holds the queue (default: "
+                   "data/leaderboard.sqlite).")
+@click.option("--rubric", default=None, type=click.Path(dir_okay=False),
+              help="The rubric TOML file (default: challenge/rubric.toml).")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+              help="The data folder holding the hidden sets (default: $CHALLENGE_DATA_DIR or ./data).")
+def serve(host, port, roster, deadline, daily_limit, workers, dask, max_upload_mb, db, rubric,
+          data_dir) -> None:
+    """Run the live challenge: uploads, the queue, grading, the boards (Ctrl-C stops it;
+    a restart picks up every submission where it was)."""
+    from grader.serve.server import serve as serve_lib
+
+    serve_lib(host=host, port=port, db=db, roster=roster, deadline=deadline,
+              daily_limit=daily_limit, workers=workers, dask=dask, rubric=rubric,
+              data_dir=data_dir, max_upload_mb=max_upload_mb, echo=click.echo)
+
+
+@click.command()
+@click.option("--reveal", is_flag=True, help="Instructor: reveal the private board to students.")
+@click.option("--regrade-all", is_flag=True,
+              help="Instructor: grade every submission again (after a rubric change).")
+def admin_options() -> None:
+    """The instructor's options of ``challenge status`` (see :func:`instructor_status`)."""
+
+
+def instructor_status(url, token, reveal, regrade_all, as_json, **_) -> None:
+    """``challenge status --to URL --reveal|--regrade-all``: the instructor's server actions."""
+    from challenge import remote
+
+    data = {}
+    if reveal:
+        data |= remote.admin(url, token, "reveal")
+    if regrade_all:
+        data |= remote.admin(url, token, "regrade")
+    click.echo(json.dumps(data) if as_json else "; ".join(f"{k}: {v}" for k, v in data.items()))
+
+
+COMMANDS: list = [serve]

@@ -1,0 +1,110 @@
+"""``challenge submit --to``, ``challenge status --to`` and ``challenge serve`` as people type
+them: a server on a loopback port, and one-line errors for what goes wrong."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from challenge.cli import main
+from grader.serve.app import ServeConfig, create_app
+from grader.serve.server import prepare
+from support.serve import read_tokens, running_app, write_roster
+
+
+@pytest.fixture
+def server(tmp_path):
+    ready = prepare(tmp_path / "data" / "board.sqlite",
+                    write_roster(tmp_path / "roster.csv", ["alice", "bob"]))
+    tokens = read_tokens(ready.tokens_csv)
+    tokens["instructor"] = ready.instructor_file.read_text().strip()
+    app = create_app(ready.queue, ready.tokens,
+                     ServeConfig(uploads=ready.folder / "uploads", upload_interval_s=0))
+    with running_app(app) as url:
+        yield {"url": url, "tokens": tokens, "queue": ready.queue}
+
+
+def test_submit_to_uploads_and_status_shows_it(server, tmp_path, monkeypatch):
+    csv = tmp_path / "preds.csv"
+    csv.write_text("id,prediction\n")
+    run = CliRunner().invoke(main, ["submit", "--to", server["url"], "--token",
+                                    server["tokens"]["alice"], "--file", str(csv)])
+    assert run.exit_code == 0, run.output
+    assert "uploaded" in run.output and "submission #1 of alice (queued)" in run.output
+    monkeypatch.setenv("CHALLENGE_TOKEN", server["tokens"]["alice"])   # out of shell history
+    shown = CliRunner().invoke(main, ["status", "--to", server["url"]])
+    assert shown.exit_code == 0, shown.output
+    assert "preds.csv" in shown.output and "queued" in shown.output
+    data = json.loads(CliRunner().invoke(main, ["status", "--to", server["url"], "--json"]).output)
+    assert [s["state"] for s in data["submissions"]] == ["queued"]
+    one = CliRunner().invoke(main, ["status", "--to", server["url"], "--id", "1"])
+    assert one.exit_code == 0 and "#1 preds.csv: queued" in one.output
+
+
+def test_the_instructor_reveals_and_regrades_from_the_terminal(server):
+    token = server["tokens"]["instructor"]
+    run = CliRunner().invoke(main, ["status", "--to", server["url"], "--token", token,
+                                    "--reveal", "--regrade-all"])
+    assert run.exit_code == 0, run.output
+    assert "revealed: True" in run.output and "queued: 0" in run.output
+    assert server["queue"].setting("revealed") == "1"
+    server["queue"].enqueue("bob", "b.csv", "bob__1.csv", "sha")
+    every = CliRunner().invoke(main, ["status", "--to", server["url"], "--token", token])
+    assert every.exit_code == 0 and "student" in every.output and "bob" in every.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--token", "wrong"], "the server refused (401): no valid token"),
+    (["--to", "http://127.0.0.1:9", "--token", "x"], "cannot reach the challenge server"),
+    (["--to", "ftp://x", "--token", "x"], "is not a web address"),
+])
+def test_status_errors_are_one_line(server, args, message):
+    if "--to" not in args:
+        args = ["--to", server["url"], *args]
+    run = CliRunner().invoke(main, ["status", *args])
+    assert run.exit_code == 1 and message in run.output
+    assert "Traceback" not in run.output and run.output.count("\n") == 1
+
+
+def test_submit_refusals_are_one_line(server, tmp_path):
+    txt = tmp_path / "notes.txt"
+    txt.write_text("x")
+    run = CliRunner().invoke(main, ["submit", "--to", server["url"], "--token",
+                                    server["tokens"]["bob"], "--file", str(txt)])
+    assert run.exit_code == 1 and "(400): 'notes.txt' is neither" in run.output
+    run = CliRunner().invoke(main, ["submit", "--file", str(txt)])
+    assert run.exit_code == 1 and "pass --to URL too" in run.output
+    run = CliRunner().invoke(main, ["submit", "--to", server["url"], "--file", str(txt)],
+                             env={"CHALLENGE_TOKEN": ""})
+    assert run.exit_code == 1 and "no token" in run.output
+
+
+def test_serve_refuses_bad_options_in_one_line_before_writing_anything(tmp_path):
+    from support.grading import make_hidden_sets, tiny_rubric
+
+    db = tmp_path / "board" / "board.sqlite"
+    for args, message in [
+        (["--roster", str(tmp_path / "missing.csv")], "does not exist"),
+        (["--deadline", "next friday"], "is not an ISO 8601 time"),
+        (["--daily-limit", "0"], "--daily-limit must be at least 1"),
+        (["--data-dir", str(tmp_path / "nothing")], "no hidden sets under"),
+    ]:
+        run = CliRunner().invoke(main, ["serve", "--db", str(db), *args])
+        assert run.exit_code == 1 and message in run.output, (args, run.output)
+        assert not db.parent.exists()
+    data = tmp_path / "data"
+    make_hidden_sets(data, tiny_rubric())
+    run = CliRunner().invoke(main, ["serve", "--db", str(db), "--data-dir", str(data)])
+    assert run.exit_code == 1 and "no student has a token yet: pass --roster" in run.output
+
+
+def test_grade_dask_names_an_unreachable_scheduler(tmp_path, monkeypatch):
+    monkeypatch.setattr("grader.serve.engines.CONNECT_SECONDS", 1.0)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "alice.csv").write_text("id,prediction\n")
+    run = CliRunner().invoke(main, ["grade", "--hidden", str(subs), "--dask", "tcp://127.0.0.1:9",
+                                    "--db", str(tmp_path / "b.sqlite")])
+    assert run.exit_code == 1 and "cannot reach the Dask scheduler" in run.output
