@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import re
+import shlex
 import sys
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -102,6 +103,25 @@ def default_checkpoint(task: str, impl: str = "challenge") -> Path:
     candidates = checkpoint_candidates(task, impl)
     existing = [p for p in candidates if p.is_file()]
     return max(existing, key=lambda p: p.stat().st_mtime) if existing else candidates[0]
+
+
+def train_command(task: str, impl: str) -> str:
+    """The command that saves ``impl``'s ``task`` checkpoint where submit looks for it."""
+    return f"challenge train {task} --impl {shlex.quote(str(impl))}"
+
+
+def missing_checkpoint(task: str, impl: str, path: Path) -> str:
+    """The warning for a ``task`` checkpoint missing at ``path``: the file, the command that
+    writes it, and the checkpoints of that task trained for other implementations, if any."""
+    text = (f"no {task} checkpoint at {path}: the {task} quality part will score zero; "
+            f"`{train_command(task, impl)}` saves one there")
+    folder = path.parent
+    others = sorted(str(p) for p in folder.glob("*.pt") if p.is_file()) if folder.is_dir() else []
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        text += (f"; {folder} holds {shown}, trained for another --impl: pass "
+                 f"--{task}-checkpoint PATH to pack one of those")
+    return text
 
 
 def resolve_student(student: str | None) -> str:
@@ -241,8 +261,7 @@ def submit(*, student: str | None = None, out: str | os.PathLike = "submission.z
             if given[task] is not None:
                 raise ChallengeError(f"--{task}-checkpoint {path} does not exist; pass the "
                                      f"checkpoint that challenge train {task} wrote")
-            warnings.append(f"no {task} checkpoint at {path}: the {task} quality part will "
-                            f"score zero (train one with: challenge train {task} --impl challenge)")
+            warnings.append(missing_checkpoint(task, impl, path))
             continue
         check_checkpoint(path, task, max_checkpoint_bytes)
         payload[f"checkpoints/{task}.pt"] = path.read_bytes()

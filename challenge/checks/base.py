@@ -7,6 +7,7 @@ expected, what came back, and a hint - never the check's source or any hidden da
 
 from __future__ import annotations
 
+import os
 import traceback
 from dataclasses import asdict, dataclass
 from types import ModuleType
@@ -36,6 +37,9 @@ class Check:
     run: Callable[[ModuleType, Any], Any]
     verify: Callable[[Any, Any], None]
     description: str = ""
+    #: explain(error) -> a hint for an exception the run step raised ("" when none applies);
+    #: it sees only the exception, and runs where ``run`` runs.
+    explain: Callable[[BaseException], str] | None = None
 
     @property
     def key(self) -> str:
@@ -76,7 +80,22 @@ def execute(check: Check, module: ModuleType, data: Any) -> RunOutcome:
     except NotImplementedError as e:
         return RunOutcome(status="not_implemented", message=str(e) or "see the docstring")
     except Exception as e:  # student code may raise anything; report where, not our source
-        return RunOutcome(status="error", message=_describe_exception(e))
+        message = _describe_exception(e, getattr(module, "__file__", None))
+        hint = _hint_for(check, e)
+        if hint:
+            message = f"{message.rstrip('.')}. Hint: {hint}"
+        return RunOutcome(status="error", message=message)
+
+
+def _hint_for(check: Check, error: BaseException) -> str:
+    """The check's hint for ``error``; a failing ``explain`` gives none (it is ours, not the
+    student's, and must not hide the error)."""
+    if check.explain is None:
+        return ""
+    try:
+        return check.explain(error)
+    except Exception:
+        return ""
 
 
 def judge(check: Check, data: Any, outcome: RunOutcome) -> CheckResult:
@@ -98,15 +117,30 @@ def judge(check: Check, data: Any, outcome: RunOutcome) -> CheckResult:
     return result(True, "ok", "passed")
 
 
-def _describe_exception(e: BaseException) -> str:
-    """``TypeError at tokenizer.py:42 in encode: ...`` - the student's frame, not the grader's."""
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if "/grader/" not in f.filename]
+def _describe_exception(e: BaseException, student_file: str | None = None) -> str:
+    """``TypeError at tokenizer.py:42 in encode (`ids = ...`): ...`` - the innermost frame in
+    the student's file ``student_file`` (with its line of code), so an error raised deep inside
+    torch points at the student's call; without such a frame, the innermost frame outside the
+    grader."""
+    frames = traceback.extract_tb(e.__traceback__)
+    own = [f for f in frames if student_file and _same_file(f.filename, student_file)]
     where = ""
-    if frames:
-        f = frames[-1]
-        where = f" at {f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}"
+    if own:
+        f = own[-1]
+        code = (f.line or "").strip()
+        where = (f" at {f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}"
+                 + (f" (`{code[:120]}`)" if code else ""))
+    else:
+        others = [f for f in frames if "/grader/" not in f.filename]
+        if others:
+            f = others[-1]
+            where = f" at {f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}"
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return f"raised {type(e).__name__}{where}" + (f": {text[:300]}" if text else "")
+
+
+def _same_file(a: str, b: str) -> bool:
+    return a == b or os.path.realpath(a) == os.path.realpath(b)
 
 
 # --- tensor-aware assertions, for verify() --------------------------------------------------

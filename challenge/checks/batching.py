@@ -7,6 +7,7 @@ Expected values are built from the inputs here, never from a reference implement
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 
@@ -27,28 +28,106 @@ def make_inputs(seed: int) -> dict:
     return {"seqs": seqs, "labels": labels, "lengths": lengths, "seed": rng.randint(0, 10_000)}
 
 
-def _padded(seqs, pad_id, max_length=None):
-    """The expected rows and lengths, position by position from the definition: a sequence
-    keeps its first ``max_length`` tokens (an empty one counts as one pad token), and every row
-    is as long as the longest kept sequence."""
-    kept = [max(1, len(s) if max_length is None else min(len(s), max_length)) for s in seqs]
-    width = max(kept)
-    rows = [[s[j] if j < min(k, len(s)) else pad_id for j in range(width)]
-            for s, k in zip(seqs, kept)]
-    return rows, kept
+def _padded(seqs, pad_id, max_length=None, *, left=False, keep="start", fill=None,
+            width_is_max=False, empty_is_pad=True):
+    """Rows and lengths of ``seqs`` padded as the flags say. The defaults are the definition:
+    a sequence keeps its first ``max_length`` tokens (an empty one counts as one pad token) and
+    every row is as long as the longest kept sequence, padded on the right with ``pad_id``.
+    The other flags build the outputs of known mistakes, so a failure can name its cause."""
+    fill = pad_id if fill is None else fill
+    if max_length is None or keep == "all":
+        kept = [list(s) for s in seqs]
+    else:
+        kept = [list(s[:max_length]) if keep == "start" else list(s[-max_length:]) for s in seqs]
+    lengths = [max(1, len(s)) if empty_is_pad else len(s) for s in kept]
+    kept = [(s or [fill]) if empty_is_pad else s for s in kept]
+    width = max(lengths)
+    if width_is_max and max_length is not None:
+        width = max(width, max_length)
+    rows = [[fill] * (width - len(s)) + s if left else s + [fill] * (width - len(s)) for s in kept]
+    return rows, lengths
 
 
-def _expect_padded(ids, lengths, seqs, pad_id, max_length, call, hint=""):
+#: The known mistakes: each flag of :func:`_padded` and the hint that names it.
+MISTAKES = {
+    "left": "pad on the right: the sequence's ids first, then pad_id up to T (these rows are "
+            "padded on the left)",
+    "keep_end": "truncation keeps each sequence's first max_length ids, the start (these rows "
+                "kept the last ones)",
+    "keep_all": "truncate each sequence to its first max_length ids (these rows were not cut)",
+    "zero_fill": "fill the padding with pad_id ({pad_id} here), not a hard-coded 0",
+    "width_is_max": "T is the longest sequence after truncation, not max_length",
+    "empty": "an empty sequence becomes one pad token with length 1 (pack_padded_sequence "
+             "needs >= 1)",
+}
+
+
+def _mistake_flags(name: str) -> dict:
+    return {"left": {"left": True}, "keep_end": {"keep": "end"}, "keep_all": {"keep": "all"},
+            "zero_fill": {"fill": 0}, "width_is_max": {"width_is_max": True},
+            "empty": {"empty_is_pad": False}}[name]
+
+
+def _possible_mistakes(seqs, pad_id, max_length) -> list[str]:
+    """The mistakes that change the output for these inputs."""
+    names = ["left"]
+    if max_length is not None:
+        if any(len(s) > max_length for s in seqs):
+            names += ["keep_end", "keep_all"]
+        if max(len(s) for s in seqs) < max_length:
+            names.append("width_is_max")
+    if pad_id != 0:
+        names.append("zero_fill")
+    if any(len(s) == 0 for s in seqs):
+        names.append("empty")
+    return names
+
+
+def _diagnose(ids, lengths, seqs, pad_id, max_length) -> str:
+    """The hint of the smallest set of known mistakes (one or two) whose ids are exactly ``ids``,
+    or, when ``ids`` are right, of the mistake that gives these ``lengths``; "" when no known
+    mistake explains the output."""
+    if not hasattr(ids, "tolist"):
+        return ""
+    got_ids = ids.tolist()
+    got_lengths = lengths.tolist() if hasattr(lengths, "tolist") else lengths
+    rows, true_lengths = _padded(seqs, pad_id, max_length)
+    if rows == got_ids:
+        return _diagnose_lengths(got_lengths, true_lengths, seqs, pad_id)
+    names = _possible_mistakes(seqs, pad_id, max_length)
+    for size in range(1, 3):
+        for combo in itertools.combinations(names, size):
+            if "keep_end" in combo and "keep_all" in combo:
+                continue
+            flags = {k: v for name in combo for k, v in _mistake_flags(name).items()}
+            if _padded(seqs, pad_id, max_length, **flags)[0] == got_ids:
+                return "; and ".join(MISTAKES[n].format(pad_id=pad_id) for n in combo)
+    return ""
+
+
+def _diagnose_lengths(got: list, expected: list, seqs, pad_id) -> str:
+    """The hint for lengths that come with the right ids, when a known mistake explains them."""
+    untruncated = _padded(seqs, pad_id, None)[1]
+    if got == untruncated and got != expected:
+        return "count each length after truncation: at most max_length"
+    if got == [len(s) for s in seqs] and 0 in got:
+        return MISTAKES["empty"]
+    return ""
+
+
+def _expect_padded(ids, lengths, seqs, pad_id, max_length, call):
+    """ids and lengths of ``pad_batch`` against the definition; a hint only where a known
+    mistake gives exactly this output."""
+    hint = _diagnose(ids, lengths, seqs, pad_id, max_length)
     rows, true_lengths = _padded(seqs, pad_id, max_length)
     shape = (len(rows), len(rows[0]))
-    ids = expect_shape(ids, shape, f"{call} ids", hint or "shape (B, T) with T the longest sequence "
-                 "after truncation - not max_length when every sequence is shorter")
+    ids = expect_shape(ids, shape, f"{call} ids", hint or "shape (B, T), with T the longest "
+                       "sequence after truncation")
     expect_dtype(ids, LONG, f"{call} ids")
     expect_shape(lengths, (len(rows),), f"{call} lengths")
     expect_dtype(lengths, LONG, f"{call} lengths")
     for b, row in enumerate(rows):
-        expect_equal(ids[b], row, f"{call} ids[{b}] (input {seqs[b]!r:.80})",
-                     hint or f"the sequence's ids first, then {pad_id} (pad_id) up to T")
+        expect_equal(ids[b], row, f"{call} ids[{b}] (input {seqs[b]!r:.80})", hint)
     expect_equal(lengths, true_lengths, f"{call} lengths",
                  hint or "each sequence's length after truncation (an empty one counts as 1)")
 
@@ -118,25 +197,20 @@ def verify_pad(data, out):
 
 def verify_pad_id(data, out):
     ids, lengths = out
-    _expect_padded(ids, lengths, data["seqs"], 7, None, "pad_batch(seqs, pad_id=7)",
-                   "fill the padding with pad_id (7 here), not a hard-coded 0")
+    _expect_padded(ids, lengths, data["seqs"], 7, None, "pad_batch(seqs, pad_id=7)")
 
 
 def verify_truncate(data, out):
     ids, lengths = out["cut"]
-    _expect_padded(ids, lengths, data["seqs"], 0, 4, "pad_batch(seqs, max_length=4)",
-                   "truncate each sequence to its first max_length ids (keep the start)")
+    _expect_padded(ids, lengths, data["seqs"], 0, 4, "pad_batch(seqs, max_length=4)")
     ids, lengths = out["loose"]
-    _expect_padded(ids, lengths, data["seqs"], 0, 50, "pad_batch(seqs, max_length=50)",
-                   "T is the longest sequence after truncation, not max_length")
+    _expect_padded(ids, lengths, data["seqs"], 0, 50, "pad_batch(seqs, max_length=50)")
 
 
 def verify_empty(data, out):
-    hint = "an empty sequence becomes one pad token with length 1 (pack_padded_sequence needs >= 1)"
-    _expect_padded(*out["mixed"], [[5, 6], []], 0, None, "pad_batch([[5, 6], []])", hint)
-    _expect_padded(*out["only"], [[]], 0, None, "pad_batch([[]])", hint)
-    _expect_padded(*out["cut"], [[9, 8, 7], []], 0, 2, "pad_batch([[9, 8, 7], []], max_length=2)",
-                   hint)
+    _expect_padded(*out["mixed"], [[5, 6], []], 0, None, "pad_batch([[5, 6], []])")
+    _expect_padded(*out["only"], [[]], 0, None, "pad_batch([[]])")
+    _expect_padded(*out["cut"], [[9, 8, 7], []], 0, 2, "pad_batch([[9, 8, 7], []], max_length=2)")
 
 
 def verify_collate(data, out):

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from challenge.data.sequences import EOS_ID, PAD_ID, SOS_ID, VALUE_OFFSET, collate, make_sequences
+from challenge.data.sequences import (EOS_ID, PAD_ID, SOS_ID, SPECIAL_TOKENS, VALUE_OFFSET, collate,
+                                      make_sequences)
 from challenge.checks.base import (Check, CheckFailure, expect_close, expect_dtype, expect_equal,
                                 expect_shape)
 
@@ -44,11 +45,46 @@ def _row_problems(ids: torch.Tensor, vocab: int, cap: torch.Tensor) -> str:
             return f"row {b} is not all <pad> after its first <eos> ({row})"
         bad = [t for t in row[:end] if not VALUE_OFFSET <= t < vocab]
         if bad:
-            return (f"row {b} emits id {bad[0]} before <eos> ({row}); only value ids "
-                    f"{VALUE_OFFSET}..{vocab - 1} and <eos>={EOS_ID} may come out")
+            return (f"row {b} emits id {bad[0]}{_special_name(bad[0])} before <eos> ({row}); "
+                    f"only value ids {VALUE_OFFSET}..{vocab - 1} and <eos>={EOS_ID} may come "
+                    f"out" + _never_emitted(bad[0]))
         if end > int(cap[b]):
             return f"row {b} has {end} values before <eos>, more than its cap {int(cap[b])}"
     return ""
+
+
+def _special_name(token: int) -> str:
+    """`` (<sos>)`` for a special id of the checks' vocabulary, "" for any other id."""
+    return f" ({SPECIAL_TOKENS[token]})" if 0 <= token < len(SPECIAL_TOKENS) else ""
+
+
+def _never_emitted(token: int) -> str:
+    """Why a special id other than <eos> may not come out, and the fix."""
+    if not 0 <= token < len(SPECIAL_TOKENS) or token == EOS_ID:
+        return ""
+    banned = ", ".join(f"{name} ({i})" for i, name in enumerate(SPECIAL_TOKENS) if i != EOS_ID)
+    role = {SOS_ID: "it only starts decoding (the first decoder input)",
+            PAD_ID: "it only fills a row after its <eos>"}.get(token, "it is never a value")
+    return (f". Hint: {SPECIAL_TOKENS[token]} may never be emitted, {role}; before the argmax "
+            f"set the logits of {banned} to -inf")
+
+
+def _cap_problem(b: int, length: int, batch: list[int], alone: list[int]) -> str:
+    """'' unless row ``b`` emits more than its ``length`` values in the batch or alone: then the
+    rows differ because decoding is not capped per row, not because of the padding."""
+    def values(row: list[int]) -> int:
+        return row.index(EOS_ID) if EOS_ID in row else len(row)
+
+    counts = {"in the padded batch": values(batch), "alone": values(alone)}
+    over = [f"{n} values {where}" for where, n in counts.items() if n > length]
+    if not over:
+        return ""
+    unended = " without an <eos>" if any(EOS_ID not in r for r in (batch, alone)) else ""
+    return (f"row {b} (length {length}) emits {' and '.join(over)}{unended}: it is not capped "
+            f"at its own "
+            f"length, so it decodes until the loop ends, and the loop's length depends on the "
+            f"batch. Hint: force <eos> once row b has emitted src_lengths[b] values (max_len "
+            f"when given)")
 
 
 # --- teacher forcing -----------------------------------------------------------------------
@@ -175,6 +211,9 @@ def _verify_rows_independent(data: dict, output: dict) -> None:
     for arch in ARCHS:
         batch = output[arch]["ids"].tolist()
         for b, alone in enumerate(output[arch]["alone"]):
+            problem = _cap_problem(b, int(data["lengths"][b]), batch[b], alone.tolist()[0])
+            if problem and _until_eos(batch[b]) != _until_eos(alone.tolist()[0]):
+                raise CheckFailure(f"{arch}: {problem}")
             expect_equal(_until_eos(batch[b]), _until_eos(alone.tolist()[0]),
                          f"{arch}: row {b} (length {int(data['lengths'][b])}) decoded in a padded "
                          f"batch vs alone",

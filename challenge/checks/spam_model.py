@@ -22,6 +22,21 @@ PAD_HINT = ("a padded position must never reach the summary: pack the batch with
             "before the attention softmax (scores of -inf there)")
 
 
+#: Words of torch's errors about tensor sizes.
+SHAPE_WORDS = ("size", "dimension", "shape", "batch", "dim ", "mat1", "length")
+
+
+def _shape_hint(error: BaseException) -> str:
+    """A hint for an error about tensor sizes: most come from a batch read as time."""
+    text = str(error).lower()
+    if not isinstance(error, (RuntimeError, ValueError, IndexError)) or \
+            not any(word in text for word in SHAPE_WORDS):
+        return ""
+    return ("a shape mismatch: forward gets ids (B, T), batch first; pass batch_first=True to "
+            "pack_padded_sequence, pad_packed_sequence and nn.LSTM (or transpose to (T, B) for "
+            "all of them), and print the tensors' shapes before that line")
+
+
 def _name(option: dict) -> str:
     return f"bidirectional={option['bidirectional']}, pooling={option['pooling']!r}"
 
@@ -129,12 +144,13 @@ def _run_gradients(module: Any, data: dict) -> dict:
     model.zero_grad()
     model(data["ids"], data["lengths"]).sum().backward()
     tables = [p for p in model.parameters() if tuple(p.shape) == (VOCAB, TINY["embed_dim"])]
-    grads = [p.grad for p in model.parameters()]
+    without = [name for name, p in model.named_parameters()
+               if p.grad is None or not bool(p.grad.abs().sum() > 0)]
+    params = len(list(model.parameters()))
     return {"tables": len(tables),
             "embedding_grad": tables[0].grad.clone() if tables and tables[0].grad is not None
             else None,
-            "params": len(grads), "with_grad": sum(g is not None and bool(g.abs().sum() > 0)
-                                                   for g in grads)}
+            "params": params, "with_grad": params - len(without), "without_grad": without}
 
 
 def _verify_gradients(data: dict, output: dict) -> None:
@@ -155,8 +171,21 @@ def _verify_gradients(data: dict, output: dict) -> None:
         raise CheckFailure("the <pad> embedding row got a gradient, so padding influences the "
                            "logits; " + PAD_HINT)
     if output["with_grad"] < output["params"]:
+        names = _names(output.get("without_grad"))
         raise CheckFailure(f"only {output['with_grad']} of {output['params']} parameters got a "
-                           f"gradient; is every layer you create used in forward?")
+                           f"gradient" + (f"; no gradient reached: {names}" if names else "")
+                           + "; is every layer you create used in forward (with "
+                           "bidirectional=True, pooling='max')? Create a layer only for the "
+                           "settings that use it")
+
+
+def _names(names: Any, limit: int = 8) -> str:
+    """Parameter names the child sent, as text: strings only, each and their number capped."""
+    if not isinstance(names, list):
+        return ""
+    shown = [n[:80] for n in names[:limit] if isinstance(n, str)]
+    more = len(names) - limit
+    return ", ".join(shown) + (f" and {more} more" if more > 0 and shown else "")
 
 
 # --- config options --------------------------------------------------------------------------
@@ -188,15 +217,18 @@ def _verify_options(data: dict, output: dict) -> None:
             raise CheckFailure(f"SpamModelConfig({name}): logits contain NaN or inf")
 
 
+def _check(name: str, points: float, run, verify, description: str) -> Check:
+    return Check(PART, name, points, _inputs, run, verify, description, explain=_shape_hint)
+
+
 CHECKS: list[Check] = [
-    Check(PART, "output_shape", 1.0, _inputs, _run_shape, _verify_shape,
-          "forward returns (B,) float logits"),
-    Check(PART, "padding_invariance", 3.0, _inputs, _run_padding, _verify_padding,
-          "a message gets the same logit alone and in a batch padded to 3x its length"),
-    Check(PART, "lengths_respected", 2.0, _inputs, _run_lengths, _verify_lengths,
-          "tokens past a sequence's length do not change its logit"),
-    Check(PART, "gradients_flow", 1.0, _inputs, _run_gradients, _verify_gradients,
-          "gradients reach the embedding of every real token, never <pad>"),
-    Check(PART, "config_options", 1.0, _inputs, _run_options, _verify_options,
-          "bidirectional, pooling last/max/mean/attention and two layers all work"),
+    _check("output_shape", 1.0, _run_shape, _verify_shape, "forward returns (B,) float logits"),
+    _check("padding_invariance", 3.0, _run_padding, _verify_padding,
+           "a message gets the same logit alone and in a batch padded to 3x its length"),
+    _check("lengths_respected", 2.0, _run_lengths, _verify_lengths,
+           "tokens past a sequence's length do not change its logit"),
+    _check("gradients_flow", 1.0, _run_gradients, _verify_gradients,
+           "gradients reach the embedding of every real token, never <pad>"),
+    _check("config_options", 1.0, _run_options, _verify_options,
+           "bidirectional, pooling last/max/mean/attention and two layers all work"),
 ]

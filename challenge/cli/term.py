@@ -43,11 +43,13 @@ def check(part: str | None, impl: str, seed: int, as_json: bool, verbose: bool,
 @click.option("--out", default="submission.zip", show_default=True, type=click.Path(),
               help="Where to write the submission zip (replaced atomically).")
 @click.option("--spam-checkpoint", default=None, type=click.Path(),
-              help="Your spam checkpoint; default: where `challenge train spam --impl "
-                   "challenge` saves it. Missing: the spam quality part scores zero.")
+              help="Your spam checkpoint; default: where `challenge train spam --impl IMPL` "
+                   "saves it (IMPL as given to --impl). Missing: the spam quality part scores "
+                   "zero.")
 @click.option("--sorter-checkpoint", default=None, type=click.Path(),
               help="Your sorter checkpoint; default: where `challenge train sorter --impl "
-                   "challenge` saves it. Missing: the sorter quality part scores zero.")
+                   "IMPL` saves it (IMPL as given to --impl). Missing: the sorter quality part "
+                   "scores zero.")
 @click.option("--impl", default="challenge", show_default=True,
               help="Whose modules to pack: 'challenge' (yours) or a folder of modules.")
 @click.option("--to", "url", default=None,

@@ -86,3 +86,73 @@ def test_a_typical_mistake_fails_its_check_with_a_clear_message(tmp_path, part, 
     assert not result.passed and result.status in ("failed", "error"), result.summary()
     for word in words:
         assert word in result.message, result.message
+
+
+def _batching_results(tmp_path, old: str, new: str) -> dict:
+    """Every batching check's result on the reference with one edit."""
+    source = (ROOT / "solutions" / "batching.py").read_text(encoding="utf-8")
+    assert source.count(old) == 1, "the reference changed; update this mutation"
+    (tmp_path / "batching.py").write_text(source.replace(old, new), encoding="utf-8")
+    return {r.name: r for r in run_local(str(tmp_path), parts=["batching"])}
+
+
+PAD_RIGHT = "s + [pad_id] * (width - len(s))"
+WRONG_HINTS = {"left": "padded on the left", "zero": "not a hard-coded 0",
+               "width": "T is the longest sequence after truncation",
+               "truncate": "first max_length ids", "kept_end": "kept the last ones"}
+
+
+def _only_hints(message: str, *expected: str) -> None:
+    """``message`` carries the hints named in ``expected`` and none of the others."""
+    for name, text in WRONG_HINTS.items():
+        assert (text in message) == (name in expected), (name, message)
+
+
+def test_left_padding_is_named_as_left_padding_in_every_check_it_fails(tmp_path):
+    results = _batching_results(tmp_path, PAD_RIGHT, "[pad_id] * (width - len(s)) + s")
+    failed = {n for n, r in results.items() if not r.passed}
+    assert failed == {"pad_to_longest", "pad_id", "truncation", "collate"}
+    for name in failed:
+        assert "pad on the right" in results[name].message
+        _only_hints(results[name].message, "left")
+
+
+def test_truncating_from_the_wrong_end_is_named_in_every_check_it_fails(tmp_path):
+    results = _batching_results(tmp_path, "list(s[:max_length])", "list(s[-max_length:])")
+    failed = {n for n, r in results.items() if not r.passed}
+    assert failed == {"truncation", "empty_sequence", "collate"}
+    for name in failed:
+        message = results[name].message
+        assert "max_length=" in message and "the start" in message
+        _only_hints(message, "truncate", "kept_end")
+        assert "then pad_id up to T" not in message
+
+
+def test_a_hard_coded_zero_is_named_only_where_pad_id_is_not_zero(tmp_path):
+    results = _batching_results(tmp_path, PAD_RIGHT, "s + [0] * (width - len(s))")
+    assert {n for n, r in results.items() if not r.passed} == {"pad_id"}
+    _only_hints(results["pad_id"].message, "zero")
+
+
+def test_padding_to_max_length_names_the_width(tmp_path):
+    results = _batching_results(tmp_path, "width = int(lengths.max())",
+                                "width = max_length or int(lengths.max())")
+    assert {n for n, r in results.items() if not r.passed} == {"truncation"}
+    assert "max_length=50) ids: expected shape" in results["truncation"].message
+    _only_hints(results["truncation"].message, "width")
+
+
+def test_lengths_counted_before_truncation_are_named(tmp_path):
+    results = _batching_results(tmp_path, "return ids, lengths\n",
+                                "return ids, torch.tensor([len(s) or 1 for s in seqs])\n")
+    for name in ("truncation", "collate"):
+        message = results[name].message
+        assert "lengths: expected" in message and "count each length after truncation" in message
+        _only_hints(message)
+
+
+def test_a_mistake_no_diagnosis_explains_gets_no_hint(tmp_path):
+    results = _batching_results(tmp_path, PAD_RIGHT, "s[::-1] + [pad_id] * (width - len(s))")
+    for name in ("pad_to_longest", "pad_id", "truncation", "collate"):
+        message = results[name].message
+        assert "expected [" in message and "Hint:" not in message, message

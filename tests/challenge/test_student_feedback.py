@@ -148,3 +148,29 @@ def test_train_spam_has_a_default_time_budget_and_says_it_first(monkeypatch, arg
     result = CliRunner().invoke(main, ["train", "spam", *args])
     assert result.output.splitlines()[0].startswith(said)
     assert seen["minutes"] == minutes
+
+
+def test_the_student_readme_states_the_rubrics_points():
+    """README.students.md gives full marks, and each task's checks, quality and bonus bands,
+    as the default rubric has them."""
+    from pathlib import Path
+
+    from challenge.rubric import DEFAULT_RUBRIC, load_rubric
+
+    readme = (Path(__file__).resolve().parents[2] / "README.students.md").read_text()
+    rubric = load_rubric(DEFAULT_RUBRIC)
+    bonus = sum(t.bonus.points for t in rubric.tasks if t.bonus)
+    per_task = ", ".join(f"{t.name} {t.max_points:g}" for t in rubric.tasks)
+    assert f"Full marks are {rubric.max_points:g} points ({per_task}), plus up to {bonus:g} " \
+           f"bonus points." in " ".join(readme.split())
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in readme.splitlines() if line.startswith("| ") and "---" not in line}
+    for task in rubric.tasks:
+        parts, checks, quality, extra = rows[task.name]
+        assert parts == ", ".join(task.parts) and checks == f"{task.checks:g}"
+        for band, cell in ((task.quality, quality), (task.bonus, extra)):
+            if band is None:
+                assert cell == "none"
+            else:
+                assert cell.startswith(f"{band.points:g}: ")
+                assert cell.endswith(f"{band.floor:g} -> {band.full:g}")

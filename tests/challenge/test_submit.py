@@ -219,3 +219,56 @@ def test_newest_of_several_sorter_checkpoints_is_packed_with_a_warning(impl_dir,
     [warning] = [w for w in result.warnings if w.startswith("several")]
 
     assert str(newer) in warning and str(older) in warning and "--sorter-checkpoint" in warning
+
+
+def test_a_missing_checkpoint_names_its_file_and_the_command_that_writes_it(impl_dir, tmp_path):
+    from challenge.tasks.sorter import default_path
+
+    out = tmp_path / "sub.zip"
+    result = _submit(["--student", "bob", "--out", str(out), "--impl", str(impl_dir)])
+    assert result.exit_code == 0, result.output
+    expected = default_path(str(impl_dir), "pointer")
+    assert expected == tmp_path / "runs" / "sorter" / "mine-pointer.pt"
+    line = next(ln for ln in result.output.splitlines() if "no sorter checkpoint" in ln)
+    assert line == (f"warning: no sorter checkpoint at {expected}: the sorter quality part will "
+                    f"score zero; `challenge train sorter --impl {impl_dir}` saves one there")
+    assert "--impl challenge" not in result.output
+
+
+def test_the_command_a_warning_gives_saves_where_submit_then_finds_it(impl_dir, tmp_path):
+    """The named command's path is the one submit packs: `challenge train` names its checkpoint
+    after the folder, and submit looks there."""
+    from challenge.tasks.spam import default_path as spam_path
+
+    warning = submit_lib.missing_checkpoint("sorter", str(impl_dir),
+                                            submit_lib.default_checkpoint("sorter", str(impl_dir)))
+    assert f"`challenge train sorter --impl {impl_dir}`" in warning
+    _ckpt(submit_lib.default_checkpoint("sorter", str(impl_dir)), "sorter")
+    _ckpt(spam_path(str(impl_dir), "random"), "spam")
+    out = tmp_path / "sub.zip"
+    result = _submit(["--student", "bob", "--out", str(out), "--impl", str(impl_dir)])
+    assert result.exit_code == 0 and "no sorter checkpoint" not in result.output, result.output
+    with zipfile.ZipFile(out) as zf:
+        assert {"checkpoints/sorter.pt", "checkpoints/spam.pt"} <= set(zf.namelist())
+
+
+def test_checkpoints_trained_for_another_impl_are_pointed_at_not_packed(impl_dir, tmp_path):
+    from challenge.tasks.sorter import default_path
+
+    other = _ckpt(default_path("challenge", "pointer"), "sorter")
+    out = tmp_path / "sub.zip"
+    result = _submit(["--student", "bob", "--out", str(out), "--impl", str(impl_dir)])
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if "no sorter checkpoint" in ln)
+    assert line.endswith(f"; {other.parent} holds {other}, trained for another --impl: pass "
+                         f"--sorter-checkpoint PATH to pack one of those")
+    with zipfile.ZipFile(out) as zf:
+        assert "checkpoints/sorter.pt" not in zf.namelist()
+    packed = _submit(["--student", "bob", "--out", str(out), "--impl", str(impl_dir),
+                      "--sorter-checkpoint", str(other)])
+    assert packed.exit_code == 0 and "no sorter checkpoint" not in packed.output
+
+
+def test_a_folder_with_a_space_gets_a_command_that_runs(tmp_path):
+    warning = submit_lib.missing_checkpoint("spam", str(tmp_path / "my work"), tmp_path / "x.pt")
+    assert f"`challenge train spam --impl '{tmp_path / 'my work'}'`" in warning
