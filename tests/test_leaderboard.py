@@ -213,15 +213,3 @@ def test_ids_outside_the_conservative_alphabet_are_refused_with_the_fix(name, wh
     with pytest.raises(ChallengeError, match=why) as e:
         student_id(name)
     assert "rename the submission" in str(e.value)
-
-
-def test_a_roster_names_students_and_their_display_names(tmp_path):
-    from grader.board.names import read_roster
-
-    roster = tmp_path / "roster.csv"
-    roster.write_text("id,name\nalice,Alice Liddell\nBob\n# a comment\n\nj.doe,Jos\u00e9 Do\u00eb\n")
-    assert read_roster(roster) == {"alice": "Alice Liddell", "bob": "bob",
-                                   "j.doe": "Jos\u00e9 Do\u00eb"}
-    roster.write_text("alice\nal\u0131ce\n")
-    with pytest.raises(ChallengeError, match="line 2"):
-        read_roster(roster)

@@ -50,8 +50,9 @@ from challenge.paths import atomic_write
               help="Also show the isolation achieved on this machine (the sandbox, namespaces, "
                    "limits).")
 @click.option("--roster", default=None, type=click.Path(dir_okay=False),
-              help="With --hidden FOLDER: the class roster (one student id per line, optionally "
-                   "'id,display name'); files of students not on it are listed, not graded.")
+              help="With --hidden FOLDER: the class roster (a CSV whose header starts with "
+                   "student; docs/instructors.md); files of students not on it are listed, not "
+                   "graded.")
 @click.option("--unsafe", is_flag=True,
               help="Instructor: grade on the hidden sets even where the sandbox (bubblewrap and "
                    "a cgroup) is unavailable. Student code then runs with your files and "
@@ -95,7 +96,7 @@ def grade(impl, hidden_submission, workers, dask, db, submission, on_hidden, rub
         if impl or submission or out:
             raise ChallengeError("--hidden FOLDER grades into the leaderboard; leave out --impl, "
                                  "--submission and --out")
-        from grader.board.names import read_roster
+        from grader.board.roster import read_roster
 
         kwargs = {"rubric": rubric, "data_dir": data_dir, "isolate": isolate}
         people = read_roster(roster) if roster else None
