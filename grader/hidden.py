@@ -254,10 +254,6 @@ def secret_file(data_dir: str | os.PathLike | None = None) -> Path | None:
     return Path(path) if path else None
 
 
-def hidden_spam_ids(data_dir: str | os.PathLike | None = None) -> list[str]:
-    return [e[0] for e in _meta(data_dir)["spam"]["examples"]]
-
-
 def dev_spam(rubric: Rubric, data_dir: str | os.PathLike | None = None) -> SpamSet:
     """The public dev split a student grades on (no private part)."""
     messages = load_split(rubric.hidden.spam_corpus, "dev", data_dir)

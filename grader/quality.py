@@ -15,7 +15,7 @@ from challenge.data.sequences import EOS_ID, decode_ids, encode_values
 from challenge.metrics import binary_metrics
 from grader.hidden import SorterSet, SpamSet
 from grader.report import QualityResult
-from grader.rubric import Band, TaskRubric
+from grader.rubric import TaskRubric
 from grader.text import one_line
 
 SPAM_KEYS = ("f1", "precision", "recall", "accuracy", "roc_auc")
@@ -302,7 +302,3 @@ def sorter_quality(task: TaskRubric, data: SorterSet, rows: Sequence[Sequence[in
     examples = {"y_true": [1] * len(in_range), "y_pred": [exact[i] for i in in_range],
                 "private": [data.private[i] for i in in_range]}
     return result, examples
-
-
-def band_text(band: Band) -> str:
-    return f"{band.metric}: {band.floor:g} -> 0, {band.full:g} -> {band.points:g}"
