@@ -260,7 +260,3 @@ def secret_file(data_dir: str | os.PathLike | None = None) -> Path | None:
     return Path(path) if path else None
 
 
-def hidden_spam_ids(data_dir: str | os.PathLike | None = None) -> list[str]:
-    return [e[0] for e in _meta(data_dir)["spam"]["examples"]]
-
-

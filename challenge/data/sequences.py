@@ -1,19 +1,17 @@
-"""Number sequences for the sorter: seeded (input, sorted target) pairs, their token ids, a
-Dataset and collate for fixed sets, an endless stream of fresh batches for training, and the
-hidden sets an instructor derives from a secret.
+"""Number sequences for the sorter: seeded (input, sorted target) pairs, their token ids,
+collate for fixed sets, and an endless stream of fresh batches for training. (The instructor's
+hidden sets come from the same :func:`make_sequences`, seeded from a secret, in the grader.)
 
 Token ids: ``<pad>``=0, ``<unk>``=1, ``<sos>``=2, ``<eos>``=3, value ``v`` -> ``v + 4``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import asdict, dataclass
 from typing import Iterator, Sequence
 
 import torch
-from torch.utils.data import Dataset
 
 from challenge.errors import ChallengeError
 
@@ -96,47 +94,6 @@ def make_sequences(n: int, seed: int, min_len: int = 1, max_len: int = 10, low: 
         values = [rng.randint(config.low, config.high) for _ in range(length)]
         pairs.append((values, sorted(values)))
     return pairs
-
-
-def secret_seed(secret: str | int, purpose: str = "") -> int:
-    """A 63-bit seed derived from ``secret`` (and what it is for) with SHA-256."""
-    digest = hashlib.sha256(f"sorter:{purpose}:{secret}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-def hidden_sequences(secret: str | int, n: int = 2000, min_len: int = 1, max_len: int = 10,
-                     long_min_len: int | None = None, long_max_len: int | None = None,
-                     low: int = 0, high: int = 99) -> dict[str, list[Pair]]:
-    """The grader's hidden sets from an instructor's secret: ``{"in_range": ..., "longer": ...}``.
-
-    ``in_range`` has lengths ``min_len..max_len`` (as in training); ``longer`` has lengths never
-    seen in training, ``long_min_len..long_max_len`` (default ``max_len+1 .. 2*max_len``).
-    """
-    if secret is None or str(secret) == "":
-        raise ChallengeError("the hidden sorter sets need a non-empty secret; set the "
-                             "instructor's secret seed")
-    long_min = max_len + 1 if long_min_len is None else long_min_len
-    long_max = 2 * max_len if long_max_len is None else long_max_len
-    if long_min <= max_len:
-        raise ChallengeError(f"long_min_len ({long_min}) must exceed max_len ({max_len}): the "
-                             f"longer set measures lengths never seen in training")
-    return {
-        "in_range": make_sequences(n, secret_seed(secret, "in_range"), min_len, max_len, low, high),
-        "longer": make_sequences(n, secret_seed(secret, "longer"), long_min, long_max, low, high),
-    }
-
-
-class SequenceDataset(Dataset):
-    """A fixed list of ``(values, sorted values)`` pairs; batch it with :func:`collate`."""
-
-    def __init__(self, pairs: Sequence[Pair]):
-        self.pairs = list(pairs)
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> Pair:
-        return self.pairs[index]
 
 
 def collate(batch: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

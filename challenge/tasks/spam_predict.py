@@ -272,14 +272,6 @@ def load_spam_predictor(checkpoint: str | os.PathLike, impl: str | None = None) 
                          precision=precision)
 
 
-def predict_spam(checkpoint: str | os.PathLike | SpamPredictor, texts: Sequence[str],
-                 impl: str | None = None) -> np.ndarray:
-    """Spam probabilities (N,) of ``texts`` from a checkpoint path or a loaded predictor."""
-    predictor = (checkpoint if isinstance(checkpoint, SpamPredictor)
-                 else load_spam_predictor(checkpoint, impl))
-    return predictor.predict_proba(list(texts))
-
-
 def predict_messages(checkpoint: str | os.PathLike, messages: Iterable[dict | Message],
                      impl: str | None = None) -> tuple[torch.Tensor, float]:
     """What the grader asks of a submission: scores (N,) float tensor and the threshold.

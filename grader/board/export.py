@@ -181,9 +181,11 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
     """The ``challenge leaderboard`` command: rank (or one student's history) and render.
 
     A missing default database is an empty board; a missing ``db`` that was given is an error.
-    ``roster`` (csv): every student of it gets a gradebook row (:mod:`grader.board.gradebook`).
+    ``roster`` (:mod:`grader.board.roster`): every student of it gets a gradebook row
+    (:mod:`grader.board.gradebook`).
     """
-    from grader.board.gradebook import gradebook_csv, read_roster
+    from grader.board.gradebook import gradebook_csv
+    from grader.board.roster import read_roster
 
     if fmt not in FORMATS:
         raise ChallengeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")

@@ -122,13 +122,6 @@ class Entry:
     checks: list[dict] = field(default_factory=list)
 
 
-def record_report(report: dict, *, kind: str = "student", db: str | Path | None = None) -> int | None:
-    """Store one report (e.g. ``kind="baseline"`` for TF-IDF+LR, ``"reference"`` for the
-    solutions); returns the row id, or None when it was stored before."""
-    with Leaderboard(db) as store:
-        return store.record(report, kind=kind)
-
-
 class Leaderboard:
     """The SQLite store. ``Leaderboard(path)`` opens for writing (creating the file);
     ``Leaderboard(path, readonly=True)`` for reading (:class:`ChallengeError` if missing).

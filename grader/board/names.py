@@ -1,4 +1,4 @@
-"""Student names: the ids a folder grade accepts (:func:`student_id`, or a roster), which names
+"""Student names: the ids a folder grade and a roster accept (:func:`student_id`), which names
 are safe to store and show, and which pass for another student's.
 
 A name comes from a submission's file name, so it is checked before it reaches the leaderboard,
@@ -70,16 +70,17 @@ def student_id(name: str) -> str:
     64 characters. Anything else (accents, other scripts, joiners, variation selectors, fillers,
     blanks that print as nothing, look-alike letters such as a dotless ``ı``) could pass for
     another student's name on a board; the message says how to rename. A roster
-    (:func:`read_roster`) names students with display names of any script instead."""
-    problem = _id_problem(name)
+    (:mod:`grader.board.roster`) gives each id a display name of any script."""
+    problem = id_problem(name)
     if problem:
         raise ChallengeError(f"unsafe student name {name!r}: {problem}; rename the submission "
-                             "to ASCII letters, digits, '.', '_' or '-' (e.g. alice.zip), or "
-                             "grade with a roster (--roster)")
+                             "to ASCII letters, digits, '.', '_' or '-' (e.g. alice.zip); a "
+                             "roster (--roster) can show the full name, under `name`")
     return unicodedata.normalize("NFKC", name).casefold()
 
 
-def _id_problem(name: str) -> str:
+def id_problem(name: str) -> str:
+    """Why ``name`` is no student id (:func:`student_id`'s rules), or ``""`` when it is one."""
     if not isinstance(name, str) or not name:
         return "empty"
     if name.startswith("__"):
@@ -98,33 +99,6 @@ def _id_problem(name: str) -> str:
     if not _SAFE.fullmatch(folded):
         return f"starts with {folded[0]!r}"
     return ""
-
-
-def read_roster(path) -> dict[str, str]:
-    """A roster: one student id per line, optionally ``id,display name`` (a header line
-    ``id,...`` is skipped). Ids follow :func:`student_id`; a bad line is a
-    :class:`ChallengeError` naming its number."""
-    from pathlib import Path
-
-    roster: dict[str, str] = {}
-    try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ChallengeError(f"cannot read roster {path}: {e}; give a UTF-8 text file with one "
-                             f"student id per line") from None
-    for number, line in enumerate(lines, 1):
-        sid, _, display = line.partition(",")
-        sid = sid.strip()
-        if not sid or sid.startswith("#") or (number == 1 and sid.lower() in ("id", "student")):
-            continue
-        try:
-            sid = student_id(sid)
-        except ChallengeError as e:
-            raise ChallengeError(f"roster {path}, line {number}: {e}") from None
-        roster[sid] = display.strip() or sid
-    if not roster:
-        raise ChallengeError(f"roster {path} lists no student; give one student id per line")
-    return roster
 
 
 # Scripts whose letters pass for one another (Unicode TR 39, "mixed-script confusables").

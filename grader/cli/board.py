@@ -32,8 +32,8 @@ _DATA_DIR = click.option("--data-dir", default=None, type=click.Path(file_okay=F
                    "detail, per-check pass rates).")
 @click.option("--roster", type=click.Path(dir_okay=False), default=None,
               help="With --format csv: every student of this roster gets a row (empty scores "
-                   "for those who did not submit); a CSV with id and student columns, or names "
-                   "one a line.")
+                   "for those who did not submit), its sis_id as the LMS id; the class roster "
+                   "is a CSV whose header starts with student (docs/instructors.md).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write to this file (atomically) instead of printing.")
 @_DB

@@ -35,8 +35,9 @@ from challenge.paths import atomic_write
                    "CUDA when present, else the CPU; recorded in the checkpoint). The grade "
                    "itself runs on the CPU, in the sandbox, and the report says so.")
 @click.option("--roster", default=None, type=click.Path(dir_okay=False),
-              help="With --hidden FOLDER: the class roster (one student id per line, optionally "
-                   "'id,display name'); files of students not on it are listed, not graded.")
+              help="With --hidden FOLDER: the class roster (a CSV whose header starts with "
+                   "student; docs/instructors.md); files of students not on it are listed, not "
+                   "graded.")
 @click.option("--unsafe", is_flag=True,
               help="Instructor: grade on the hidden sets even where the sandbox (bubblewrap and "
                    "a cgroup) is unavailable. Student code then runs with your files and "
@@ -113,7 +114,7 @@ def _isolation(hidden: bool, unsafe: bool) -> bool | None:
 def _grade_folder(folder: str, *, workers: int, dask: str | None, db, roster, as_json: bool,
                   kwargs: dict) -> None:
     from grader.batch import grade_many
-    from grader.board.names import read_roster
+    from grader.board.roster import read_roster
 
     people = read_roster(roster) if roster else None
     if dask:   # the same plan and store, each submission one task on the cluster

@@ -13,7 +13,8 @@ import click
               help="Address to listen on (0.0.0.0: every interface; put TLS in front of it).")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 @click.option("--roster", default=None, type=click.Path(dir_okay=False),
-              help="CSV with a 'student' column: each new student gets a token, written to "
+              help="The class roster (a CSV whose header starts with student; see "
+                   "docs/instructors.md): each new student gets a token, written to "
                    "<data>/serve/tokens.csv for you to mail out (needed on the first start).")
 @click.option("--deadline", default=None,
               help="ISO 8601 time after which uploads are refused (no zone: UTC).")

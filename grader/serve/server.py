@@ -18,8 +18,9 @@ from typing import Callable, Iterator
 
 from challenge.errors import ChallengeError
 from grader.board.leaderboard import default_db_path
+from grader.board.roster import read_roster
 from grader.serve.queue import JobQueue
-from grader.serve.tokens import Tokens, read_roster
+from grader.serve.tokens import Tokens
 
 
 @dataclass
@@ -63,7 +64,7 @@ def prepare(db: str | Path | None = None, roster: str | Path | None = None) -> P
     """Open the store and its queue, put back what a killed server left running, and issue the
     tokens the roster's new students (and the instructor) need."""
     db = Path(db) if db is not None else default_db_path()
-    names = read_roster(roster) if roster is not None else None
+    names = read_roster(roster).students if roster is not None else None
     queue = JobQueue(db)
     folder = queue.path.parent / "serve"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -71,8 +72,8 @@ def prepare(db: str | Path | None = None, roster: str | Path | None = None) -> P
     tokens = Tokens(queue)
     csv_path, instructor = tokens.issue(names or [], folder)
     if not tokens.students():
-        raise ChallengeError("no student has a token yet: pass --roster roster.csv (a CSV with a "
-                             "'student' column)")
+        raise ChallengeError("no student has a token yet: pass --roster roster.csv (a CSV whose "
+                             "header row starts with `student`)")
     return Prepared(queue, tokens, folder, released, csv_path, instructor)
 
 

@@ -1,4 +1,5 @@
-"""Tokens of a live challenge: one per roster student, one for the instructor.
+"""Tokens of a live challenge: one per roster student (the roster is read by
+:func:`grader.board.roster.read_roster`), one for the instructor.
 
 A token is 32 random bytes (URL-safe text); only its SHA-256 is stored, which is enough for a
 secret that long (no password to guess). :class:`Tokens` compares a presented token with every
@@ -11,15 +12,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
-import io
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from challenge.errors import ChallengeError
 from challenge.paths import atomic_write
-from grader.board.names import check_student_name, lookalike_problem
+from grader.board.names import lookalike_problem
 from grader.serve.queue import JobQueue
 
 INSTRUCTOR = "__instructor__"
@@ -42,41 +41,6 @@ def hash_token(token: str) -> str:
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
-
-
-def read_roster(path: str | os.PathLike) -> list[str]:
-    """Student names from a CSV with a ``student`` column (other columns, e.g. email, are kept
-    out of the store). Each name must be safe and look like no other on the roster."""
-    path = Path(path)
-    if not path.is_file():
-        raise ChallengeError(f"roster {path} does not exist; pass a CSV with a 'student' column")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ChallengeError(f"roster {path} is not UTF-8 text; save it as UTF-8 CSV") from None
-    reader = csv.DictReader(io.StringIO(text))
-    if "student" not in (reader.fieldnames or []):
-        raise ChallengeError(f"roster {path} has no 'student' column (columns: "
-                             f"{', '.join(reader.fieldnames or []) or 'none'}); add a header "
-                             f"line starting with student")
-    names: list[str] = []
-    for line, row in enumerate(reader, start=2):
-        raw = (row.get("student") or "").strip()
-        if not raw:
-            continue
-        try:
-            name = check_student_name(raw)
-        except ChallengeError as e:
-            raise ChallengeError(f"roster {path} line {line}: {e}") from None
-        if name in names:
-            continue
-        if problem := lookalike_problem(name, names, "earlier on the roster",
-                                        "keep one spelling per student"):
-            raise ChallengeError(f"roster {path} line {line}: {problem}")
-        names.append(name)
-    if not names:
-        raise ChallengeError(f"roster {path} lists no students; one name per line under 'student'")
-    return names
 
 
 class Tokens:

@@ -51,8 +51,8 @@ def test_collate_pads_and_terminates_targets():
     assert src.tolist() == [[7, 5, 6], [9, 0, 0]]
     assert lengths.tolist() == [3, 1]
     assert tgt.tolist() == [[5, 6, 7, 3], [9, 3, 0, 0]]
-    loader = torch.utils.data.DataLoader(seq.SequenceDataset(seq.make_sequences(9, 0)),
-                                         batch_size=4, collate_fn=seq.collate)
+    loader = torch.utils.data.DataLoader(seq.make_sequences(9, 0), batch_size=4,
+                                         collate_fn=seq.collate)
     assert sum(b[0].shape[0] for b in loader) == 9
 
 
@@ -77,20 +77,6 @@ def test_stream_is_fresh_valid_and_seeded():
     for batch in (b1, b2):
         assert batch[0].shape[1] == int(batch[1].max()) and batch[2].shape[1] == batch[0].shape[1] + 1
         _check_batch(*batch, config)
-
-
-def test_hidden_sets_come_from_the_secret_and_include_longer_lengths():
-    hidden = seq.hidden_sequences("s3cret", n=300, max_len=10)
-    assert hidden == seq.hidden_sequences("s3cret", n=300, max_len=10)
-    assert hidden["in_range"] != seq.hidden_sequences("other", n=300, max_len=10)["in_range"]
-    assert max(len(v) for v, _ in hidden["in_range"]) == 10
-    assert {len(v) for v, _ in hidden["longer"]} == set(range(11, 21))
-    longer = seq.hidden_sequences(7, n=5, max_len=4, long_min_len=30, long_max_len=30)["longer"]
-    assert {len(values) for values, _ in longer} == {30}
-    with pytest.raises(ChallengeError, match="secret"):
-        seq.hidden_sequences("", n=5)
-    with pytest.raises(ChallengeError, match="long_min_len"):
-        seq.hidden_sequences("x", n=5, max_len=10, long_min_len=8)
 
 
 def test_length_power_favours_long_sequences_and_is_validated():

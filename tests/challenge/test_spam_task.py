@@ -25,7 +25,7 @@ from challenge.errors import ChallengeError
 from challenge.metrics import binary_metrics
 from challenge.tasks.spam import load_texts, train_spam
 from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, bfloat16_supported,
-                                          load_spam_predictor, predict_messages, predict_spam)
+                                          load_spam_predictor, predict_messages)
 
 SPAM_WORDS = "free offer click winner cash prize viagra unsubscribe".split()
 HAM_WORDS = "meeting patch build kernel review lunch thanks agenda".split()
@@ -90,7 +90,7 @@ def test_checkpoint_round_trip_reproduces_the_dev_metrics(toy_run, toy_dir):
     loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
     assert loss == pytest.approx(toy_run.metrics["loss"], abs=1e-9)
     # order does not matter: batching sorts by length, results come back in input order
-    again = predict_spam(predictor, texts[::-1])
+    again = predictor.predict_proba(texts[::-1])
     assert np.allclose(again[::-1], scores, atol=1e-6)
 
 

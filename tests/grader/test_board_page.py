@@ -18,7 +18,6 @@ from challenge.cli import main
 from challenge.errors import ChallengeError
 from grader.board.rows import to_half
 from grader.board.export import leaderboard
-from grader.board.gradebook import read_roster
 from grader.board.leaderboard import Leaderboard
 from grader.board.ranking import load_board
 from support.board import make_report
@@ -42,8 +41,8 @@ def db(tmp_path):
 
 def test_gradebook_lists_every_roster_student(db, tmp_path):
     roster = tmp_path / "roster.csv"
-    roster.write_text("sis_id,student,email\n1001,alice,a@x\n1002,bob,b@x\n1003,carol,c@x\n"
-                      "1004,dave,d@x\n")
+    roster.write_text("student,sis_id,email\nalice,1001,a@x\nbob,1002,b@x\ncarol,1003,c@x\n"
+                      "dave,1004,d@x\n")
     text = leaderboard(db=db, fmt="csv", roster=roster).text
     book = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     assert list(book["id"]) == ["1001", "1002", "1003", "1004"]
@@ -57,13 +56,13 @@ def test_gradebook_lists_every_roster_student(db, tmp_path):
     assert "Baseline" not in text and "__" not in text
     per_task = leaderboard(db=db, fmt="csv", task="spam", roster=roster).text
     assert list(pd.read_csv(io.StringIO(per_task))["student"]) == ["alice", "bob", "carol", "dave"]
-    plain = tmp_path / "names.txt"
-    plain.write_text("bob\nalice\n")
-    assert read_roster(plain) == [("bob", "bob"), ("alice", "alice")]
+    plain = tmp_path / "names.csv"
+    plain.write_text("student,name\nbob,Bob Lee\nalice,\n")       # no sis_id: the id is the LMS id
     book = pd.read_csv(io.StringIO(leaderboard(db=db, fmt="csv", roster=plain).text), dtype=str,
                        keep_default_na=False)
     assert list(book["student"]) == ["bob", "alice", "dave"]     # graded, not on the roster
     assert list(book["id"]) == ["bob", "alice", ""]
+    assert list(book["name"]) == ["Bob Lee", "alice", "dave"]
     with pytest.raises(ChallengeError, match="use it with --format csv"):
         leaderboard(db=db, fmt="html", roster=plain)
 

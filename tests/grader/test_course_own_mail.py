@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from challenge.cli import main
 from grader.batch import grade_many
+from grader.board.roster import read_roster
 from grader.grade import grade
 from grader.reference import ReferenceTraining
 from challenge.rubric import parse_rubric
@@ -91,19 +92,20 @@ def test_a_course_on_imported_mail(tmp_path, monkeypatch):
     build_zip(subs / "bob.zip", broken, {"spam": runs / "grade" / "spam.pt"}, student="bob")
     build_zip(subs / "alice.zip", reference_modules(), {"spam": runs / "grade" / "spam.pt"},
               student="alice")
-    batch = grade_many(subs, workers=1, db=tmp_path / "lb.sqlite",
+    roster = tmp_path / "roster.csv"       # one roster for the folder grade and the gradebook
+    roster.write_text("student,sis_id\nalice,7\nbob,8\ncarol,9\n")
+    batch = grade_many(subs, workers=1, db=tmp_path / "lb.sqlite", roster=read_roster(roster),
                        grade_kwargs={"rubric": str(rubric)})
     assert sorted(batch.graded) == ["alice.zip", "bob.zip"], batch.summary()
     run("leaderboard", "add-reference", "--db", tmp_path / "lb.sqlite", "--rubric", rubric,
         "--no-train")
     run("leaderboard", "add-baselines", "--db", tmp_path / "lb.sqlite", "--rubric", rubric)
 
-    roster = tmp_path / "roster.csv"
-    roster.write_text("id,student\n7,alice\n8,bob\n9,carol\n")
     book = pd.read_csv(io.StringIO(run("leaderboard", "--db", tmp_path / "lb.sqlite",
                                        "--format", "csv", "--roster", roster)),
                        dtype=str, keep_default_na=False)
     assert list(book["student"]) == ["alice", "bob", "carol"] and book.loc[2, "points"] == ""
+    assert list(book["id"]) == ["7", "8", "9"]                    # the LMS ids, from sis_id
     alice, bob = (float(book.loc[i, "points"]) for i in (0, 1))
     assert alice > bob                                  # bob's tokenizer fails its checks
     md = run("leaderboard", "--db", tmp_path / "lb.sqlite", "--format", "md", "--task", "spam")
