@@ -99,13 +99,8 @@ def grade(impl, hidden_submission, workers, dask, db, submission, on_hidden, rub
 
         kwargs = {"rubric": rubric, "data_dir": data_dir, "isolate": isolate}
         people = read_roster(roster) if roster else None
-        if dask:   # the same plan and store, each submission one task on the cluster
-            from grader.serve.dask_grade import grade_many_dask
-            result = grade_many_dask(hidden_submission, address=dask, db=db, grade_kwargs=kwargs,
-                                     roster=people)
-        else:
-            result = grade_many(hidden_submission, workers=workers, db=db, roster=people,
-                                grade_kwargs=kwargs)
+        result = grade_many(hidden_submission, workers=workers, dask=dask, db=db, roster=people,
+                            grade_kwargs=kwargs)
         click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
         if result.rejected or result.crashed:
             sys.exit(1)
