@@ -183,9 +183,9 @@ def record_result(store: Leaderboard, report: dict, *, student: str, sha256: str
     if sid is not None:
         return Recorded(sid, True)
     with closing(sqlite3.connect(store.path, timeout=30)) as con:
+        key = (check_student_name(student), sha256, report.get("rubric_hash", ""))
         row = con.execute("SELECT id FROM submissions WHERE student=? AND sha256=? AND "
-                          "rubric_hash=?", (check_student_name(student), sha256, report.get("rubric_hash", ""))
-                          ).fetchone()
+                          "rubric_hash=?", key).fetchone()
     if row is None:   # the store refused it silently: never expected, never a lost grade
         raise ChallengeError(f"the leaderboard neither stored nor holds {student}'s report")
     return Recorded(row[0], False)
