@@ -1,10 +1,12 @@
-"""Batch grading: every submission of a class, in parallel worker processes, resumable after a kill.
+"""Folder grades: every submission of a class, through one grading engine, resumable after a kill.
 
-Each ``*.zip`` / ``*.csv`` of a folder is graded by ``grade_fn`` (default :func:`grade_hidden`:
-``grader.grade.grade`` on the hidden sets, which isolates the student's code itself) in a spawned worker process; only this parent
-process writes the leaderboard, one transaction per finished submission, so a kill loses at
-most the submissions in flight. A submission already stored with the same student, file
-hash and rubric hash is skipped, which is what makes a re-run resume.
+Each ``*.zip`` / ``*.csv`` of a folder is handed to an engine (:mod:`grader.engines`: local
+worker processes, or a Dask cluster with ``--dask``) that grades it with ``grade_fn`` (default
+:func:`grade_hidden`: ``grader.grade.grade`` on the hidden sets, which isolates the student's
+code itself). Only this process writes the leaderboard, one transaction per finished
+submission, so a kill loses at most the submissions in flight. A submission already stored
+with the same student, file hash and rubric hash is skipped, which is what makes a re-run
+resume.
 
 Student identity comes from the file name, as in :mod:`challenge.submission`: everything before
 the first double underscore, so ``alice.zip``, ``alice.csv`` and ``alice__2.zip`` (a second
@@ -17,16 +19,10 @@ nothing and is listed in ``BatchResult.crashed``; a submission that earns zero i
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import multiprocessing
-import os
 import sqlite3
-import threading
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -35,6 +31,8 @@ from challenge.errors import ChallengeError
 from challenge.progress import bar
 from grader.board.leaderboard import Leaderboard
 from grader.board.names import lookalike_problem, student_id
+from grader.engines import open_engine
+from grader.engines.base import Engine, Outcome, Work, record_result
 from challenge.text import printable
 
 SUFFIXES = (".zip", ".csv")
@@ -106,53 +104,26 @@ def grade_hidden(path: str, **kwargs) -> object:
     return grade(submission=path, hidden=True, **kwargs)
 
 
-def _store_files(path: Path) -> list[Path]:
-    """The leaderboard file and SQLite's files beside it."""
-    return [path] + [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal"))
-                     if p.exists()]
-
-
-def _default_rubric_hash(kwargs: dict) -> str:
+def rubric_hash_of(kwargs: dict) -> str:
     """The hash of the rubric ``grade_hidden`` grades with: ``kwargs["rubric"]`` or the default."""
     from challenge.rubric import Rubric, load_rubric
     rubric = kwargs.get("rubric")
-    return (rubric if isinstance(rubric, Rubric) else load_rubric(rubric, data_dir=kwargs.get("data_dir"))).hash
+    rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric,
+                                                                data_dir=kwargs.get("data_dir"))
+    return rub.hash
 
 
-def _watch_parent(parent: int) -> None:
-    while True:   # a killed parent must not leave workers grading into the void
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def _worker_init(parent: int) -> None:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
-def _grade_one(grade_fn: Callable, path: str, kwargs: dict) -> dict:
-    report = grade_fn(path, **kwargs)
-    return report.to_dict() if hasattr(report, "to_dict") else dict(report)
-
-
-@contextlib.contextmanager
-def _worker_env(workers: int) -> Iterator[None]:
-    """Spawned workers inherit this: passive OpenMP waits (spin-waiting made shared-core steps
-    up to 40x slower) and the cores split between workers unless the user chose a count."""
-    wanted = {"OMP_WAIT_POLICY": "PASSIVE"}
-    if "OMP_NUM_THREADS" not in os.environ:
-        wanted["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
+def default_job_seconds(kwargs: dict) -> float:
+    """The watchdog's limit for one grade: the rubric's wall-clock limit plus ten minutes (an
+    hour where there is no rubric)."""
+    from challenge.rubric import Rubric, load_rubric
+    rubric = kwargs.get("rubric")
     try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        rub = rubric if isinstance(rubric, Rubric) else load_rubric(
+            rubric, data_dir=kwargs.get("data_dir"))
+    except ChallengeError:
+        return 3600.0
+    return rub.limits.wall_seconds + 600.0
 
 
 def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
@@ -200,136 +171,114 @@ def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
     return todo
 
 
-def grade_many(paths: str | Path | Iterable[str | Path], *, workers: int = 2,
-               db: str | Path | None = None, grade_fn: Callable | None = None,
-               rubric_hash: str | None = None, grade_kwargs: dict | None = None,
-               retries: int = 1, roster: dict[str, str] | None = None,
-               watchdog_seconds: float | None = None) -> BatchResult:
-    """Grade a folder (or a list) of submissions in ``workers`` processes into the store ``db``.
 
-    ``grade_fn(path, **grade_kwargs)`` returns a GradeReport (or its dict); it must be picklable
-    (a module-level function). ``rubric_hash`` is the hash of the rubric the run grades with
-    (default: that of ``grade_kwargs["rubric"]``, else of the default rubric); rows stored under
-    it are skipped, and a report graded under another rubric is a grader error. A worker process that
-    dies is retried ``retries`` times, alone, before its submission counts as a grader error.
-    ``roster`` (student id -> display name): files of students not on it are listed as
-    rejected and not graded. ``watchdog_seconds``: a submission still grading after that long
-    (default: the rubric's wall-clock limit plus ten minutes) has its worker killed, and counts
-    as a grader error after its retry; the batch goes on.
+def grade_many(paths: str | Path | Iterable[str | Path], *, workers: int = 2,
+               dask: str | None = None, db: str | Path | None = None,
+               grade_fn: Callable | None = None, grade_kwargs: dict | None = None,
+               rubric_hash: str | None = None, roster: dict[str, str] | None = None) -> BatchResult:
+    """Grade a folder (or a list) of submissions into the store ``db``: on ``workers`` local
+    processes, or on the Dask cluster whose scheduler is at ``dask``.
+
+    ``grade_fn(path, **grade_kwargs)`` (default :func:`grade_hidden`) returns a GradeReport (or
+    its dict); it must be importable by the workers (a module-level function). A grade still
+    running after the rubric's wall-clock limit plus ten minutes has its worker stopped. The
+    rest is :func:`grade_folder`'s.
     """
-    if not isinstance(workers, int) or workers < 1:
-        raise ChallengeError(f"workers must be a whole number >= 1, got {workers!r}")
+    kwargs = dict(grade_kwargs or {})
+    work = Work(grade_fn or grade_hidden, kwargs, job_seconds=default_job_seconds(kwargs))
+    with open_engine(work, workers=workers, dask=dask) as engine:
+        if dask is None:
+            from grader.sandbox import clean_stale
+            clean_stale()   # what a killed run left here: staging folders, extractions, cgroups
+        return grade_folder(paths, engine, db=db, rubric_hash=rubric_hash, roster=roster)
+
+
+def grade_folder(paths: str | Path | Iterable[str | Path], engine: Engine, *,
+                 db: str | Path | None = None, rubric_hash: str | None = None,
+                 roster: dict[str, str] | None = None, retries: int = 1) -> BatchResult:
+    """Grade a folder (or a list) of submissions on ``engine`` into the store ``db``.
+
+    Only this process writes the store, one transaction per finished submission, so a kill
+    loses at most the grades in flight; rows stored under ``rubric_hash`` (default: that of the
+    engine's ``rubric`` keyword, else of the default rubric) are skipped, which makes a re-run
+    resume. A report graded under another rubric is a grader error. A job whose worker died
+    (or was stopped by the watchdog) is tried again ``retries`` times before it counts as a
+    grader error; the batch goes on. ``roster`` (student id -> display name): files of
+    students not on it are listed as rejected and not graded.
+    """
     if isinstance(paths, (str, Path)):   # a folder (or one file)
         files = collect_submissions(paths) if Path(paths).is_dir() or not Path(paths).suffix \
             else [Path(paths)]
     else:
         files = [Path(p) for p in paths]
-    kwargs = dict(grade_kwargs or {})
-    rubric_hash = rubric_hash if rubric_hash is not None else _default_rubric_hash(kwargs)
+    if rubric_hash is None:
+        rubric_hash = rubric_hash_of(engine.work.kwargs)
     start = time.perf_counter()
     with Leaderboard(db) as store:
-        hidden_sets = grade_fn is None
-        if grade_fn is None:
-            grade_fn = grade_hidden
-        from grader.sandbox import clean_stale
-        clean_stale()      # what a killed run left: staging folders, extractions, cgroups
         result = BatchResult(store.path)
         todo = plan(files, store.graded_keys(), rubric_hash, result, roster)
-        if todo and hidden_sets:   # without them every file would fail alike: say it once
+        if todo and engine.work.grade_fn is grade_hidden:   # else every file fails alike
             from grader.hidden import require_hidden_sets
-            require_hidden_sets(kwargs.get("data_dir"))
-        with _worker_env(workers), bar(total=len(todo), desc="grading", unit="sub") as progress:
-            if watchdog_seconds is None:
-                watchdog_seconds = _default_watchdog(kwargs)
-            _run(todo, store, result, progress, workers, grade_fn, kwargs, retries, rubric_hash,
-                 watchdog_seconds)
+            require_hidden_sets(engine.work.kwargs.get("data_dir"))
+        with bar(total=len(todo), desc="grading", unit="sub") as progress:
+            for item, outcome in hand_over(todo, engine, retries):
+                settle(store, item, outcome, result, rubric_hash)
+                progress.update(1)
+                progress.set_postfix(failed=len(result.failed), errors=len(result.crashed))
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _default_watchdog(kwargs: dict) -> float:
-    """The rubric's wall-clock limit plus ten minutes (an hour where there is no rubric)."""
-    from challenge.rubric import Rubric, load_rubric
-    rubric = kwargs.get("rubric")
-    try:
-        rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric, data_dir=kwargs.get("data_dir"))
-    except ChallengeError:
-        return 3600.0
-    return rub.limits.wall_seconds + 600.0
-
-
-def _run(todo, store, result, progress, workers, grade_fn, kwargs, retries, rubric_hash,
-         watchdog_seconds: float = 3600.0) -> None:
-    queue, tries, suspects = deque(todo), {}, set()
-    context = multiprocessing.get_context("spawn")
-    while queue:
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                                   initargs=(os.getpid(),))
-        inflight: dict = {}
-        started: dict = {}
-        try:
-            while queue or inflight:
-                # a suspect (in flight when a worker died) runs alone, so its retry blames no one else
-                while (queue and len(inflight) < workers and not suspects.intersection(inflight.values())
-                       and not (inflight and queue[0] in suspects)):
-                    item = queue.popleft()
-                    future = pool.submit(_grade_one, grade_fn, str(item.path), kwargs)
-                    inflight[future], started[future] = item, time.monotonic()
-                finished, _ = wait(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
-                if not finished:
-                    if any(time.monotonic() - started[f] > watchdog_seconds for f in inflight):
-                        for process in list(getattr(pool, "_processes", {}).values()):
-                            process.kill()   # a hung grade: its worker goes, the batch goes on
-                    continue
-                if any(isinstance(f.exception(), BrokenProcessPool) for f in finished):
-                    break
-                for future in finished:
-                    item = inflight.pop(future)
-                    try:
-                        report = future.result()
-                    except Exception as e:   # the grader's own error: record nothing
-                        result.crashed.append((item.path.name, f"{type(e).__name__}: {e}"))
-                    else:
-                        _record(store, report, item, result, rubric_hash)
-                    progress.update(1)
-                    progress.set_postfix(failed=len(result.failed), errors=len(result.crashed))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        for future, item in inflight.items():   # the pool broke: every in-flight grade is lost
-            if future.cancelled():
-                queue.appendleft(item)
+def hand_over(todo: list[Pending], engine: Engine,
+              retries: int = 1) -> Iterator[tuple[Pending, Outcome]]:
+    """Every submission of ``todo`` through ``engine``, as many at once as it takes; yields
+    each with how it ended, in the order they end. A death is tried again ``retries`` times
+    (unless the engine gave up on it already); a file that cannot even start ends as an
+    ``error``."""
+    waiting, tries, running = deque(range(len(todo))), [0] * len(todo), 0
+    while waiting or running:
+        while waiting and engine.free() > 0:
+            i = waiting.popleft()
+            try:
+                engine.submit(i, todo[i].path)
+            except Exception as e:   # e.g. the file vanished since the plan
+                yield todo[i], Outcome(i, "error", reason=f"not started: {type(e).__name__}: {e}")
                 continue
-            error = future.exception()
-            if error is None:
-                _record(store, future.result(), item, result, rubric_hash)   # finished just before the break
-            elif not isinstance(error, BrokenProcessPool):
-                result.crashed.append((item.path.name, f"{type(error).__name__}: {error}"))
-            else:
-                tries[item] = tries.get(item, 0) + 1
-                if tries[item] <= retries:
-                    suspects.add(item)
-                    queue.appendleft(item)
-                    continue
-                result.crashed.append((item.path.name, "the grading worker process died"))
-            progress.update(1)
+            running += 1
+        for outcome in engine.wait(1.0):
+            running -= 1
+            i = outcome.job_id
+            if outcome.kind == "died" and not outcome.final and tries[i] < retries:
+                tries[i] += 1
+                waiting.appendleft(i)
+                continue
+            yield todo[i], outcome
 
 
-def _record(store: Leaderboard, report: dict, item: Pending, result: BatchResult,
-            rubric_hash: str) -> None:
-    if report.get("rubric_hash") != rubric_hash:   # else a re-run could never skip it
-        result.crashed.append((item.path.name, f"the grader used rubric {report.get('rubric_hash')}, "
-                                               f"not {rubric_hash}"))
+def settle(store: Leaderboard, item: Pending, outcome: Outcome, result: BatchResult,
+           rubric_hash: str) -> None:
+    """Record one ended grade in the store and in ``result``: a row (``graded``, and
+    ``failed`` too for a zero), ``skipped`` when stored meanwhile, or a grader error that
+    stores nothing (``crashed``)."""
+    name = item.path.name
+    if outcome.kind != "ok":
+        result.crashed.append((name, outcome.reason))
         return
+    report = outcome.result["report"]
     try:
-        sid = store.record(report, student=item.student, sha256=item.sha256)
+        recorded = record_result(store, report, student=item.student, sha256=item.sha256,
+                                 rubric_hash=rubric_hash)
     except sqlite3.Error:
         raise                      # the store itself is broken (disk full...): stop the batch
-    except Exception as e:         # a report the store refuses is the grader's bug: no row
-        result.crashed.append((item.path.name, f"report not stored: {type(e).__name__}: {e}"))
+    except ChallengeError as e:    # another rubric, a name the store refuses: ours, no row
+        result.crashed.append((name, str(e)))
         return
-    if sid is None:
-        result.skipped.append(item.path.name)   # stored meanwhile (e.g. by another run)
+    except Exception as e:         # a report the store cannot take is the grader's bug
+        result.crashed.append((name, f"report not stored: {type(e).__name__}: {e}"))
         return
-    result.graded.append(item.path.name)
+    if not recorded.new:
+        result.skipped.append(name)   # stored meanwhile (e.g. by another run)
+        return
+    result.graded.append(name)
     if report.get("status") != "ok":
-        result.failed.append(item.path.name)
+        result.failed.append(name)

@@ -117,11 +117,8 @@ def _grade_folder(folder: str, *, workers: int, dask: str | None, db, roster, as
     from grader.board.roster import read_roster
 
     people = read_roster(roster) if roster else None
-    if dask:   # the same plan and store, each submission one task on the cluster
-        from grader.serve.dask_grade import grade_many_dask
-        result = grade_many_dask(folder, address=dask, db=db, grade_kwargs=kwargs, roster=people)
-    else:
-        result = grade_many(folder, workers=workers, db=db, roster=people, grade_kwargs=kwargs)
+    result = grade_many(folder, workers=workers, dask=dask, db=db, roster=people,
+                        grade_kwargs=kwargs)
     click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
     if result.rejected or result.crashed:
         sys.exit(1)

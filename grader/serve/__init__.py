@@ -2,8 +2,8 @@
 SQLite file, grading on local worker processes or a Dask cluster, and the live boards.
 
 Rooms: :mod:`.queue` (jobs, leases, tokens, settings in SQLite), :mod:`.tokens` (roster and
-tokens), :mod:`.engines` (where a grade runs: local processes or Dask), :mod:`.dispatch` (the
-loop that leases jobs, hands them to an engine and records the reports), :mod:`.app` (the web
-pages and the JSON API), :mod:`.server` (``serve()``: all of it in one process) and
-:mod:`.dask_grade` (the folder grade on Dask).
+tokens), :mod:`.dispatch` (the loop that leases jobs, hands them to a grading engine of
+:mod:`grader.engines` and records the reports), :mod:`.app` (composes the routers of
+:mod:`.routes`: the web pages and the JSON API) and :mod:`.server` (``serve()``: all of it in
+one process).
 """

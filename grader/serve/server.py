@@ -93,9 +93,10 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | Path | None = 
     the hidden sets (:func:`grader.batch.grade_hidden`)."""
     import uvicorn
 
+    from grader.engines import open_engine
+    from grader.engines.base import Work
     from grader.serve.app import ServeConfig, create_app
     from grader.serve.dispatch import Dispatcher
-    from grader.serve.engines import DaskEngine, LocalEngine
 
     if daily_limit is not None and daily_limit < 1:
         raise ChallengeError(f"--daily-limit must be at least 1, got {daily_limit}")
@@ -120,11 +121,10 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | Path | None = 
             kwargs = default_grade_kwargs(ready.queue.path, uploads, rubric, data_dir)
         else:
             kwargs = dict(grade_kwargs or {})
-        engine = (DaskEngine(dask, grade_fn, kwargs) if dask
-                  else LocalEngine(workers, grade_fn, kwargs))
+        engine = open_engine(Work(grade_fn, kwargs, job_seconds), workers=workers, dask=dask)
         config = ServeConfig(uploads=uploads, deadline=when, daily_limit=daily_limit,
                              max_upload_bytes=int(max_upload_mb * (1 << 20)))
-        dispatcher = Dispatcher(ready.queue, engine, uploads, job_seconds=job_seconds)
+        dispatcher = Dispatcher(ready.queue, engine, uploads)
         app = create_app(ready.queue, ready.tokens, config,
                          status=lambda: {"engine": engine.name, "errors": dispatcher.errors[-20:]})
         _announce(ready, host, port, engine.name, echo)

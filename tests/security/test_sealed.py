@@ -286,7 +286,7 @@ def test_quality_is_also_scored_on_each_part_for_the_boards(env, tmp_path):
 
 
 def test_a_live_challenges_student_sees_the_public_part_only(env, tmp_path):
-    from grader.serve.engines import grade_task
+    from grader.engines.base import grade_task
 
     report = _grade(env, tmp_path)
     view = report.public_view()

@@ -226,3 +226,56 @@ def test_the_server_serves_no_file_of_the_data_folder(env):
         assert r.status_code in (404, 405), path
         assert "SECRET-LABELS" not in r.text and "UPLOADED-BYTES" not in r.text
         assert env["tokens"]["alice"] not in r.text
+
+
+def _every_route() -> list[tuple[str, str]]:
+    """(method, url) of every route the routers declare, a job id filled in."""
+    from grader.serve.routes import admin, session, student_api, student_pages
+
+    routers = (session.router, student_pages.router, student_api.router, admin.views, admin.api)
+    return [(method, route.path.replace("{job_id}", "1")) for router in routers
+            for route in router.routes for method in route.methods]
+
+
+def test_every_route_checks_who_calls_it_and_every_browser_form_its_csrf(env):
+    c = env["client"]()
+    job = _send(c, env, "alice").json()["id"]
+    assert job == 1
+    routes = _every_route()
+    assert len(routes) == 17                      # as many as before the split
+    open_to_all = {("GET", "/"), ("POST", "/login"), ("GET", "/healthz")}
+    for method, url in routes:
+        if (method, url) in open_to_all:
+            continue
+        anonymous = c.request(method, url, follow_redirects=False)
+        assert anonymous.status_code in (401, 303), (method, url)    # 303: to the login page
+        if anonymous.status_code == 303:
+            assert method == "GET" and anonymous.headers["location"] == "/"
+        if "admin" in url:
+            student = c.request(method, url, headers=_auth(env, "bob"))
+            assert student.status_code == 403 and "instructor" in student.text, url
+        if method == "POST":
+            foreign = c.request(method, url, headers={**_auth(env, "instructor"),
+                                                      "Origin": "https://evil.example"})
+            assert foreign.status_code == 403 and "cross-site" in foreign.text, url
+    csrf_for = {"alice": _login(c, env, "alice")}
+    for url in ("/logout", "/me/upload"):
+        refused = c.post(url, data={"csrf": "0" * 64}, follow_redirects=False)
+        assert refused.status_code == 403 and "CSRF" in refused.text, url
+    admin_browser = TestClient(c.app, base_url="http://127.0.0.1")
+    _login(admin_browser, env, "instructor")
+    for url in ("/admin/reveal", "/admin/regrade"):
+        refused = admin_browser.post(url, data={"csrf": csrf_for["alice"]}, follow_redirects=False)
+        assert refused.status_code == 403 and "CSRF" in refused.text, url
+    assert env["queue"].setting("revealed") != "1" and len(env["queue"].jobs()) == 1
+
+
+def test_a_post_from_another_site_is_refused_before_anything_is_stored(env):
+    c = env["client"]()
+    r = c.post("/api/submissions", headers={**_auth(env, "alice"), "Origin": "https://evil.example"},
+               files={"file": ("p.csv", b"id,prediction\n")})
+    assert r.status_code == 403 and r.json() == {"error": "cross-site form refused"}
+    assert env["queue"].jobs() == [] and "Content-Security-Policy" in r.headers
+    same = c.post("/api/submissions", headers={**_auth(env, "alice"), "Origin": "http://127.0.0.1"},
+                  files={"file": ("p.csv", b"id,prediction\n")})
+    assert same.status_code == 201

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from grader.engines.base import Work
+from grader.engines.local import LocalEngine
 from grader.serve.app import ServeConfig, create_app
 from grader.serve.dispatch import Dispatcher
-from grader.serve.engines import LocalEngine
 from grader.serve.server import default_grade_kwargs, prepare
 from support.serve import read_tokens, running_app, wait_for, write_roster
 
@@ -61,7 +62,8 @@ def test_a_student_uploads_in_the_browser_and_sees_it_graded_and_on_the_board(tm
     token = read_tokens(ready.tokens_csv)["alice"]
     uploads = ready.folder / "uploads"
     app = create_app(ready.queue, ready.tokens, ServeConfig(uploads=uploads))
-    engine = LocalEngine(1, grade_hidden, default_grade_kwargs(ready.queue.path, uploads, rubric, data))
+    kwargs = default_grade_kwargs(ready.queue.path, uploads, rubric, data)
+    engine = LocalEngine(Work(grade_hidden, kwargs), 1)
     dispatcher = Dispatcher(ready.queue, engine, uploads)
     driver = _driver()
     try:

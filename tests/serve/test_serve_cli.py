@@ -101,7 +101,7 @@ def test_serve_refuses_bad_options_in_one_line_before_writing_anything(tmp_path)
 
 
 def test_grade_dask_names_an_unreachable_scheduler(tmp_path, monkeypatch):
-    monkeypatch.setattr("grader.serve.engines.CONNECT_SECONDS", 1.0)
+    monkeypatch.setattr("grader.engines.cluster.CONNECT_SECONDS", 1.0)
     subs = tmp_path / "subs"
     subs.mkdir()
     (subs / "alice.csv").write_text("id,prediction\n")

@@ -8,8 +8,10 @@ import sqlite3
 
 import pytest
 
+from grader.batch import grade_folder, grade_many
+from grader.engines.base import Work
+from grader.engines.cluster import DaskEngine
 from grader.serve.dispatch import Dispatcher
-from grader.serve.engines import DaskEngine
 from grader.serve.queue import JobQueue
 from support.serve import FAKE_RUBRIC, fake_grade, wait_for
 
@@ -36,7 +38,7 @@ def test_the_live_queue_grades_on_dask_once_each_and_a_killer_job_fails(tmp_path
         (uploads / f"{name}__1.csv").write_bytes(content)
         ids[name] = queue.enqueue(name, "p.csv", f"{name}__1.csv",
                                   hashlib.sha256(content).hexdigest())
-    engine = DaskEngine(cluster, fake_grade)
+    engine = DaskEngine(Work(fake_grade), cluster)
     dispatcher = Dispatcher(queue, engine, uploads, poll_s=0.05)
     dispatcher.start()
     try:
@@ -53,28 +55,24 @@ def test_the_live_queue_grades_on_dask_once_each_and_a_killer_job_fails(tmp_path
 
 
 def test_the_folder_grade_on_dask_stores_every_file_once_and_resumes(tmp_path, cluster):
-    from grader.serve.dask_grade import grade_many_dask
-
     subs = tmp_path / "subs"
     subs.mkdir()
     for i in range(5):
         (subs / f"s{i}.csv").write_text(f"id,prediction\n{'x' * i}\n")
     (subs / "crash.csv").write_text("CRASH\n")
     db = tmp_path / "board.sqlite"
-    first = grade_many_dask(subs, address=cluster, db=db, grade_fn=fake_grade,
-                            rubric_hash=FAKE_RUBRIC, inflight=2)
+    with DaskEngine(Work(fake_grade), cluster, slots=2) as engine:   # two files in flight
+        first = grade_folder(subs, engine, db=db, rubric_hash=FAKE_RUBRIC)
     assert sorted(first.graded) == [f"s{i}.csv" for i in range(5)]
     assert [f for f, _ in first.crashed] == ["crash.csv"] and "a bug of the grader" in first.crashed[0][1]
-    again = grade_many_dask(subs, address=cluster, db=db, grade_fn=fake_grade, rubric_hash=FAKE_RUBRIC)
+    again = grade_many(subs, dask=cluster, db=db, grade_fn=fake_grade, rubric_hash=FAKE_RUBRIC)
     assert again.graded == [] and sorted(again.skipped) == [f"s{i}.csv" for i in range(5)]
 
 
 @pytest.mark.slow
 def test_the_real_grader_on_dask_matches_the_local_grade(tmp_path, cluster):
-    from grader.batch import grade_many
     from grader.hidden import hidden_spam
     from grader.predictions import write_predictions
-    from grader.serve.dask_grade import grade_many_dask
     from support.grading import make_hidden_sets, tiny_rubric
 
     data = tmp_path / "data"
@@ -85,7 +83,7 @@ def test_the_real_grader_on_dask_matches_the_local_grade(tmp_path, cluster):
     write_predictions(subs / "alice.csv", spam.ids, spam.labels)
     write_predictions(subs / "bob.csv", spam.ids, [1 - y for y in spam.labels])
     kwargs = {"rubric": rubric, "data_dir": data}
-    on_dask = grade_many_dask(subs, address=cluster, db=tmp_path / "dask.sqlite", grade_kwargs=kwargs)
+    on_dask = grade_many(subs, dask=cluster, db=tmp_path / "dask.sqlite", grade_kwargs=kwargs)
     local = grade_many(subs, workers=1, db=tmp_path / "local.sqlite", grade_kwargs=kwargs)
     assert sorted(on_dask.graded) == sorted(local.graded) == ["alice.csv", "bob.csv"]
 

@@ -16,9 +16,10 @@ import zipfile
 
 import pytest
 
+from grader.engines.base import Work
+from grader.engines.local import LocalEngine
 from grader.serve.app import ServeConfig, create_app
 from grader.serve.dispatch import Dispatcher
-from grader.serve.engines import LocalEngine
 from grader.serve.server import default_grade_kwargs, prepare
 from support.serve import mixed_grade, read_tokens, running_app, upload_all, wait_for, write_roster
 
@@ -54,7 +55,8 @@ def test_200_students_at_once_are_each_graded_exactly_once(tmp_path, monkeypatch
         files.append((tokens[name], "predictions.csv", f"id,prediction\n{rows}".encode()))
     files += [(tokens[n], "submission.zip", _code_zip(n)) for n in names[:CODE]]
     app = create_app(ready.queue, ready.tokens, ServeConfig(uploads=uploads, upload_interval_s=0))
-    engine = LocalEngine(2, mixed_grade, default_grade_kwargs(ready.queue.path, uploads, rubric, data))
+    kwargs = default_grade_kwargs(ready.queue.path, uploads, rubric, data)
+    engine = LocalEngine(Work(mixed_grade, kwargs), 2)
     dispatcher = Dispatcher(ready.queue, engine, uploads)
     dispatcher.start()
     try:

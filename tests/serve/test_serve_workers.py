@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from grader.engines.base import Outcome, Work, grade_task
+from grader.engines.local import LocalEngine
 from grader.serve.dispatch import Dispatcher
-from grader.serve.engines import LocalEngine
 from grader.serve.queue import JobQueue
 from support.serve import fake_grade, free_socket, read_tokens, wait_for, write_roster
 
@@ -49,7 +50,7 @@ def test_each_upload_is_graded_once_and_failures_end_with_their_reason(tmp_path)
     die = _upload(queue, uploads, "die", b"DIE\n", "die__a.csv")
     gone = _upload(queue, uploads, "gone", b"x\n", "gone__a.csv")
     (uploads / "gone__a.csv").unlink()                  # lost from the disk: ours, not theirs
-    engine = LocalEngine(2, fake_grade)
+    engine = LocalEngine(Work(fake_grade), 2)
     dispatcher = Dispatcher(queue, engine, uploads, poll_s=0.02)
     dispatcher.start()
     try:
@@ -73,7 +74,7 @@ def test_a_worker_killed_mid_grade_loses_nothing(tmp_path):
     queue = JobQueue(tmp_path / "board.sqlite")
     uploads = tmp_path / "uploads"
     job_id = _upload(queue, uploads, "alice", b"SLEEP 30\n", "alice__a.csv")
-    engine = LocalEngine(1, fake_grade)
+    engine = LocalEngine(Work(fake_grade), 1)
     dispatcher = Dispatcher(queue, engine, uploads, poll_s=0.02)
     dispatcher.start()
     try:
@@ -194,7 +195,6 @@ def test_kill_9_of_the_server_mid_grading_then_a_restart_finishes_everything_onc
 def test_the_real_grader_grades_a_predictions_upload_into_the_board(tmp_path):
     from grader.hidden import hidden_spam
     from grader.predictions import write_predictions
-    from grader.serve.engines import grade_task
     from grader.serve.server import default_grade_kwargs
     from support.grading import make_hidden_sets, tiny_rubric
 
@@ -214,9 +214,8 @@ def test_the_real_grader_grades_a_predictions_upload_into_the_board(tmp_path):
     job = queue.claim("d", 10)
     dispatcher = Dispatcher(queue, None, uploads)
     dispatcher.owner = "d"
-    dispatcher.inflight[job_id] = (job, 0.0)
-    from grader.serve.engines import Outcome
-    dispatcher._handle(Outcome(job_id, "ok", result=result))
+    dispatcher.inflight[job_id] = job
+    dispatcher.handle(Outcome(job_id, "ok", result=result))
     job = queue.job(job_id)
     assert job.state == "graded" and job.points == pytest.approx(result["report"]["points"])
     assert job.points > 0 and "alice" in job.summary and "predictions mode" in job.summary
