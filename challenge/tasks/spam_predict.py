@@ -1,6 +1,6 @@
-"""Spam prediction from a checkpoint: how texts become token ids (:class:`SpamDataConfig`),
-loading the student's (or the reference) modules, and fast batched scoring
-(:class:`SpamPredictor`), which training, the grader and the benchmark share.
+"""Spam prediction from a checkpoint: how texts become token ids (:class:`SpamDataConfig`, from
+:mod:`challenge.tasks.config`), loading the student's (or the reference) modules, and fast
+batched scoring (:class:`SpamPredictor`), which training, the grader and the benchmark share.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import functools
 import os
 import queue
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Iterable, Sequence
 
@@ -23,32 +23,10 @@ from challenge.data.corpus import Message
 from challenge.device import model_device
 from challenge.errors import ChallengeError
 from challenge.impl import build_model as build_student_model, require, unfinished
+from challenge.tasks.config import PRECISIONS, SpamDataConfig  # noqa: F401  (defined there)
 from challenge.training import torch_threads, usable_cores
 
-PRECISIONS = ("float32", "bfloat16")
 _PARTS = ("tokenizer", "batching", "spam_model")
-
-
-@dataclass(frozen=True)
-class SpamDataConfig:
-    """How messages become token ids: the text view, the vocabulary and the truncation."""
-
-    view: str = "subject_body"
-    vocab_size: int = 30000
-    min_frequency: int = 2
-    lowercase: bool = True
-    max_length: int = 1000         # tokens kept in all: the first ones (the subject comes first)
-    tail_length: int = 0           # ... of which this many are the message's last tokens
-    chars_per_token: int = 12      # text is cut to max_length * this before tokenizing (speed)
-    batch_size: int = 16
-    token_dropout: float = 0.25    # training only: this share of real tokens becomes <unk>
-
-    @property
-    def max_chars(self) -> int:
-        return self.max_length * self.chars_per_token
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def check_precision(precision: str, where: str = "") -> None:
