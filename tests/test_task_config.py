@@ -16,8 +16,8 @@ import challenge.tasks.spam
 from challenge.cli import main
 from challenge.errors import ChallengeError
 from challenge.tasks.config import (GRADED_LENGTHS, STUDENT_MINUTES, SorterData, SorterLoop,
-                                    SorterModelConfig, SorterTraining, SpamDataConfig, SpamLoop,
-                                    SpamModelConfig, SpamTraining, course_sorter_training,
+                                    SorterModelSettings, SorterTraining, SpamDataConfig, SpamLoop,
+                                    SpamModelSettings, SpamTraining, course_sorter_training,
                                     override)
 
 
@@ -39,7 +39,7 @@ def _capture(monkeypatch, module, name: str) -> dict:
 
 def test_the_configs_are_frozen_and_nest_their_parts():
     spam = SpamTraining()
-    assert (spam.data, spam.model, spam.loop) == (SpamDataConfig(), SpamModelConfig(), SpamLoop())
+    assert (spam.data, spam.model, spam.loop) == (SpamDataConfig(), SpamModelSettings(), SpamLoop())
     with pytest.raises(dataclasses.FrozenInstanceError):
         spam.loop.epochs = 3                                     # type: ignore[misc]
     sorter = SorterTraining()
@@ -69,7 +69,7 @@ def test_override_changes_each_field_where_it_lives_and_nothing_else():
     (lambda: SorterTraining(seed="0"), "seed (--seed) must be an integer, got '0'"),
     (lambda: SorterData(min_len=5, max_len=3), "data.max_len (--max-len) must be an integer at "
                                                "least data.min_len (5)"),
-    (lambda: SorterModelConfig(arch="rnn"), "model.arch (--arch) must be one of seq2seq"),
+    (lambda: SorterModelSettings(arch="rnn"), "model.arch (--arch) must be one of seq2seq"),
     (lambda: SorterLoop(minutes=None, steps=None), "give a training budget: minutes or steps"),
     (lambda: SorterLoop(batch_size=0), "loop.batch_size must be an integer >= 1, got 0"),
 ])
@@ -104,7 +104,7 @@ def test_sorter_cli_options_left_out_keep_the_dataclass_defaults(monkeypatch):
     assert result.exit_code == 1 and "stopped by the test" in result.output
     config = seen["config"]
     assert config.data == dataclasses.replace(course_sorter_training().data, vocab=7)
-    assert config.model == SorterModelConfig(arch="seq2seq")
+    assert config.model == SorterModelSettings(arch="seq2seq")
     assert config.loop == SorterLoop() and config.seed == 0 and config.impl is None
     CliRunner().invoke(main, ["train", "sorter", "--max-len", "6", "--minutes", "2"])
     assert (seen["config"].data.max_len, seen["config"].loop.minutes) == (6, 2.0)
@@ -167,3 +167,12 @@ def test_train_functions_refuse_anything_but_their_config(tmp_path):
         challenge.tasks.sorter.train_sorter({"max_len": 4}, out=tmp_path / "x.pt")
     with pytest.raises(ChallengeError, match="train_spam takes a SpamTraining, got SorterTraining"):
         challenge.tasks.spam.train_spam(SorterTraining(), data_dir=tmp_path)
+
+
+def test_the_configs_choices_are_the_tasks_own():
+    from challenge.data.corpus import VIEWS
+    from challenge.tasks.config import VIEWS as CONFIG_VIEWS
+
+    assert CONFIG_VIEWS == VIEWS
+    with pytest.raises(ChallengeError, match="data.view must be one of subject_body, body, full"):
+        override(SpamTraining(), view="subject")

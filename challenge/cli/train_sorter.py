@@ -37,18 +37,16 @@ _DEFAULT = SorterTraining()
 @TRACEBACK
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run as one JSON object instead of a summary line.")
-def sorter(impl: str | None, arch: str | None, max_len: int | None, vocab: int | None,
-           minutes: float | None, seed: int | None, out: str | None, as_json: bool, device: str,
-           show_traceback: bool) -> None:
+def sorter(out: str | None, as_json: bool, device: str, show_traceback: bool,
+           **settings: object) -> None:
     """Train the number sorter on freshly generated sequences and save a checkpoint."""
     from challenge.tasks.config import course_sorter_training, override
     from challenge.tasks.sorter import train_sorter
 
-    given = {"impl": impl, "arch": arch, "max_len": max_len, "vocab": vocab, "minutes": minutes,
-             "seed": seed}
+    # --impl, --arch, --max-len, --vocab, --minutes, --seed: fields of SorterTraining
+    given = {name: value for name, value in settings.items() if value is not None}
     with full_trace(show_traceback):
-        config = override(course_sorter_training(),
-                          **{k: v for k, v in given.items() if v is not None})
+        config = override(course_sorter_training(), **given)
         run = train_sorter(config, out=out, device=device)
     click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
 

@@ -56,10 +56,8 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
 @TRACEBACK
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run (dev metrics, checkpoint path) as one JSON object.")
-def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int | None,
-         minutes: float | None, seed: int | None, out: str | None, data_dir: str | None,
-         precision: str | None, embedding_init: str | None, adversarial: float | None,
-         as_json: bool, device: str, show_traceback: bool) -> None:
+def spam(minutes: float, out: str | None, data_dir: str | None, as_json: bool, device: str,
+         show_traceback: bool, **settings: object) -> None:
     """Train the spam classifier on the train split, select it on dev, save a checkpoint.
 
     Prints the dev metrics at the decision threshold chosen on dev (stored in the checkpoint).
@@ -73,9 +71,9 @@ def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int |
     if progress_enabled():   # with the progress bar, on stderr; CHALLENGE_QUIET=1 silences both
         click.echo(f"train spam: {budget}; it stops sooner when dev stops improving, and keeps "
                    f"the weights best on dev", err=True)
-    given = {"impl": impl, "corpus": corpus, "scheme": scheme, "epochs": epochs, "seed": seed,
-             "precision": precision, "embedding_init": embedding_init,
-             "adversarial": adversarial}
+    # --impl, --corpus, --scheme, --epochs, --seed, --precision, --embedding-init,
+    # --adversarial: fields of SpamTraining, changed only where given
+    given = {name: value for name, value in settings.items() if value is not None}
     with full_trace(show_traceback):
         config = override(SpamTraining(), minutes=minutes or None,
                           **{k: v for k, v in given.items() if v is not None})

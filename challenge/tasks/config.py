@@ -89,7 +89,7 @@ class SpamDataConfig:
 
 
 @dataclass(frozen=True)
-class SpamModelConfig:
+class SpamModelSettings:
     """The reference classifier's settings (README: the figures they reach); the vocabulary's
     size and pad id come from the tokenizer when training starts."""
 
@@ -139,7 +139,7 @@ class SpamTraining:
     embedding_init: str = "cooccurrence"
     adversarial: float = 3.0
     data: SpamDataConfig = field(default_factory=SpamDataConfig)
-    model: SpamModelConfig = field(default_factory=SpamModelConfig)
+    model: SpamModelSettings = field(default_factory=SpamModelSettings)
     loop: SpamLoop = field(default_factory=SpamLoop)
 
     def __post_init__(self) -> None:
@@ -215,7 +215,7 @@ class SorterData:
 
 
 @dataclass(frozen=True)
-class SorterModelConfig:
+class SorterModelSettings:
     """The sorter's architecture and sizes; its vocabulary size comes from the data."""
 
     arch: str = "pointer"
@@ -263,7 +263,7 @@ class SorterTraining:
     impl: str | None = None
     seed: int = 0
     data: SorterData = field(default_factory=SorterData)
-    model: SorterModelConfig = field(default_factory=SorterModelConfig)
+    model: SorterModelSettings = field(default_factory=SorterModelSettings)
     loop: SorterLoop = field(default_factory=SorterLoop)
 
     def __post_init__(self) -> None:

@@ -211,10 +211,9 @@ def _fit(config: SpamTraining, texts: dict[str, tuple[list[str], list[int]]],
     adversarial = float(config.adversarial) if embedding is not None else 0.0
     batches = _loader(mods.batching, train_ids, train_labels, data, tokenizer.pad_id, seed)
     train_config = _train_config(loop, seed, where)
-    loss_fn = functools.partial(_loss, drop=data.token_dropout, unk_id=tokenizer.unk_id,
-                                pad_id=tokenizer.pad_id, impl=impl,
-                                generator=torch.Generator().manual_seed(seed),
-                                adversarial=adversarial, embedding=embedding)
+    loss_fn = _SpamLoss(impl, drop=data.token_dropout, unk_id=tokenizer.unk_id,
+                        pad_id=tokenizer.pad_id, generator=torch.Generator().manual_seed(seed),
+                        adversarial=adversarial, embedding=embedding)
     trainer = Trainer(net, train_config, callbacks=callbacks, loss_fn=loss_fn,
                       evaluate=lambda m: _dev_metrics(predictor, dev_ids, dev_labels))
     with torch_threads(loop.threads):
@@ -312,24 +311,33 @@ def _save(path: Path, config: SpamTraining, fitted: _Fitted, metrics: dict[str, 
                     tokenizer=fitted.tokenizer.to_dict(), metrics=metrics, threshold=threshold)
 
 
-def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], *,
-          drop: float = 0.0, unk_id: int = 1, pad_id: int = 0,
-          generator: torch.Generator | None = None, impl: str = "solutions",
-          adversarial: float = 0.0, embedding: nn.Embedding | None = None) -> torch.Tensor:
+@dataclass(frozen=True, eq=False)
+class _SpamLoss:
     """Binary cross-entropy on one batch; with ``drop``, that share of the real tokens is
     replaced by <unk> first (word dropout: the model cannot lean on any single rare word);
     with ``adversarial`` > 0 and the model's ``embedding``, the clean plus adversarial loss of
     :func:`challenge.adversarial.adversarial_loss` (the clean part already back-propagated)."""
-    ids, lengths, labels = batch                                   # (B, T), (B,), (B,)
-    if drop > 0:
-        # drawn on the CPU generator whatever the device: the same tokens drop on CPU and GPU
-        hit = (torch.rand(ids.shape, generator=generator) < drop).to(ids.device)  # (B, T)
-        ids = ids.masked_fill(hit & (ids != pad_id), unk_id)       # (B, T)
 
-    def bce() -> torch.Tensor:
-        logits = check_logits(model(ids, lengths), len(labels), impl)   # (B,)
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    impl: str = "solutions"
+    drop: float = 0.0
+    unk_id: int = 1
+    pad_id: int = 0
+    generator: torch.Generator | None = None
+    adversarial: float = 0.0
+    embedding: nn.Embedding | None = None
 
-    if adversarial > 0 and embedding is not None:
-        return adversarial_loss(embedding, bce, adversarial, tuple(ids.shape))
-    return bce()
+    def __call__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+                 ) -> torch.Tensor:
+        ids, lengths, labels = batch                                   # (B, T), (B,), (B,)
+        if self.drop > 0:
+            # drawn on the CPU generator whatever the device: the same tokens drop on CPU and GPU
+            hit = (torch.rand(ids.shape, generator=self.generator) < self.drop).to(ids.device)
+            ids = ids.masked_fill(hit & (ids != self.pad_id), self.unk_id)    # (B, T)
+
+        def bce() -> torch.Tensor:
+            logits = check_logits(model(ids, lengths), len(labels), self.impl)   # (B,)
+            return nn.functional.binary_cross_entropy_with_logits(logits, labels)
+
+        if self.adversarial > 0 and self.embedding is not None:
+            return adversarial_loss(self.embedding, bce, self.adversarial, tuple(ids.shape))
+        return bce()

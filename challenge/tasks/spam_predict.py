@@ -103,7 +103,8 @@ class SpamPredictor:
     end of a long text is encoded too: see :meth:`encode`), sorted by length and scored in
     batches of at most ``max_batch`` messages and ``max_tokens`` padded tokens (short messages
     share big batches, long ones smaller; little padding, no gradients), then put back in
-    input order. ``threads``: torch threads while scoring (1 is the fastest for this small
+    input order (:attr:`max_batch` and :attr:`max_tokens`, class defaults an instance may
+    change). ``threads``: torch threads while scoring (1 is the fastest for this small
     model; None leaves torch's setting). ``workers``: batches scored at once, each by its own
     copy of the model in its own thread (torch releases the GIL inside its operators, so the
     batches run on separate cores; None: one per usable core, at most 4, where
@@ -117,15 +118,16 @@ class SpamPredictor:
     graded there.
     """
 
+    max_batch: int = 512
+    max_tokens: int = 32768
+
     def __init__(self, tokenizer: Any, model: nn.Module, batching: ModuleType,
-                 data: SpamDataConfig, threshold: float = 0.5, impl: str = "solutions",
-                 max_batch: int = 512, max_tokens: int = 32768, threads: int | None = 1,
-                 precision: str = "float32", workers: int | None = None):
+                 data: SpamDataConfig, threshold: float = 0.5, impl: str = "solutions", *,
+                 threads: int | None = 1, precision: str = "float32", workers: int | None = None):
         check_precision(precision)
         self.tokenizer, self.model, self.batching = tokenizer, model.eval(), batching
         self.precision = precision
-        self.data, self.threshold, self.impl = data, threshold, impl
-        self.max_batch, self.max_tokens, self.threads = max_batch, max_tokens, threads
+        self.data, self.threshold, self.impl, self.threads = data, threshold, impl, threads
         self.workers = max(1, int(workers)) if workers is not None else usable_cores(4)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
