@@ -29,6 +29,7 @@ import torch  # noqa: E402
 
 from challenge.device import describe, resolve_device  # noqa: E402
 from challenge.metrics import binary_metrics  # noqa: E402
+from challenge.tasks.config import SorterTraining, SpamTraining, override  # noqa: E402
 from challenge.tasks.sorter import evaluate_sorter, load_sorter, train_sorter  # noqa: E402
 from challenge.tasks.spam import load_texts, train_spam  # noqa: E402
 from challenge.tasks.spam_predict import load_spam_predictor  # noqa: E402
@@ -39,10 +40,9 @@ from challenge.rubric import load_rubric  # noqa: E402
 
 def sorter_on(device: str, steps: int, folder: Path, rubric) -> dict:
     s, ref = rubric.sorter, ReferenceTraining()
-    run = train_sorter(impl="solutions", arch=ref.sorter_arch, min_len=s.min_len,
-                       max_len=s.max_len, vocab=s.high + 1, minutes=None, steps=steps,
-                       seed=ref.seed, out=folder / f"sorter-{device}.pt", device=device,
-                       progress=False)
+    config = override(SorterTraining(), impl="solutions", arch=ref.sorter_arch, min_len=s.min_len,
+                      max_len=s.max_len, vocab=s.high + 1, minutes=None, steps=steps, seed=ref.seed)
+    run = train_sorter(config, out=folder / f"sorter-{device}.pt", device=device, progress=False)
     model, _ = load_sorter(run.path)            # on the CPU, as the grade loads it
     dev = dev_sorter(rubric)
     pairs = [(list(v), sorted(v)) for v in dev.inputs]
@@ -56,9 +56,10 @@ def sorter_on(device: str, steps: int, folder: Path, rubric) -> dict:
 
 def spam_on(device: str, epochs: int, folder: Path, data_dir: str | None, rubric) -> dict:
     corpus = rubric.hidden.spam_corpus
-    run = train_spam(impl="solutions", corpus=corpus, epochs=epochs,
-                     seed=ReferenceTraining().seed, out=folder / f"spam-{device}.pt",
-                     data_dir=data_dir, device=device, progress=False)
+    config = override(SpamTraining(), impl="solutions", corpus=corpus, epochs=epochs,
+                      seed=ReferenceTraining().seed)
+    run = train_spam(config, out=folder / f"spam-{device}.pt", data_dir=data_dir, device=device,
+                     progress=False)
     predictor = load_spam_predictor(run.path)   # on the CPU, as the grade loads it
     texts, labels = load_texts(corpus, "dev", predictor.data.view, data_dir)
     m = binary_metrics(labels, predictor.predict_proba(texts), predictor.threshold)

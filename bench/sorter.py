@@ -23,6 +23,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from challenge.data.sequences import collate, make_sequences  # noqa: E402
+from challenge.tasks.config import SorterTraining, override  # noqa: E402
 from challenge.tasks.sorter import ARCHS, evaluate_sorter, load_sorter, train_sorter  # noqa: E402
 
 #: setting -> (training max_len, test sets as name -> (min_len, max_len))
@@ -47,9 +48,10 @@ def decode_speed(model: torch.nn.Module, pairs: list, batch_size: int, repeats: 
 
 def bench_arch(arch: str, setting: str, args: argparse.Namespace, folder: str) -> dict:
     max_len, tests = SETTINGS[setting]
-    run = train_sorter(impl="solutions", arch=arch, max_len=max_len, vocab=args.vocab,
-                       minutes=args.minutes, seed=args.seed,
-                       out=os.path.join(folder, f"{setting}-{arch}.pt"), progress=args.progress)
+    config = override(SorterTraining(), impl="solutions", arch=arch, min_len=1, max_len=max_len,
+                      vocab=args.vocab, minutes=args.minutes, seed=args.seed)
+    run = train_sorter(config, out=os.path.join(folder, f"{setting}-{arch}.pt"),
+                       progress=args.progress)
     model, _ = load_sorter(run.path)
     result: dict = {"train_seconds": round(run.seconds, 1), "steps": run.steps,
                     "dev_exact_match": run.metrics.get("exact_match")}

@@ -15,8 +15,9 @@ a claim such as "the LSTM beats the baselines" rests on several splits, not one.
 
 ``--lstm`` changes one setting of the reference run (repeatable), e.g. ``--lstm max_length=600
 --lstm threads=2 --lstm hidden_size=64``: a field of SpamDataConfig (max_length, vocab_size,
-token_dropout, ...), of the model config (hidden_size, pooling, ...) or an argument of
-train_spam (lr, weight_decay, epochs, ema_decay, threads, ...).
+token_dropout, ...), of the model config (hidden_size, pooling, ...), of the training loop
+(lr, weight_decay, epochs, ema_decay, threads, ...) or of SpamTraining itself (precision,
+adversarial, embedding_init): any field of challenge.tasks.config.SpamTraining by its name.
 
 Per model: test accuracy, precision, recall, F1 on spam, ROC-AUC (at the threshold chosen on
 dev), train seconds, inference messages/second (raw text to probability: tokenizing or
@@ -79,40 +80,32 @@ def _lstm_inference_parts(model, texts: list[str]) -> dict:
     return {"workers": workers, **{k: round(v, 3) for k, v in parts.items()}}
 
 
-def lstm_settings(pairs: list[str]) -> dict:
-    """``["max_length=600", "hidden_size=64", "lr=0.002"]`` -> keyword arguments of train_spam."""
-    import inspect
-    from dataclasses import fields
+#: SpamTraining fields that --lstm may not set: the benchmark's own options decide them.
+NOT_SETTINGS = ("impl", "corpus", "scheme", "seed", "data", "model", "loop")
 
-    from challenge.tasks.spam import DEFAULT_MODEL, SpamDataConfig, train_spam
 
-    data_fields = {f.name for f in fields(SpamDataConfig)}
-    # train_spam's own tuning arguments (not where to read or write, nor the two dicts)
-    top = set(inspect.signature(train_spam).parameters) - {
-        "impl", "scheme", "seed", "out", "data_dir", "corpus", "data", "model", "progress"}
-    data, model, kwargs = {}, {}, {}
+def lstm_settings(pairs: list[str]):
+    """``["max_length=600", "hidden_size=64", "lr=0.002"]`` -> the reference's SpamTraining
+    with those fields changed (each by name, wherever it lives: data, model or loop)."""
+    from challenge.errors import ChallengeError
+    from challenge.tasks.config import SpamTraining, override
+
+    changes = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep:
             raise SystemExit(f"bench/spam.py: --lstm wants KEY=VALUE, got {pair!r}")
+        if key in NOT_SETTINGS:
+            raise SystemExit(f"bench/spam.py: --lstm cannot set {key!r}; use the benchmark's "
+                             f"own options")
         try:
-            value = json.loads(text)
+            changes[key] = json.loads(text)
         except json.JSONDecodeError:
-            value = text                                   # a bare string: pooling=max
-        if key in data_fields:
-            data[key] = value
-        elif key in DEFAULT_MODEL:
-            model[key] = value
-        elif key in top:
-            kwargs[key] = value
-        else:
-            raise SystemExit(f"bench/spam.py: unknown --lstm setting {key!r}; use a field of "
-                             f"SpamDataConfig, of the model config or one of {sorted(top)}")
-    if data:
-        kwargs["data"] = SpamDataConfig(**data)
-    if model:
-        kwargs["model"] = model
-    return kwargs
+            changes[key] = text                            # a bare string: pooling=max
+    try:
+        return override(SpamTraining(), **changes)
+    except ChallengeError as e:
+        raise SystemExit(f"bench/spam.py: --lstm: {e}") from None
 
 
 def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | None = None,
@@ -121,6 +114,7 @@ def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | 
     inference speed and peak RSS when not ``timing``)."""
     from challenge.baseline import TfidfBaseline
     from challenge.metrics import binary_metrics
+    from challenge.tasks.config import override
     from challenge.tasks.spam import load_texts, train_spam
     from challenge.tasks.spam_predict import load_spam_predictor
 
@@ -132,10 +126,9 @@ def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | 
     start = time.perf_counter()
     extra: dict = {}
     if name == "lstm":
-        run = train_spam(seed=train_seed, data_dir=data_dir, out=os.path.join(folder, "lstm.pt"),
-                         corpus=corpus,
-                         progress=os.environ.get("CHALLENGE_QUIET") != "1",
-                         **lstm_settings(lstm or []))
+        config = override(lstm_settings(lstm or []), seed=train_seed, corpus=corpus)
+        run = train_spam(config, data_dir=data_dir, out=os.path.join(folder, "lstm.pt"),
+                         progress=os.environ.get("CHALLENGE_QUIET") != "1")
         seconds = time.perf_counter() - start
         model = load_spam_predictor(run.path)
         predict, threshold = model.predict_proba, model.threshold

@@ -65,7 +65,8 @@ def main() -> None:
     if not seeds or not inits or any(i not in EMBEDDING_INITS for i in inits) or args.workers < 1:
         sys.exit(f"bench/spam_seeds.py: give at least one seed, inits among "
                  f"{','.join(EMBEDDING_INITS)} and --workers >= 1")
-    if "embedding_init" in spam.lstm_settings(args.lstm):   # a bad setting fails here, before training
+    spam.lstm_settings(args.lstm)           # a bad setting fails here, before training
+    if any(pair.partition("=")[0] == "embedding_init" for pair in args.lstm):
         sys.exit("bench/spam_seeds.py: choose embedding inits with --inits, not --lstm")
     data_dir = str(paths.data_dir(args.data_dir))
     try:

@@ -264,77 +264,104 @@ class Trainer:
         for cb in self.callbacks:
             if isinstance(cb, ProgressCallback) and cb.total is None:
                 cb.total = total_steps
-        start = time.monotonic()
-        step, best, best_step, bad_evals, stopped = 0, None, 0, 0, "epochs"
-        best_metrics: dict[str, float] = {}
-        best_state = None
-        history: list[dict[str, float]] = []
-
-        def run_eval() -> bool:
-            nonlocal best, best_step, bad_evals, best_metrics, best_state
-            if self.evaluate is None:
-                return False
-            self.model.eval()
-            self._swap_ema()                 # evaluate (and keep) the averaged weights
-            try:
-                metrics = dict(self.evaluate(self.model))
-                history.append({"step": step, **metrics})
-                for cb in self.callbacks:
-                    cb.on_eval(self, step, metrics)
-                if self._better(metrics, best):
-                    best, best_step, bad_evals, best_metrics = metrics, step, 0, metrics
-                    best_state = copy.deepcopy(self.model.state_dict())
-                else:
-                    bad_evals += 1
-            finally:
-                self._swap_ema()
-                self.model.train()
-            return c.patience is not None and bad_evals >= c.patience
-
-        self.model.train()
-        epoch, done = 0, False
-        while not done and epoch < c.epochs:
-            for batch in batches:
-                elapsed = time.monotonic() - start
-                frac = max(step / total_steps if total_steps else 0.0,
-                           elapsed / c.max_seconds if c.max_seconds else 0.0)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = c.lr * self._lr_factor(step, frac)
-                # Zeroed before the loss: a loss_fn may back-propagate a part itself (see
-                # challenge.adversarial), and those gradients must survive to the step.
-                self.optimizer.zero_grad(set_to_none=True)
-                loss = self.loss_fn(self.model, to_device(batch, self.device))
-                loss.backward()
-                if c.grad_clip:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
-                self.optimizer.step()
-                self._update_ema()
-                step += 1
-                for cb in self.callbacks:
-                    cb.on_step(self, step, float(loss.detach()))
-                if c.eval_every and step % c.eval_every == 0 and run_eval():
-                    stopped, done = "early_stopping", True
-                elif c.max_steps is not None and step >= c.max_steps:
-                    stopped, done = "max_steps", True
-                elif c.max_seconds is not None and time.monotonic() - start >= c.max_seconds:
-                    stopped, done = "max_seconds", True
-                if done:
-                    break
-            epoch += 1
-            if per_epoch == 0 or step == 0:
-                break
-            if not done and not c.eval_every and run_eval():
-                stopped, done = "early_stopping", True
-        if stopped in ("max_steps", "max_seconds") and (not history or history[-1]["step"] != step):
-            run_eval()
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        elif self._ema is not None and step:
+        state = _FitState(start=time.monotonic(), total_steps=total_steps)
+        stopped, epoch = self._epochs(batches, state, per_epoch)
+        if stopped in ("max_steps", "max_seconds") and (
+                not state.history or state.history[-1]["step"] != state.step):
+            self._run_eval(state)
+        if state.best_state is not None:
+            self.model.load_state_dict(state.best_state)
+        elif self._ema is not None and state.step:
             self._swap_ema()                 # no evaluation: the averaged weights are the result
         self.model.eval()
-        result = TrainResult(best_metrics=best_metrics, best_step=best_step, steps=step,
-                             epochs=step / per_epoch if per_epoch else float(epoch),
-                             seconds=time.monotonic() - start, stopped=stopped, history=history)
+        result = TrainResult(best_metrics=state.best or {}, best_step=state.best_step,
+                             steps=state.step,
+                             epochs=state.step / per_epoch if per_epoch else float(epoch),
+                             seconds=time.monotonic() - state.start, stopped=stopped,
+                             history=state.history)
         for cb in self.callbacks:
             cb.on_end(self, result)
         return result
+
+    def _epochs(self, batches: Iterable, state: "_FitState", per_epoch: int | None
+                ) -> tuple[str, int]:
+        """The passes over ``batches``: why they stopped and how many began."""
+        c = self.config
+        self.model.train()
+        epoch, stopped = 0, "epochs"
+        while stopped == "epochs" and epoch < c.epochs:
+            for batch in batches:
+                reason = self._step(batch, state)
+                if reason is not None:
+                    stopped = reason
+                    break
+            epoch += 1
+            if per_epoch == 0 or state.step == 0:
+                break
+            if stopped == "epochs" and not c.eval_every and self._run_eval(state):
+                stopped = "early_stopping"
+        return stopped, epoch
+
+    def _step(self, batch: Any, state: "_FitState") -> str | None:
+        """One optimiser step on ``batch``; the reason to stop after it, if any."""
+        c = self.config
+        elapsed = time.monotonic() - state.start
+        frac = max(state.step / state.total_steps if state.total_steps else 0.0,
+                   elapsed / c.max_seconds if c.max_seconds else 0.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = c.lr * self._lr_factor(state.step, frac)
+        # Zeroed before the loss: a loss_fn may back-propagate a part itself (see
+        # challenge.adversarial), and those gradients must survive to the step.
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model, to_device(batch, self.device))
+        loss.backward()
+        if c.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        self.optimizer.step()
+        self._update_ema()
+        state.step += 1
+        for cb in self.callbacks:
+            cb.on_step(self, state.step, float(loss.detach()))
+        if c.eval_every and state.step % c.eval_every == 0 and self._run_eval(state):
+            return "early_stopping"
+        if c.max_steps is not None and state.step >= c.max_steps:
+            return "max_steps"
+        if c.max_seconds is not None and time.monotonic() - state.start >= c.max_seconds:
+            return "max_seconds"
+        return None
+
+    def _run_eval(self, state: "_FitState") -> bool:
+        """Evaluate (the averaged weights, with EMA) and keep the best weights; whether
+        patience has run out."""
+        if self.evaluate is None:
+            return False
+        self.model.eval()
+        self._swap_ema()                 # evaluate (and keep) the averaged weights
+        try:
+            metrics = dict(self.evaluate(self.model))
+            state.history.append({"step": state.step, **metrics})
+            for cb in self.callbacks:
+                cb.on_eval(self, state.step, metrics)
+            if self._better(metrics, state.best):
+                state.best, state.best_step, state.bad_evals = metrics, state.step, 0
+                state.best_state = copy.deepcopy(self.model.state_dict())
+            else:
+                state.bad_evals += 1
+        finally:
+            self._swap_ema()
+            self.model.train()
+        return self.config.patience is not None and state.bad_evals >= self.config.patience
+
+
+@dataclass
+class _FitState:
+    """Where one :meth:`Trainer.fit` stands: steps taken, the best evaluation so far."""
+
+    start: float                          # time.monotonic() when fitting began
+    total_steps: int | None               # the planned steps, for the learning-rate schedule
+    step: int = 0
+    best: dict[str, float] | None = None
+    best_step: int = 0
+    bad_evals: int = 0
+    best_state: dict | None = None
+    history: list[dict[str, float]] = field(default_factory=list)

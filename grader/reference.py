@@ -99,12 +99,14 @@ def _sorter_fits(path: Path, rub: Rubric, data_dir=None) -> bool:
 
 
 def _train_sorter(path: Path, rub: Rubric, data_dir, config: ReferenceTraining) -> None:
+    from challenge.tasks.config import SorterTraining, override
     from challenge.tasks.sorter import train_sorter
 
     s = rub.sorter
-    train_sorter(impl="solutions", arch=config.sorter_arch, min_len=s.min_len, max_len=s.max_len,
-                 vocab=s.high + 1, minutes=None, steps=config.sorter_steps, seed=config.seed,
-                 out=path, device=config.device)
+    run = override(SorterTraining(), impl="solutions", arch=config.sorter_arch, min_len=s.min_len,
+                   max_len=s.max_len, vocab=s.high + 1, minutes=None, steps=config.sorter_steps,
+                   seed=config.seed)
+    train_sorter(run, out=path, device=config.device)
 
 
 def _spam_fits(path: Path, rub: Rubric, data_dir=None) -> bool:
@@ -122,7 +124,9 @@ def _spam_fits(path: Path, rub: Rubric, data_dir=None) -> bool:
 
 
 def _train_spam(path: Path, rub: Rubric, data_dir, config: ReferenceTraining) -> None:
+    from challenge.tasks.config import SpamTraining, override
     from challenge.tasks.spam import train_spam
 
-    train_spam(impl="solutions", corpus=rub.hidden.spam_corpus, epochs=config.spam_epochs,
-               seed=config.seed, out=path, data_dir=data_dir, device=config.device)
+    run = override(SpamTraining(), impl="solutions", corpus=rub.hidden.spam_corpus,
+                   epochs=config.spam_epochs, seed=config.seed)
+    train_spam(run, out=path, data_dir=data_dir, device=config.device)

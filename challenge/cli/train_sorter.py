@@ -1,4 +1,6 @@
-"""CLI: ``challenge train sorter``, a thin layer over :func:`challenge.tasks.sorter.train_sorter`."""
+"""CLI: ``challenge train sorter``, a thin layer over :func:`challenge.tasks.sorter.train_sorter`:
+its options change only the fields they name of the course's
+:class:`~challenge.tasks.config.SorterTraining`."""
 
 from __future__ import annotations
 
@@ -7,10 +9,9 @@ import json
 import click
 
 from challenge.cli.trace import DEVICE, TRACEBACK, full_trace
+from challenge.tasks.config import ARCHS, GRADED_LENGTHS, SorterTraining  # torch-free
 
-# challenge.tasks.sorter.ARCHS, repeated so that the CLI starts without importing torch
-# (tests/test_cli_startup.py keeps the two equal).
-ARCHS = ("seq2seq", "attention", "pointer")
+_DEFAULT = SorterTraining()
 
 
 @click.command("sorter")
@@ -18,31 +19,35 @@ ARCHS = ("seq2seq", "attention", "pointer")
               help="Whose sorter_model to train: 'solutions' (reference), 'challenge' (yours) "
                    "or a folder holding sorter_model.py [default: 'solutions' in the "
                    "instructor's kit, 'challenge' in the student bundle].")
-@click.option("--arch", default="pointer", show_default=True,
-              help=f"Decoder architecture: {', '.join(ARCHS)}.")
-@click.option("--max-len", type=int, default=10, show_default=True,
-              help="Longest training sequence (lengths 1..max-len).")
-@click.option("--vocab", type=int, default=100, show_default=True,
-              help="Number of distinct values (values 0..vocab-1).")
-@click.option("--minutes", type=float, default=5.0, show_default=True,
-              help="Training time budget in minutes.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for initialisation and the generated batches.")
+@click.option("--arch", default=None,
+              help=f"Decoder architecture: {', '.join(ARCHS)} [default: {_DEFAULT.model.arch}].")
+@click.option("--max-len", type=int, default=None,
+              help="Longest training sequence (lengths min_len..max-len) [default: the graded "
+                   f"lengths, the rubric's [sorter] min_len..max_len, else "
+                   f"{GRADED_LENGTHS[0]}..{GRADED_LENGTHS[1]}].")
+@click.option("--vocab", type=int, default=None,
+              help=f"Number of distinct values (values 0..vocab-1) [default: {_DEFAULT.data.vocab}].")
+@click.option("--minutes", type=float, default=None,
+              help=f"Training time budget in minutes [default: {_DEFAULT.loop.minutes:g}].")
+@click.option("--seed", type=int, default=None,
+              help=f"Seed for initialisation and the generated batches [default: {_DEFAULT.seed}].")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint path [default: runs/sorter/<impl>-<arch>.pt].")
 @DEVICE
 @TRACEBACK
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run as one JSON object instead of a summary line.")
-def sorter(impl: str | None, arch: str, max_len: int, vocab: int, minutes: float, seed: int,
-           out: str | None, as_json: bool, device: str,
-           show_traceback: bool) -> None:
+def sorter(out: str | None, as_json: bool, device: str, show_traceback: bool,
+           **settings: object) -> None:
     """Train the number sorter on freshly generated sequences and save a checkpoint."""
+    from challenge.tasks.config import course_sorter_training, override
     from challenge.tasks.sorter import train_sorter
 
+    # --impl, --arch, --max-len, --vocab, --minutes, --seed: fields of SorterTraining
+    given = {name: value for name, value in settings.items() if value is not None}
     with full_trace(show_traceback):
-        run = train_sorter(impl=impl, arch=arch, max_len=max_len, vocab=vocab, minutes=minutes,
-                           seed=seed, out=out, device=device)
+        config = override(course_sorter_training(), **given)
+        run = train_sorter(config, out=out, device=device)
     click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
 
 

@@ -8,13 +8,10 @@ import json
 import click
 
 from challenge.cli.trace import DEVICE, TRACEBACK, full_trace
+from challenge.tasks.config import (EMBEDDING_INITS, PRECISIONS, SCHEMES,  # noqa: F401 (torch-free)
+                                    STUDENT_MINUTES, SpamTraining)
 
-#: challenge.tasks.spam_predict.PRECISIONS and challenge.tasks.spam.EMBEDDING_INITS, written out
-#: so that --help does not import torch
-PRECISIONS = ("float32", "bfloat16")
-#: challenge.tasks.spam.STUDENT_MINUTES: the default time budget of `challenge train spam`
-STUDENT_MINUTES = 10.0
-EMBEDDING_INITS = ("cooccurrence", "random")
+_DEFAULT = SpamTraining()
 CORPUS_HELP = ("The corpus whose split to use: 'spam' (SpamAssassin) or one imported with "
                "`challenge data import` [default: the rubric's [hidden] spam_corpus, 'spam' "
                "unless the instructor changed it].")
@@ -29,47 +26,44 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
                    "folder holding tokenizer.py, batching.py and spam_model.py [default: "
                    "'solutions' in the instructor's kit, 'challenge' in the student bundle].")
 @click.option("--corpus", default=None, help=CORPUS_HELP)
-@click.option("--scheme", type=click.Choice(["random", "temporal"]), default=None,
-              help=SCHEME_HELP)
+@click.option("--scheme", type=click.Choice(SCHEMES), default=None, help=SCHEME_HELP)
 @click.option("--epochs", type=int, default=None,
               help="Most passes over the training split (early stopping may end sooner) "
-                   "[default: the library's].")
+                   f"[default: {_DEFAULT.loop.epochs}].")
 @click.option("--minutes", type=float, default=STUDENT_MINUTES, show_default=True,
               help="Training time budget in minutes: training stops then, keeping the best "
                    "weights so far; 0: no budget, the epochs decide.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for initialisation and batch order.")
+@click.option("--seed", type=int, default=None,
+              help=f"Seed for initialisation and batch order [default: {_DEFAULT.seed}].")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint path [default: runs/spam/<impl>-<scheme>.pt].")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Data folder holding the split [default: $CHALLENGE_DATA_DIR or ./data].")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="float32",
-              show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="How the checkpoint scores messages (dev, grading, prediction). bfloat16 is "
-                   "faster on CPUs with bfloat16 instructions and slower on others.")
-@click.option("--embedding-init", type=click.Choice(EMBEDDING_INITS), default="cooccurrence",
-              show_default=True,
+                   "faster on CPUs with bfloat16 instructions and slower on others "
+                   f"[default: {_DEFAULT.precision}].")
+@click.option("--embedding-init", type=click.Choice(EMBEDDING_INITS), default=None,
               help="Start the embedding from word vectors learnt from the training messages "
                    "(word co-occurrence, nothing downloaded), or keep the model's random init. "
                    "Needs one nn.Embedding of the vocabulary's size; else the model's own init "
-                   "stays.")
+                   f"stays [default: {_DEFAULT.embedding_init}].")
 @click.option("--adversarial", type=click.FloatRange(min=0.0), default=None, metavar="EPS",
               help="Adversarial training on the embeddings: each step also fits every message "
                    "with its embedded tokens pushed EPS (L2 norm, whole message) the way that "
-                   "raises its loss most; 0 turns it off [default: the library's].")
+                   f"raises its loss most; 0 turns it off [default: {_DEFAULT.adversarial:g}].")
 @DEVICE
 @TRACEBACK
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run (dev metrics, checkpoint path) as one JSON object.")
-def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int | None,
-         minutes: float | None, seed: int, out: str | None, data_dir: str | None,
-         precision: str, embedding_init: str, adversarial: float | None, as_json: bool,
-         device: str, show_traceback: bool) -> None:
+def spam(minutes: float, out: str | None, data_dir: str | None, as_json: bool, device: str,
+         show_traceback: bool, **settings: object) -> None:
     """Train the spam classifier on the train split, select it on dev, save a checkpoint.
 
     Prints the dev metrics at the decision threshold chosen on dev (stored in the checkpoint).
     """
     from challenge.progress import enabled as progress_enabled
+    from challenge.tasks.config import override
     from challenge.tasks.spam import train_spam
 
     budget = (f"time budget {minutes:g} min (--minutes; 0 for none)" if minutes
@@ -77,13 +71,13 @@ def spam(impl: str | None, corpus: str | None, scheme: str | None, epochs: int |
     if progress_enabled():   # with the progress bar, on stderr; CHALLENGE_QUIET=1 silences both
         click.echo(f"train spam: {budget}; it stops sooner when dev stops improving, and keeps "
                    f"the weights best on dev", err=True)
-    kwargs = {"epochs": epochs} if epochs is not None else {}
-    if adversarial is not None:
-        kwargs["adversarial"] = adversarial
+    # --impl, --corpus, --scheme, --epochs, --seed, --precision, --embedding-init,
+    # --adversarial: fields of SpamTraining, changed only where given
+    given = {name: value for name, value in settings.items() if value is not None}
     with full_trace(show_traceback):
-        run = train_spam(impl=impl, corpus=corpus, scheme=scheme, seed=seed, out=out,
-                         data_dir=data_dir, minutes=minutes or None, precision=precision,
-                         embedding_init=embedding_init, device=device, **kwargs)
+        config = override(SpamTraining(), minutes=minutes or None,
+                          **{k: v for k, v in given.items() if v is not None})
+        run = train_spam(config, out=out, data_dir=data_dir, device=device)
     click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
 
 

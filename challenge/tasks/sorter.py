@@ -5,11 +5,10 @@ the checkpoint.
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -21,10 +20,10 @@ from challenge.device import describe, model_device, resolve_device, to_device
 from challenge.errors import ChallengeError
 from challenge.impl import build_model, default_impl, student_failure, unfinished
 from challenge.paths import runs_dir
-from challenge.training import (ProgressCallback, TrainConfig, Trainer, out_of_memory,
-                                seed_everything)
+from challenge.tasks.config import ARCHS, SorterTraining, course_sorter_training  # noqa: F401
+from challenge.training import (Callback, ProgressCallback, TrainConfig, Trainer, TrainResult,
+                                out_of_memory, seed_everything)
 
-ARCHS = ("seq2seq", "attention", "pointer")
 #: The dev set that tracks progress is drawn from this offset of the run's seed, never its own.
 DEV_SEED_OFFSET = 10_007
 
@@ -121,49 +120,8 @@ def default_path(impl: str, arch: str) -> Path:
     return runs_dir() / "sorter" / f"{name}-{arch}.pt"
 
 
-def _check_args(arch: str, max_len: int, vocab: int, minutes: float | None,
-                steps: int | None, batch_size: int) -> None:
-    if arch not in ARCHS:
-        raise ChallengeError(f"unknown sorter architecture {arch!r}; use one of {', '.join(ARCHS)}")
-    if not isinstance(max_len, int) or max_len < 1:
-        raise ChallengeError(f"--max-len must be a positive integer (the longest training "
-                             f"sequence), got {max_len!r}")
-    if not isinstance(vocab, int) or vocab < 2:
-        raise ChallengeError(f"--vocab must be at least 2 (values 0..vocab-1), got {vocab!r}")
-    if minutes is not None and not (minutes > 0 and math.isfinite(minutes)):
-        raise ChallengeError(f"--minutes must be a positive number, got {minutes!r}")
-    if steps is not None and steps < 1:
-        raise ChallengeError(f"steps must be a positive integer, got {steps!r}")
-    if minutes is None and steps is None:
-        raise ChallengeError("give a training budget: minutes or steps")
-    if batch_size < 1:
-        raise ChallengeError(f"batch size must be a positive integer, got {batch_size!r}")
-
-
-def train_sorter(impl: str | None = None, arch: str = "pointer", max_len: int = 10,
-                 vocab: int = 100, minutes: float | None = 5.0, seed: int = 0,
-                 out: str | Path | None = None, *, min_len: int = 1, steps: int | None = None,
-                 batch_size: int = 256, lr: float = 3e-3, embed_dim: int = 64,
-                 hidden_size: int = 128, length_power: float = 1.0, dev_size: int = 500,
-                 eval_every: int = 200, device: str | None = "auto",
-                 progress: bool = True) -> SorterRun:
-    """Train a sorter on fresh batches (values 0..vocab-1, lengths min_len..max_len, a length
-    L drawn in proportion to ``L ** length_power``) for ``minutes`` (or ``steps``), keep the
-    weights best on a small dev set, save the checkpoint dict to ``out`` (default
-    :func:`default_path`) and return the run. ``impl``: whose sorter_model (default
-    :func:`challenge.impl.default_impl`). ``device``: where to train (:mod:`challenge.device`;
-    "auto" is CUDA when present); the checkpoint is saved from the CPU and records it."""
-    _check_args(arch, max_len, vocab, minutes, steps, batch_size)
-    where = resolve_device(device)
-    impl = impl or default_impl()
-    data = SequenceConfig(min_len=min_len, max_len=max_len, low=0, high=vocab - 1)
-    model_config = {"vocab_size": data.vocab_size, "embed_dim": embed_dim,
-                    "hidden_size": hidden_size, "arch": arch}
-    path = Path(out) if out is not None else default_path(impl, arch)
-    seed_everything(seed)
-    model = build_sorter(impl, model_config)
-    dev = make_sequences(dev_size, seed + DEV_SEED_OFFSET, min_len, max_len, 0, vocab - 1)
-    dev_batch = to_device(collate(dev), where)
+def _loss_fn(impl: str) -> Callable[[nn.Module, tuple], torch.Tensor]:
+    """``Sorter.loss`` on a batch, refused (naming ``impl``) unless it is one float tensor."""
 
     def loss(m: nn.Module, batch: tuple) -> torch.Tensor:
         value = m.loss(*batch)
@@ -177,43 +135,96 @@ def train_sorter(impl: str | None = None, arch: str = "pointer", max_len: int = 
                                  f"reduction)")
         return value
 
+    return loss
+
+
+def _train_config(config: SorterTraining, where: torch.device) -> TrainConfig:
+    # The weights are chosen by dev loss: dev exact match reaches 1.0 long before the model
+    # stops improving (on longer sequences), and a tie would keep the early weights.
+    loop = config.loop
+    return TrainConfig(max_steps=loop.steps,
+                       max_seconds=loop.minutes * 60 if loop.minutes else None, lr=loop.lr,
+                       weight_decay=0.0, warmup_steps=100, eval_every=loop.eval_every,
+                       patience=None, metric="loss", mode="min", seed=config.seed,
+                       device=str(where))
+
+
+def _fit(config: SorterTraining, model: nn.Module, data: SequenceConfig, where: torch.device,
+         callbacks: list) -> tuple[TrainResult, TrainConfig]:
+    """Fit ``model`` on fresh batches of ``data``, keeping the weights best on the run's own
+    dev set (drawn from the seed + :data:`DEV_SEED_OFFSET`)."""
+    d, impl = config.data, str(config.impl)
+    dev = make_sequences(d.dev_size, config.seed + DEV_SEED_OFFSET, data.min_len, data.max_len,
+                         data.low, data.high)
+    dev_batch = to_device(collate(dev), where)
+    loss = _loss_fn(impl)
+
     def evaluate(m: nn.Module) -> dict[str, float]:
         with torch.no_grad():
             dev_loss = float(loss(m, dev_batch))
         return {**evaluate_sorter(m, dev), "loss": dev_loss}
 
-    # The weights are chosen by dev loss: dev exact match reaches 1.0 long before the model
-    # stops improving (on longer sequences), and a tie would keep the early weights.
-    train_config = TrainConfig(max_steps=steps, max_seconds=minutes * 60 if minutes else None,
-                               lr=lr, weight_decay=0.0, warmup_steps=100, eval_every=eval_every,
-                               patience=None, metric="loss", mode="min", seed=seed,
-                               device=str(where))
-    callbacks = [_Progress(desc=f"sorter {arch}", total=steps)] if progress else []
-    trainer = Trainer(model, train_config, callbacks=callbacks,
-                      loss_fn=loss, evaluate=evaluate)
+    train_config = _train_config(config, where)
+    trainer = Trainer(model, train_config, callbacks=callbacks, loss_fn=loss, evaluate=evaluate)
+    stream = SequenceStream(data, batch_size=config.loop.batch_size, seed=config.seed,
+                            length_power=d.length_power)
+    return trainer.fit(stream), train_config
+
+
+def train_sorter(config: SorterTraining | None = None, *, out: str | Path | None = None,
+                 device: str | None = "auto", progress: bool = True,
+                 callbacks: Sequence[Callback] = ()) -> SorterRun:
+    """Train the sorter that ``config`` describes on fresh batches for its minutes (or steps),
+    keep the weights best on a small dev set, save the checkpoint dict to ``out`` (default
+    :func:`default_path`) and return the run. ``device``: where to train
+    (:mod:`challenge.device`; "auto" is CUDA when present); the checkpoint is saved from the
+    CPU and records it. ``callbacks``: more Trainer callbacks, after the progress bar."""
+    config = SorterTraining() if config is None else config
+    if not isinstance(config, SorterTraining):
+        raise ChallengeError(f"train_sorter takes a SorterTraining, got {type(config).__name__}; "
+                             f"build one with challenge.tasks.config.override(SorterTraining(), "
+                             f"max_len=..., ...)")
+    where = resolve_device(device)
+    config = replace(config, impl=config.impl or default_impl())
+    impl, arch, d = str(config.impl), config.model.arch, config.data
+    data = SequenceConfig(min_len=d.min_len, max_len=d.max_len, low=0, high=d.vocab - 1)
+    model_config = {"vocab_size": data.vocab_size, "embed_dim": config.model.embed_dim,
+                    "hidden_size": config.model.hidden_size, "arch": arch}
+    path = Path(out) if out is not None else default_path(impl, arch)
+    seed_everything(config.seed)
+    model = build_sorter(impl, model_config)
+    hooks = [*([_Progress(desc=f"sorter {arch}", total=config.loop.steps)] if progress else []),
+             *callbacks]
     start = time.monotonic()
     try:
-        result = trainer.fit(SequenceStream(data, batch_size=batch_size, seed=seed,
-                                            length_power=length_power))
+        result, train_config = _fit(config, model, data, where, hooks)
     except NotImplementedError as e:
         raise unfinished(impl, e) from None
     except Exception as e:
-        if isinstance(e, (MemoryError, RuntimeError)) and out_of_memory(e):
-            raise ChallengeError(f"out of memory training the sorter: batches of {batch_size} "
-                                 f"sequences up to {max_len} long need more than this machine "
-                                 f"has; use a smaller --max-len (the graded setting is 20)") from None
-        failure = student_failure(impl, e, "training the sorter")
-        if failure is None:
+        failure = _training_failure(config, e)
+        if failure is e:
             raise
         raise failure from None
     metrics = {k: float(v) for k, v in result.best_metrics.items()}
     model.to("cpu")      # a checkpoint loads anywhere
-    config = {"task": "sorter", "impl": impl, "model": model_config,
-              "train": {**train_config.to_dict(), "batch_size": batch_size,
-                        "length_power": length_power, "device_name": describe(where)},
-              "data": data.to_dict(), "dev": {"size": dev_size, "seed": seed + DEV_SEED_OFFSET}}
-    save_checkpoint(path, state_dict=model.state_dict(), config=config,
+    saved = {"task": "sorter", "impl": impl, "model": model_config,
+             "train": {**train_config.to_dict(), "batch_size": config.loop.batch_size,
+                       "length_power": d.length_power, "device_name": describe(where)},
+             "data": data.to_dict(), "dev": {"size": d.dev_size, "seed": config.seed + DEV_SEED_OFFSET}}
+    save_checkpoint(path, state_dict=model.state_dict(), config=saved,
                     tokenizer=id_scheme(data), metrics=metrics)
     return SorterRun(path=str(path), impl=impl, arch=arch, metrics=metrics, steps=result.steps,
                      seconds=time.monotonic() - start, stopped=result.stopped,
-                     dev=config["dev"], device=describe(where))
+                     dev=saved["dev"], device=describe(where))
+
+
+def _training_failure(config: SorterTraining, e: Exception) -> Exception:
+    """What a failed run raises instead of ``e``: out of memory and a student's bug are
+    ChallengeErrors; anything else is ``e`` itself, a bug of ours."""
+    if isinstance(e, (MemoryError, RuntimeError)) and out_of_memory(e):
+        return ChallengeError(f"out of memory training the sorter: batches of "
+                              f"{config.loop.batch_size} sequences up to {config.data.max_len} "
+                              f"long need more than this machine has; use a smaller --max-len "
+                              f"(the graded setting is 20)")
+    failure = student_failure(str(config.impl), e, "training the sorter")
+    return e if failure is None else failure

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -27,14 +26,13 @@ from challenge.errors import ChallengeError
 from challenge.impl import default_impl, student_failure
 from challenge.metrics import binary_metrics, choose_threshold
 from challenge.paths import runs_dir
+from challenge.tasks.config import (EMBEDDING_INITS, SCHEMES, SELECT_METRICS,  # noqa: F401
+                                    STUDENT_MINUTES, SpamLoop, SpamTraining)
 from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, bfloat16_supported,
-                                          build_model, check_logits, check_precision,
-                                          student_modules, unfinished)
-from challenge.training import (HeapTrim, ProgressCallback, TrainConfig, Trainer,
-                                seed_everything, torch_threads)
-
-SCHEMES = ("random", "temporal")
-SELECT_METRICS = ("f1", "roc_auc", "loss")
+                                          build_model, check_logits, student_modules,
+                                          unfinished)
+from challenge.training import (Callback, HeapTrim, ProgressCallback, TrainConfig, Trainer,
+                                TrainResult, seed_everything, torch_threads)
 
 
 @dataclass
@@ -69,11 +67,6 @@ class SpamRun:
 
 
 # --- data ----------------------------------------------------------------------------------
-
-#: Minutes `challenge train spam` trains for at most unless told otherwise: the reference's
-#: 8 epochs took 162-296 s on 2-core machines (docs/experiments.md), so a busy laptop still
-#: gets a good model, and never an hour-long run by surprise.
-STUDENT_MINUTES = 10.0
 
 def course_corpus(data_dir: str | os.PathLike | None = None) -> str:
     """The corpus spam is trained and graded on when none is named: the course's ``[hidden]
@@ -161,130 +154,125 @@ def _dev_metrics(predictor: SpamPredictor, dev_ids: list[list[int]], dev_labels:
             "roc_auc": m.roc_auc, "loss": loss, "threshold": threshold}
 
 
-def _check_args(epochs: int, minutes: float | None, select: str, data: SpamDataConfig) -> None:
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ChallengeError(f"--epochs must be a positive integer, got {epochs!r}")
-    if minutes is not None and not (minutes > 0 and math.isfinite(minutes)):
-        raise ChallengeError(f"--minutes must be a positive number, got {minutes!r}")
-    if select not in SELECT_METRICS:
-        raise ChallengeError(f"unknown selection metric {select!r}; use one of "
-                             f"{', '.join(SELECT_METRICS)}")
-    if data.view not in VIEWS:
-        raise ChallengeError(f"unknown text view {data.view!r}; use one of {', '.join(VIEWS)}")
-    if data.max_length < 1 or data.batch_size < 1 or data.vocab_size < 5:
-        raise ChallengeError("max_length and batch_size must be >= 1 and vocab_size >= 5; got "
-                             f"{data.max_length}, {data.batch_size}, {data.vocab_size}")
-    if not 0 <= data.tail_length < data.max_length:
-        raise ChallengeError(f"tail_length must be >= 0 and below max_length ({data.max_length}), "
-                             f"got {data.tail_length}")
-    if not 0.0 <= data.token_dropout < 1.0:
-        raise ChallengeError(f"token_dropout must be in [0, 1), got {data.token_dropout}")
+def _train_config(loop: SpamLoop, seed: int, where: torch.device) -> TrainConfig:
+    """The generic loop's settings for one spam run (selection on dev ``loop.select``, ties
+    going to the lower dev loss)."""
+    return TrainConfig(epochs=loop.epochs, max_steps=loop.max_steps,
+                       max_seconds=loop.minutes * 60 if loop.minutes else None, lr=loop.lr,
+                       weight_decay=loop.weight_decay, grad_clip=1.0,
+                       warmup_steps=loop.warmup_steps, patience=loop.patience, metric=loop.select,
+                       mode="min" if loop.select == "loss" else "max",
+                       tiebreak=None if loop.select == "loss" else "loss",
+                       ema_decay=loop.ema_decay, seed=seed, device=str(where))
 
 
-#: How train_spam may start the embedding (see :mod:`challenge.embeddings`).
-EMBEDDING_INITS = ("cooccurrence", "random")
+class _Fitted(NamedTuple):
+    net: nn.Module
+    tokenizer: Any
+    model_config: dict
+    result: TrainResult
+    train_config: TrainConfig
+    embedding_init: str       # what was used: "random" where cooccurrence found no embedding
+    adversarial: float        # 0 where the model has no embedding to push
 
-#: The reference settings (see README: the benchmark figures they reach).
-DEFAULT_MODEL = {"embed_dim": 64, "hidden_size": 32, "num_layers": 1, "bidirectional": True,
-                 "dropout": 0.2, "pooling": "attention"}
+
+def _loader(batching: Any, ids: list[list[int]], labels: list[int], data: SpamDataConfig,
+            pad_id: int, seed: int) -> _EpochBatches:
+    sampler = batching.BucketBatchSampler([len(s) for s in ids], data.batch_size, shuffle=True,
+                                          seed=seed)
+    collate = functools.partial(batching.collate, pad_id=pad_id, max_length=data.max_length)
+    loader = torch.utils.data.DataLoader(list(zip(ids, labels)), batch_sampler=sampler,
+                                         collate_fn=collate)
+    return _EpochBatches(loader, sampler)
 
 
-def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0,
-               epochs: int = 10, out: str | os.PathLike | None = None,
-               data_dir: str | os.PathLike | None = None, *, corpus: str | None = None,
-               minutes: float | None = None, max_steps: int | None = None,
-               data: SpamDataConfig | None = None, model: dict | None = None, lr: float = 3e-3,
-               weight_decay: float = 0.1, warmup_steps: int = 50, patience: int | None = 3,
-               select: str = "roc_auc", ema_decay: float | None = None, threads: int | None = 1,
-               precision: str = "float32", embedding_init: str = "cooccurrence",
-               adversarial: float = 3.0, device: str | None = "auto",
-               progress: bool = True) -> SpamRun:
-    """Train a spam classifier of ``impl`` on the split on disk and save its checkpoint.
+def _fit(config: SpamTraining, texts: dict[str, tuple[list[str], list[int]]],
+         where: torch.device, callbacks: list) -> _Fitted:
+    """Tokenizer, model, batches and the Trainer of one resolved ``config``, fitted."""
+    data, loop, seed, impl = config.data, config.loop, config.seed, str(config.impl)
+    (train_texts, train_labels), (dev_texts, dev_labels) = texts["train"], texts["dev"]
+    mods = student_modules(impl, training=True)
+    tokenizer = mods.tokenizer.Tokenizer.train_from_iterator(
+        (t[:data.max_chars] for t in train_texts), vocab_size=data.vocab_size,
+        min_frequency=data.min_frequency, lowercase=data.lowercase)
+    vocab = tokenizer.get_vocab_size()
+    model_config = {**config.model.to_dict(), "vocab_size": vocab, "pad_id": tokenizer.pad_id}
+    net = build_model(impl, model_config)
+    predictor = SpamPredictor(tokenizer, net, mods.batching, data, impl=impl,
+                              threads=loop.threads, precision=config.precision)
+    train_ids, dev_ids = predictor.encode(train_texts), predictor.encode(dev_texts)
+    embedding_init = config.embedding_init
+    if embedding_init == "cooccurrence" and not init_from_cooccurrence(
+            net, train_ids, vocab, pad_id=tokenizer.pad_id, seed=seed):
+        embedding_init = "random"   # no single embedding of the vocabulary's size to start
+    embedding = find_embedding(net, vocab)
+    adversarial = float(config.adversarial) if embedding is not None else 0.0
+    batches = _loader(mods.batching, train_ids, train_labels, data, tokenizer.pad_id, seed)
+    train_config = _train_config(loop, seed, where)
+    loss_fn = _SpamLoss(impl, drop=data.token_dropout, unk_id=tokenizer.unk_id,
+                        pad_id=tokenizer.pad_id, generator=torch.Generator().manual_seed(seed),
+                        adversarial=adversarial, embedding=embedding)
+    trainer = Trainer(net, train_config, callbacks=callbacks, loss_fn=loss_fn,
+                      evaluate=lambda m: _dev_metrics(predictor, dev_ids, dev_labels))
+    with torch_threads(loop.threads):
+        result = trainer.fit(batches)
+    return _Fitted(net, tokenizer, model_config, result, train_config, embedding_init,
+                   adversarial)
+
+
+def _resolve(config: SpamTraining | None, data_dir: str | os.PathLike | None,
+             where: torch.device) -> SpamTraining:
+    """``config`` with its impl, corpus and scheme filled in, checked against this machine."""
+    config = SpamTraining() if config is None else config
+    if not isinstance(config, SpamTraining):
+        raise ChallengeError(f"train_spam takes a SpamTraining, got {type(config).__name__}; "
+                             f"build one with challenge.tasks.config.override(SpamTraining(), "
+                             f"epochs=..., ...)")
+    if config.precision == "bfloat16" and where.type == "cpu" and not bfloat16_supported():
+        raise ChallengeError("this CPU cannot run the LSTM in bfloat16 (it lacks bfloat16 "
+                             "instructions); use --precision float32")
+    corpus = config.corpus or course_corpus()
+    return replace(config, impl=config.impl or default_impl(), corpus=corpus,
+                   scheme=check_scheme(config.scheme, corpus, data_dir))
+
+
+def train_spam(config: SpamTraining | None = None, *, out: str | os.PathLike | None = None,
+               data_dir: str | os.PathLike | None = None, device: str | None = "auto",
+               progress: bool = True, callbacks: Sequence[Callback] = ()) -> SpamRun:
+    """Train the spam classifier that ``config`` describes on the split on disk, save its
+    checkpoint and return the run.
 
     The tokenizer is learnt from the training texts, batches come from the impl's
     ``BucketBatchSampler`` and ``collate``, the generic Trainer (AdamW, clipping, warmup +
-    cosine) keeps the weights best on dev ``select`` (ROC-AUC by default, ties going to the
-    lower dev loss: a small dev set, such as the temporal split's 61 spam, gives F1 many ties
-    and little to choose on) and stops after ``patience`` epochs without improvement,
-    ``epochs`` or ``minutes``. The threshold that maximises dev F1 is
-    stored in the checkpoint (:func:`default_path` unless ``out``). ``corpus``: the split of
-    which corpus to train on (default :func:`course_corpus`). ``impl``: whose modules (default
-    :func:`challenge.impl.default_impl`). ``threads``:
-    torch threads for training (1, the fastest for this model: see
-    :func:`challenge.training.torch_threads`; None leaves torch's setting). ``precision``: how
-    the checkpoint scores messages, on dev here and wherever it is loaded (see
-    :class:`SpamPredictor`); training itself stays in float32. ``embedding_init``:
-    "cooccurrence" starts the embedding from word vectors of the training messages (see
-    :mod:`challenge.embeddings`; a model without one embedding of the vocabulary's size keeps
-    its own init), "random" keeps the model's init. ``adversarial``: each step also fits the
-    batch with every message's embedded tokens pushed this far (L2 norm over the message) in
-    the direction that raises its loss (:mod:`challenge.adversarial`; doubles a step's work;
-    0 turns it off; a model without one embedding of the vocabulary's size trains without it).
-    ``device``: where to train and score dev (:mod:`challenge.device`; "auto" is CUDA when
-    present); the checkpoint is saved from the CPU and records it.
+    cosine) keeps the weights best on dev ``config.loop.select`` (ROC-AUC by default, ties
+    going to the lower dev loss: a small dev set, such as the temporal split's 61 spam, gives
+    F1 many ties and little to choose on) and stops after ``patience`` epochs without
+    improvement, ``epochs`` or ``minutes``. The threshold that maximises dev F1 is stored in
+    the checkpoint (``out``, default :func:`default_path`). ``precision``: how the checkpoint
+    scores messages, on dev here and wherever it is loaded (:class:`SpamPredictor`); training
+    stays in float32. ``embedding_init`` "cooccurrence" starts the embedding from word vectors
+    of the training messages (:mod:`challenge.embeddings`), and ``adversarial`` also fits each
+    batch with its embedded tokens pushed that far the way that raises its loss
+    (:mod:`challenge.adversarial`); a model without one embedding of the vocabulary's size
+    keeps its own init and trains without it. ``data_dir``: the data folder; ``device``: where
+    to train and score dev (:mod:`challenge.device`; "auto" is CUDA when present; the
+    checkpoint is saved from the CPU and records it); ``callbacks``: more Trainer callbacks,
+    after the progress bar (``progress``).
     """
-    data = data or SpamDataConfig()
-    _check_args(epochs, minutes, select, data)
-    if embedding_init not in EMBEDDING_INITS:
-        raise ChallengeError(f"unknown embedding_init {embedding_init!r}; use one of "
-                             f"{', '.join(EMBEDDING_INITS)}")
-    if not (isinstance(adversarial, (int, float)) and 0 <= adversarial < math.inf):
-        raise ChallengeError(f"adversarial must be a number >= 0 (0: off), got {adversarial!r}")
-    check_precision(precision)
     where = resolve_device(device)
-    if precision == "bfloat16" and where.type == "cpu" and not bfloat16_supported():
-        raise ChallengeError("this CPU cannot run the LSTM in bfloat16 (it lacks bfloat16 "
-                             "instructions); use --precision float32")
-    corpus = corpus or course_corpus()
-    impl = impl or default_impl()
-    scheme = check_scheme(scheme, corpus, data_dir)
-    train_texts, train_labels = load_texts(corpus, "train", data.view, data_dir)
-    dev_texts, dev_labels = load_texts(corpus, "dev", data.view, data_dir)
-    if len(set(train_labels)) < 2:
+    config = _resolve(config, data_dir, where)
+    corpus, impl, scheme = str(config.corpus), str(config.impl), str(config.scheme)
+    texts = {part: load_texts(corpus, part, config.data.view, data_dir) for part in ("train", "dev")}
+    if len(set(texts["train"][1])) < 2:
         raise ChallengeError(f"the train split of {corpus!r} holds only one class; a classifier "
                              f"needs ham and spam (check the corpus or the split)")
     path = Path(out) if out is not None else default_path(impl, scheme, corpus)
-    model_config = {**DEFAULT_MODEL, **(model or {})}
     start = time.monotonic()
-    seed_everything(seed)
-    mods = student_modules(impl, training=True)
+    seed_everything(config.seed)
+    hooks = [HeapTrim(), *([ProgressCallback(desc=f"spam {impl}")] if progress else []),
+             *callbacks]
     try:
-        tokenizer = mods.tokenizer.Tokenizer.train_from_iterator(
-            (t[:data.max_chars] for t in train_texts), vocab_size=data.vocab_size,
-            min_frequency=data.min_frequency, lowercase=data.lowercase)
-        model_config.update(vocab_size=tokenizer.get_vocab_size(), pad_id=tokenizer.pad_id)
-        net = build_model(impl, model_config)
-        predictor = SpamPredictor(tokenizer, net, mods.batching, data, impl=impl, threads=threads,
-                                  precision=precision)
-        train_ids, dev_ids = predictor.encode(train_texts), predictor.encode(dev_texts)
-        if embedding_init == "cooccurrence" and not init_from_cooccurrence(
-                net, train_ids, tokenizer.get_vocab_size(), pad_id=tokenizer.pad_id, seed=seed):
-            embedding_init = "random"   # no single embedding of the vocabulary's size to start
-        embedding = find_embedding(net, tokenizer.get_vocab_size())
-        if embedding is None:
-            adversarial = 0.0           # nothing to push: recorded as trained without it
-        sampler = mods.batching.BucketBatchSampler([len(s) for s in train_ids], data.batch_size,
-                                                   shuffle=True, seed=seed)
-        collate = functools.partial(mods.batching.collate, pad_id=tokenizer.pad_id,
-                                    max_length=data.max_length)
-        loader = torch.utils.data.DataLoader(list(zip(train_ids, train_labels)),
-                                             batch_sampler=sampler, collate_fn=collate)
-        train_config = TrainConfig(epochs=epochs, max_steps=max_steps,
-                                   max_seconds=minutes * 60 if minutes else None, lr=lr,
-                                   weight_decay=weight_decay, grad_clip=1.0,
-                                   warmup_steps=warmup_steps, patience=patience, metric=select,
-                                   mode="min" if select == "loss" else "max",
-                                   tiebreak=None if select == "loss" else "loss",
-                                   ema_decay=ema_decay, seed=seed, device=str(where))
-        callbacks = [HeapTrim()] + ([ProgressCallback(desc=f"spam {impl}")] if progress else [])
-        loss_fn = functools.partial(_loss, drop=data.token_dropout, unk_id=tokenizer.unk_id,
-                                    pad_id=tokenizer.pad_id, impl=impl,
-                                    generator=torch.Generator().manual_seed(seed),
-                                    adversarial=adversarial, embedding=embedding)
-        trainer = Trainer(net, train_config, callbacks=callbacks, loss_fn=loss_fn,
-                          evaluate=lambda m: _dev_metrics(predictor, dev_ids, dev_labels))
-        with torch_threads(threads):
-            result = trainer.fit(_EpochBatches(loader, sampler))
+        fitted = _fit(config, texts, where, hooks)
     except NotImplementedError as e:
         raise unfinished(impl, e) from None
     except Exception as e:
@@ -292,45 +280,62 @@ def train_spam(impl: str | None = None, scheme: str | None = None, seed: int = 0
         if failure is None:
             raise
         raise failure from None
+    result = fitted.result
     metrics = {k: float(v) for k, v in result.best_metrics.items() if k != "threshold"}
     threshold = float(result.best_metrics.get("threshold", 0.5))
-    net.to("cpu")        # a checkpoint loads anywhere
-    from challenge.data.lineage import corpus_sha256   # training only: the grader's child never needs it
-
-    config = {"task": "spam", "impl": impl, "corpus": corpus, "scheme": scheme,
-              "corpus_sha256": corpus_sha256(corpus, data_dir),
-              "model": model_config, "data": data.to_dict(), "precision": precision,
-              "train": {**train_config.to_dict(), "batch_size": data.batch_size,
-                        "embedding_init": embedding_init, "adversarial": float(adversarial),
-                        "device_name": describe(where)},
-              "split": {k: v for k, v in split_info(corpus, data_dir).items()
-                        if k in ("seed", "scheme", "sha256", "counts", "corpus_sha256")}}
-    save_checkpoint(path, state_dict=net.state_dict(), config=config, tokenizer=tokenizer.to_dict(),
-                    metrics=metrics, threshold=threshold)
+    _save(path, config, fitted, metrics, threshold, data_dir, where)
     return SpamRun(path=str(path), impl=impl, scheme=scheme, metrics=metrics, threshold=threshold,
                    steps=result.steps, epochs=result.epochs, seconds=time.monotonic() - start,
                    stopped=result.stopped, history=result.history, corpus=corpus,
                    device=describe(where))
 
 
-def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], *,
-          drop: float = 0.0, unk_id: int = 1, pad_id: int = 0,
-          generator: torch.Generator | None = None, impl: str = "solutions",
-          adversarial: float = 0.0, embedding: nn.Embedding | None = None) -> torch.Tensor:
+def _save(path: Path, config: SpamTraining, fitted: _Fitted, metrics: dict[str, float],
+          threshold: float, data_dir: str | os.PathLike | None, where: torch.device) -> None:
+    """The checkpoint of a fitted run; its ``config`` dict is what loaders and the grade read."""
+    from challenge.data.lineage import corpus_sha256   # training only: the grader's child never needs it
+
+    fitted.net.to("cpu")        # a checkpoint loads anywhere
+    corpus, data = str(config.corpus), config.data
+    saved = {"task": "spam", "impl": config.impl, "corpus": corpus, "scheme": config.scheme,
+             "corpus_sha256": corpus_sha256(corpus, data_dir),
+             "model": fitted.model_config, "data": data.to_dict(), "precision": config.precision,
+             "train": {**fitted.train_config.to_dict(), "batch_size": data.batch_size,
+                       "embedding_init": fitted.embedding_init,
+                       "adversarial": float(fitted.adversarial), "device_name": describe(where)},
+             "split": {k: v for k, v in split_info(corpus, data_dir).items()
+                       if k in ("seed", "scheme", "sha256", "counts", "corpus_sha256")}}
+    save_checkpoint(path, state_dict=fitted.net.state_dict(), config=saved,
+                    tokenizer=fitted.tokenizer.to_dict(), metrics=metrics, threshold=threshold)
+
+
+@dataclass(frozen=True, eq=False)
+class _SpamLoss:
     """Binary cross-entropy on one batch; with ``drop``, that share of the real tokens is
     replaced by <unk> first (word dropout: the model cannot lean on any single rare word);
     with ``adversarial`` > 0 and the model's ``embedding``, the clean plus adversarial loss of
     :func:`challenge.adversarial.adversarial_loss` (the clean part already back-propagated)."""
-    ids, lengths, labels = batch                                   # (B, T), (B,), (B,)
-    if drop > 0:
-        # drawn on the CPU generator whatever the device: the same tokens drop on CPU and GPU
-        hit = (torch.rand(ids.shape, generator=generator) < drop).to(ids.device)  # (B, T)
-        ids = ids.masked_fill(hit & (ids != pad_id), unk_id)       # (B, T)
 
-    def bce() -> torch.Tensor:
-        logits = check_logits(model(ids, lengths), len(labels), impl)   # (B,)
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    impl: str = "solutions"
+    drop: float = 0.0
+    unk_id: int = 1
+    pad_id: int = 0
+    generator: torch.Generator | None = None
+    adversarial: float = 0.0
+    embedding: nn.Embedding | None = None
 
-    if adversarial > 0 and embedding is not None:
-        return adversarial_loss(embedding, bce, adversarial, tuple(ids.shape))
-    return bce()
+    def __call__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+                 ) -> torch.Tensor:
+        ids, lengths, labels = batch                                   # (B, T), (B,), (B,)
+        if self.drop > 0:
+            # drawn on the CPU generator whatever the device: the same tokens drop on CPU and GPU
+            hit = (torch.rand(ids.shape, generator=self.generator) < self.drop).to(ids.device)
+            ids = ids.masked_fill(hit & (ids != self.pad_id), self.unk_id)    # (B, T)
+
+        def bce() -> torch.Tensor:
+            logits = check_logits(model(ids, lengths), len(labels), self.impl)   # (B,)
+            return nn.functional.binary_cross_entropy_with_logits(logits, labels)
+
+        if self.adversarial > 0 and self.embedding is not None:
+            return adversarial_loss(self.embedding, bce, self.adversarial, tuple(ids.shape))
+        return bce()

@@ -1,6 +1,6 @@
-"""Spam prediction from a checkpoint: how texts become token ids (:class:`SpamDataConfig`),
-loading the student's (or the reference) modules, and fast batched scoring
-(:class:`SpamPredictor`), which training, the grader and the benchmark share.
+"""Spam prediction from a checkpoint: how texts become token ids (:class:`SpamDataConfig`, from
+:mod:`challenge.tasks.config`), loading the student's (or the reference) modules, and fast
+batched scoring (:class:`SpamPredictor`), which training, the grader and the benchmark share.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import functools
 import os
 import queue
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Iterable, Sequence
 
@@ -23,32 +23,10 @@ from challenge.data.corpus import Message
 from challenge.device import model_device
 from challenge.errors import ChallengeError
 from challenge.impl import build_model as build_student_model, require, unfinished
+from challenge.tasks.config import PRECISIONS, SpamDataConfig  # noqa: F401  (defined there)
 from challenge.training import torch_threads, usable_cores
 
-PRECISIONS = ("float32", "bfloat16")
 _PARTS = ("tokenizer", "batching", "spam_model")
-
-
-@dataclass(frozen=True)
-class SpamDataConfig:
-    """How messages become token ids: the text view, the vocabulary and the truncation."""
-
-    view: str = "subject_body"
-    vocab_size: int = 30000
-    min_frequency: int = 2
-    lowercase: bool = True
-    max_length: int = 1000         # tokens kept in all: the first ones (the subject comes first)
-    tail_length: int = 0           # ... of which this many are the message's last tokens
-    chars_per_token: int = 12      # text is cut to max_length * this before tokenizing (speed)
-    batch_size: int = 16
-    token_dropout: float = 0.25    # training only: this share of real tokens becomes <unk>
-
-    @property
-    def max_chars(self) -> int:
-        return self.max_length * self.chars_per_token
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def check_precision(precision: str, where: str = "") -> None:
@@ -125,7 +103,8 @@ class SpamPredictor:
     end of a long text is encoded too: see :meth:`encode`), sorted by length and scored in
     batches of at most ``max_batch`` messages and ``max_tokens`` padded tokens (short messages
     share big batches, long ones smaller; little padding, no gradients), then put back in
-    input order. ``threads``: torch threads while scoring (1 is the fastest for this small
+    input order (:attr:`max_batch` and :attr:`max_tokens`, class defaults an instance may
+    change). ``threads``: torch threads while scoring (1 is the fastest for this small
     model; None leaves torch's setting). ``workers``: batches scored at once, each by its own
     copy of the model in its own thread (torch releases the GIL inside its operators, so the
     batches run on separate cores; None: one per usable core, at most 4, where
@@ -139,15 +118,16 @@ class SpamPredictor:
     graded there.
     """
 
+    max_batch: int = 512
+    max_tokens: int = 32768
+
     def __init__(self, tokenizer: Any, model: nn.Module, batching: ModuleType,
-                 data: SpamDataConfig, threshold: float = 0.5, impl: str = "solutions",
-                 max_batch: int = 512, max_tokens: int = 32768, threads: int | None = 1,
-                 precision: str = "float32", workers: int | None = None):
+                 data: SpamDataConfig, threshold: float = 0.5, impl: str = "solutions", *,
+                 threads: int | None = 1, precision: str = "float32", workers: int | None = None):
         check_precision(precision)
         self.tokenizer, self.model, self.batching = tokenizer, model.eval(), batching
         self.precision = precision
-        self.data, self.threshold, self.impl = data, threshold, impl
-        self.max_batch, self.max_tokens, self.threads = max_batch, max_tokens, threads
+        self.data, self.threshold, self.impl, self.threads = data, threshold, impl, threads
         self.workers = max(1, int(workers)) if workers is not None else usable_cores(4)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:

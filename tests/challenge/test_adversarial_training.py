@@ -10,6 +10,7 @@ from torch import nn
 from challenge.adversarial import adversarial_loss, batch_dim, per_row_direction
 from challenge.checkpoint import load_checkpoint
 from challenge.errors import ChallengeError
+from challenge.tasks.config import SpamTraining, override
 from challenge.tasks.spam import train_spam
 from challenge.training import TrainConfig, Trainer
 from test_spam_task import SMALL, TINY, make_toy_dir
@@ -141,9 +142,10 @@ def test_the_trainer_keeps_gradients_a_loss_fn_back_propagated_itself():
 def test_train_spam_trains_adversarially_and_records_it(toy_dir, tmp_path):
     runs = {}
     for eps in (0.0, 1.0):
-        runs[eps] = train_spam(data_dir=toy_dir, out=tmp_path / f"adv{eps}.pt", epochs=3,
-                               model=TINY, data=SMALL, lr=1e-2, warmup_steps=0, patience=None,
-                               adversarial=eps, progress=False)
+        config = override(SpamTraining(), epochs=3, data=SMALL, lr=1e-2, warmup_steps=0,
+                          patience=None, adversarial=eps, **TINY)
+        runs[eps] = train_spam(config, data_dir=toy_dir, out=tmp_path / f"adv{eps}.pt",
+                               progress=False)
     assert runs[1.0].metrics["f1"] == 1.0
     assert load_checkpoint(runs[1.0].path)["config"]["train"]["adversarial"] == 1.0
     assert load_checkpoint(runs[0.0].path)["config"]["train"]["adversarial"] == 0.0
@@ -155,8 +157,10 @@ def test_train_spam_trains_adversarially_and_records_it(toy_dir, tmp_path):
 
 def test_a_negative_adversarial_step_is_refused(toy_dir, tmp_path):
     out = tmp_path / "bad.pt"
-    with pytest.raises(ChallengeError, match="adversarial"):
-        train_spam(data_dir=toy_dir, out=out, adversarial=-1.0, progress=False)
+    with pytest.raises(ChallengeError, match=r"adversarial \(--adversarial\) must be a number "
+                                             r">= 0 \(0: off\), got -1.0"):
+        train_spam(override(SpamTraining(), adversarial=-1.0), data_dir=toy_dir, out=out,
+                   progress=False)
     assert not out.exists()
 
 
@@ -189,7 +193,7 @@ def test_a_model_without_one_embedding_of_the_vocabulary_trains_without_it(toy_d
             text = text.replace(anchor,
                                 anchor + "        self.unused = nn.Embedding(c.vocab_size, 2)\n")
         (impl / f"{name}.py").write_text(text)
-    run = train_spam(impl=str(impl), data_dir=toy_dir, out=tmp_path / "two.pt", epochs=1,
-                     model=TINY, data=SMALL, progress=False)
+    config = override(SpamTraining(), impl=str(impl), epochs=1, data=SMALL, **TINY)
+    run = train_spam(config, data_dir=toy_dir, out=tmp_path / "two.pt", progress=False)
     train = load_checkpoint(run.path)["config"]["train"]
     assert train["adversarial"] == 0.0 and train["embedding_init"] == "random"

@@ -45,12 +45,13 @@ def test_batches_follow_the_device_nested_and_untouched_otherwise():
 
 
 def test_training_records_the_device_in_the_checkpoint_and_the_run(tmp_path):
+    from challenge.tasks.config import SorterTraining, override
     from challenge.tasks.sorter import train_sorter
 
     out = tmp_path / "sorter.pt"
-    run = train_sorter(impl="solutions", max_len=3, vocab=5, minutes=None, steps=3,
-                       eval_every=3, dev_size=8, batch_size=8, out=out, device="cpu",
-                       progress=False)
+    config = override(SorterTraining(), impl="solutions", max_len=3, vocab=5, minutes=None,
+                      steps=3, eval_every=3, dev_size=8, batch_size=8)
+    run = train_sorter(config, out=out, device="cpu", progress=False)
     train = load_checkpoint(out)["config"]["train"]
     assert (train["device"], train["device_name"]) == ("cpu", describe(torch.device("cpu")))
     assert run.device == "cpu" and " on cpu; " in run.summary()

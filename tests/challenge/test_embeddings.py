@@ -13,6 +13,7 @@ from torch import nn
 from challenge.checkpoint import load_checkpoint
 from challenge.embeddings import SPREAD, cooccurrence_vectors, find_embedding, init_from_cooccurrence
 from challenge.errors import ChallengeError
+from challenge.tasks.config import SpamTraining, override
 from challenge.tasks.spam import train_spam
 from test_spam_task import SMALL, TINY, make_toy_dir
 
@@ -72,16 +73,18 @@ def test_init_from_cooccurrence_fills_the_one_embedding_of_the_vocabulary_size()
 
 
 def test_train_spam_starts_from_cooccurrence_unless_told_otherwise(tmp_path):
-    kw = dict(data_dir=make_toy_dir(tmp_path / "data"), epochs=1, max_steps=1, model=TINY, data=SMALL, progress=False)
-    runs = {init: load_checkpoint(train_spam(out=tmp_path / f"{init}.pt", embedding_init=init,
-                                             **kw).path)
+    kw = dict(data_dir=make_toy_dir(tmp_path / "data"), progress=False)
+    config = override(SpamTraining(), epochs=1, max_steps=1, data=SMALL, **TINY)
+    runs = {init: load_checkpoint(train_spam(override(config, embedding_init=init),
+                                             out=tmp_path / f"{init}.pt", **kw).path)
             for init in ("cooccurrence", "random")}
-    assert load_checkpoint(train_spam(out=tmp_path / "default.pt", **kw).path)["config"]["train"][
-        "embedding_init"] == "cooccurrence"
+    assert load_checkpoint(train_spam(config, out=tmp_path / "default.pt", **kw).path)["config"][
+        "train"]["embedding_init"] == "cooccurrence"
     for init, ckpt in runs.items():
         assert ckpt["config"]["train"]["embedding_init"] == init
     weights = {init: ckpt["state_dict"]["embedding.weight"] for init, ckpt in runs.items()}
     assert not torch.allclose(weights["cooccurrence"], weights["random"], atol=0.1)
-    with pytest.raises(ChallengeError, match="unknown embedding_init 'glove'"):
-        train_spam(out=tmp_path / "x.pt", embedding_init="glove", **kw)
+    with pytest.raises(ChallengeError, match="embedding_init must be one of cooccurrence, random, "
+                                             "got 'glove'"):
+        train_spam(override(config, embedding_init="glove"), out=tmp_path / "x.pt", **kw)
     assert not (tmp_path / "x.pt").exists()

@@ -14,6 +14,7 @@ from challenge.data.lineage import corpus_sha256
 from challenge.errors import ChallengeError
 from challenge.evaluate import evaluate_spam
 from challenge.metrics import binary_metrics
+from challenge.tasks.config import SpamTraining, override
 from challenge.tasks.spam import train_spam
 from challenge.tasks.spam_predict import load_spam_predictor
 from test_spam_task import SMALL, TINY, _toy_messages, make_toy_dir
@@ -25,8 +26,8 @@ def trained(tmp_path_factory):
     other = [Message(id=f"o{i}", group="imported", label=m.label, subject=m.subject,
                      body=m.body) for i, m in enumerate(_toy_messages(60, seed=5))]
     write_corpus("other", other, {"source": "synthetic"}, root)
-    run = train_spam(data_dir=root, out=root / "spam.pt", epochs=2, model=TINY, data=SMALL,
-                     progress=False, corpus="spam")
+    config = override(SpamTraining(), epochs=2, data=SMALL, corpus="spam", **TINY)
+    run = train_spam(config, data_dir=root, out=root / "spam.pt", progress=False)
     return root, run.path
 
 

@@ -15,9 +15,14 @@ from challenge.cli import main
 from challenge.checkpoint import load_checkpoint
 from challenge.data.sequences import EOS_ID, PAD_ID, collate, encode_values, make_sequences
 from challenge.errors import ChallengeError
+from challenge.tasks.config import SorterTraining, override
 from challenge.tasks.sorter import evaluate_sorter, load_sorter, train_sorter
 
 ROOT = Path(__file__).resolve().parents[2]
+#: A tiny pointer sorter that learns lengths 1..4 of values 0..4 in seconds.
+TINY = override(SorterTraining(), arch="pointer", min_len=1, max_len=4, vocab=5, minutes=None,
+                steps=120, seed=0, batch_size=64, lr=1e-2, embed_dim=16, hidden_size=32,
+                dev_size=200, eval_every=40)
 
 
 class Scripted(torch.nn.Module):
@@ -50,9 +55,7 @@ def test_evaluate_sorter_metrics():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     path = tmp_path_factory.mktemp("runs") / "sorter.pt"
-    run = train_sorter(arch="pointer", max_len=4, vocab=5, minutes=None, steps=120, seed=0,
-                       out=path, batch_size=64, lr=1e-2, embed_dim=16, hidden_size=32,
-                       dev_size=200, eval_every=40, progress=False)
+    run = train_sorter(TINY, out=path, progress=False)
     return run
 
 
@@ -74,9 +77,7 @@ def test_checkpoint_round_trip_reproduces_the_dev_metrics(trained):
 
 
 def test_same_seed_same_model(trained, tmp_path):
-    run = train_sorter(arch="pointer", max_len=4, vocab=5, minutes=None, steps=120, seed=0,
-                       out=tmp_path / "again.pt", batch_size=64, lr=1e-2, embed_dim=16,
-                       hidden_size=32, dev_size=200, eval_every=40, progress=False)
+    run = train_sorter(TINY, out=tmp_path / "again.pt", progress=False)
     a, b = load_checkpoint(trained.path)["state_dict"], load_checkpoint(run.path)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -107,10 +108,12 @@ def _stub(tmp_path) -> str:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--arch", "unknown"], "unknown sorter architecture 'unknown'"),
-    (["--max-len", "0"], "--max-len must be a positive integer"),
-    (["--vocab", "1"], "--vocab must be at least 2"),
-    (["--minutes", "-1"], "--minutes must be a positive number"),
+    (["--arch", "unknown"], "model.arch (--arch) must be one of seq2seq, attention, pointer, "
+                            "got 'unknown'"),
+    (["--max-len", "0"], "data.max_len (--max-len) must be an integer at least data.min_len (1)"),
+    (["--vocab", "1"], "data.vocab (--vocab) must be an integer >= 2, got 1"),
+    (["--minutes", "-1"], "loop.minutes (--minutes) must be a number > 0 or None, got -1.0"),
+    (["--minutes", "0"], "loop.minutes (--minutes) must be a number > 0 or None, got 0.0"),
     (["--impl", "no/such/folder"], "no/such/folder"),
 ])
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):

@@ -34,8 +34,11 @@ def _predictor(model: nn.Module | None = None, **kwargs) -> SpamPredictor:
     model = model or SpamClassifier(SpamModelConfig(vocab_size=len(tok), embed_dim=8,
                                                     hidden_size=8))
     # small batches, so that the 300 texts make many of them
-    return SpamPredictor(tok, model, load_module("solutions", "batching"),
-                         SpamDataConfig(max_length=100), max_batch=16, max_tokens=800, **kwargs)
+    predictor = SpamPredictor(tok, model, load_module("solutions", "batching"),
+                              SpamDataConfig(max_length=100), **kwargs)
+    predictor.max_batch, predictor.max_tokens = 16, 800
+    assert SpamPredictor.max_batch == 512                 # the class default stays
+    return predictor
 
 
 def test_two_workers_give_the_scores_of_one():

@@ -23,6 +23,7 @@ from challenge.data.corpus import Message, load_split, write_corpus
 from challenge.data.split import make_split
 from challenge.errors import ChallengeError
 from challenge.metrics import binary_metrics
+from challenge.tasks.config import SpamTraining, override
 from challenge.tasks.spam import load_texts, train_spam
 from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, bfloat16_supported,
                                           load_spam_predictor, predict_messages)
@@ -32,6 +33,11 @@ HAM_WORDS = "meeting patch build kernel review lunch thanks agenda".split()
 FILLER = "the a to of and in for on with this that is are was".split()
 TINY = {"embed_dim": 8, "hidden_size": 8}
 SMALL = SpamDataConfig(vocab_size=200, min_frequency=1, max_length=40, batch_size=8)
+
+
+def spam_config(**changes) -> SpamTraining:
+    """The default SpamTraining with ``changes``, each by its field name."""
+    return override(SpamTraining(), **changes)
 
 
 def _toy_messages(n: int = 160, seed: int = 0) -> list[Message]:
@@ -63,8 +69,8 @@ def toy_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def toy_run(toy_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "toy.pt"
-    run = train_spam(data_dir=toy_dir, out=out, epochs=20, model=TINY, data=SMALL, lr=1e-2,
-                     warmup_steps=0, patience=None, progress=False)
+    run = train_spam(spam_config(epochs=20, data=SMALL, lr=1e-2, warmup_steps=0, patience=None,
+                                 **TINY), data_dir=toy_dir, out=out, progress=False)
     return run
 
 
@@ -130,17 +136,19 @@ def test_head_and_tail_truncation_keeps_the_end_of_long_messages():
 
 
 def test_tail_length_must_leave_room_for_the_head(toy_dir, tmp_path):
-    with pytest.raises(ChallengeError, match="tail_length must be >= 0 and below max_length"):
-        train_spam(data_dir=toy_dir, out=tmp_path / "x.pt",
-                   data=SpamDataConfig(max_length=10, tail_length=10), progress=False)
+    with pytest.raises(ChallengeError, match=r"data.tail_length must be an integer >= 0 and "
+                                             r"below data.max_length \(10\), got 10"):
+        train_spam(spam_config(data=SpamDataConfig(max_length=10, tail_length=10)),
+                   data_dir=toy_dir, out=tmp_path / "x.pt", progress=False)
     assert not (tmp_path / "x.pt").exists()
 
 
 @pytest.mark.skipif(not bfloat16_supported(), reason="this CPU cannot run an LSTM in bfloat16 "
                     "(test_without_bfloat16_instructions_... covers such CPUs)")
 def test_bfloat16_scoring_is_stored_and_close_to_float32(toy_dir, tmp_path):
-    kw = dict(data_dir=toy_dir, epochs=3, model=TINY, data=SMALL, progress=False)
-    run = train_spam(out=tmp_path / "bf.pt", precision="bfloat16", **kw)
+    kw = dict(data_dir=toy_dir, progress=False)
+    config = spam_config(epochs=3, data=SMALL, **TINY)
+    run = train_spam(override(config, precision="bfloat16"), out=tmp_path / "bf.pt", **kw)
     assert load_checkpoint(run.path)["config"]["precision"] == "bfloat16"
     predictor = load_spam_predictor(run.path)
     assert predictor.precision == "bfloat16"
@@ -150,8 +158,9 @@ def test_bfloat16_scoring_is_stored_and_close_to_float32(toy_dir, tmp_path):
     full = predictor.predict_proba(texts)
     assert not np.array_equal(low, full)             # autocast really ran in bfloat16 ...
     assert np.allclose(low, full, atol=0.05)          # ... and stays close to float32
-    with pytest.raises(ChallengeError, match="unknown precision 'float16'"):
-        train_spam(out=tmp_path / "x.pt", precision="float16", **kw)
+    with pytest.raises(ChallengeError, match="precision must be one of float32, bfloat16, got "
+                                             "'float16'"):
+        train_spam(override(config, precision="float16"), out=tmp_path / "x.pt", **kw)
     assert not (tmp_path / "x.pt").exists()
 
 
@@ -160,13 +169,14 @@ def test_without_bfloat16_instructions_training_is_refused_and_checkpoints_score
     import challenge.tasks.spam as spam_task
     import challenge.tasks.spam_predict as spam_predict
 
-    kw = dict(data_dir=toy_dir, epochs=1, model=TINY, data=SMALL, progress=False)
-    run = train_spam(out=tmp_path / "f32.pt", **kw)
+    kw = dict(data_dir=toy_dir, progress=False)
+    config = spam_config(epochs=1, data=SMALL, **TINY)
+    run = train_spam(config, out=tmp_path / "f32.pt", **kw)
     monkeypatch.setattr(spam_task, "bfloat16_supported", lambda: False)
     monkeypatch.setattr(spam_predict, "bfloat16_supported", lambda: False)
     with pytest.raises(ChallengeError, match="cannot run the LSTM in bfloat16.*--precision "
                                              "float32"):
-        train_spam(out=tmp_path / "bf.pt", precision="bfloat16", **kw)
+        train_spam(override(config, precision="bfloat16"), out=tmp_path / "bf.pt", **kw)
     assert not (tmp_path / "bf.pt").exists()
     # A bfloat16 checkpoint made elsewhere is still scored here, in float32.
     texts, _ = load_texts("spam", "dev", data_dir=toy_dir)
@@ -177,9 +187,10 @@ def test_without_bfloat16_instructions_training_is_refused_and_checkpoints_score
 
 
 def test_same_seed_same_checkpoint(toy_dir, tmp_path):
-    kw = dict(data_dir=toy_dir, epochs=1, model=TINY, data=SMALL, progress=False)
-    a = load_checkpoint(train_spam(out=tmp_path / "a.pt", **kw).path)["state_dict"]
-    b = load_checkpoint(train_spam(out=tmp_path / "b.pt", **kw).path)["state_dict"]
+    kw = dict(data_dir=toy_dir, progress=False)
+    config = spam_config(epochs=1, data=SMALL, **TINY)
+    a = load_checkpoint(train_spam(config, out=tmp_path / "a.pt", **kw).path)["state_dict"]
+    b = load_checkpoint(train_spam(config, out=tmp_path / "b.pt", **kw).path)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -192,7 +203,8 @@ def test_missing_split_says_how_to_make_one(tmp_path):
 
 def test_scheme_must_match_the_split_on_disk(toy_dir, tmp_path):
     with pytest.raises(ChallengeError, match="on disk is 'random', not 'temporal'"):
-        train_spam(scheme="temporal", data_dir=toy_dir, out=tmp_path / "x.pt", progress=False)
+        train_spam(spam_config(scheme="temporal"), data_dir=toy_dir, out=tmp_path / "x.pt",
+                   progress=False)
     assert not (tmp_path / "x.pt").exists()
 
 
@@ -217,12 +229,14 @@ def test_cli_train_prints_dev_metrics_as_json(toy_dir, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
+    (["--epochs", "0"], "loop.epochs (--epochs) must be an integer >= 1, got 0"),
     (["--scheme", "temporal"], "challenge data split spam --scheme temporal"),
-    (["--minutes", "-1"], "--minutes must be a positive number"),
+    (["--minutes", "-1"], "loop.minutes (--minutes) must be a number > 0 or None, got -1.0"),
+    (["--seed", "1.5"], "Invalid value for '--seed'"),
     (["--embedding-init", "glove"], "Invalid value for '--embedding-init'"),
     (["--adversarial", "-1"], "Invalid value for '--adversarial'"),
-    (["--adversarial", "nan"], "adversarial must be a number >= 0 (0: off), got nan"),
+    (["--adversarial", "nan"], "adversarial (--adversarial) must be a number >= 0 (0: off), got "
+                               "nan"),
 ])
 def test_cli_bad_input_is_one_line_without_traceback(toy_dir, tmp_path, args, message):
     out = tmp_path / "bad.pt"
@@ -230,6 +244,8 @@ def test_cli_bad_input_is_one_line_without_traceback(toy_dir, tmp_path, args, me
                                        "--out", str(out), *args])
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
+    if not message.startswith("Invalid value"):      # ours: one line, exit 1 (click's: usage too)
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert not out.exists()
 
 
@@ -386,8 +402,8 @@ def test_cli_end_to_end_as_a_subprocess(toy_dir, tmp_path):
 def test_brief_training_on_the_real_corpus_beats_a_floor(spam_data_dir, tmp_path):
     """Two short epochs on 2 CPU cores (about a minute) already separate real spam well."""
     data = SpamDataConfig(max_length=200)
-    run = train_spam(data_dir=spam_data_dir, out=tmp_path / "real.pt", epochs=2, data=data,
-                     progress=False)
+    run = train_spam(spam_config(epochs=2, data=data), data_dir=spam_data_dir,
+                     out=tmp_path / "real.pt", progress=False)
     texts, labels = load_texts("spam", "test", data_dir=spam_data_dir)
     predictor = load_spam_predictor(run.path)
     m = binary_metrics(labels, predictor.predict_proba(texts), predictor.threshold)

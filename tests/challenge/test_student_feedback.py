@@ -140,8 +140,8 @@ def test_train_spam_has_a_default_time_budget_and_says_it_first(monkeypatch, arg
     monkeypatch.setenv("CHALLENGE_QUIET", "0")    # the line goes with the progress bar
     seen = {}
 
-    def fake(**kwargs):
-        seen.update(kwargs)
+    def fake(config, **kwargs):
+        seen["minutes"] = config.loop.minutes
         raise challenge.tasks.spam.ChallengeError("stopped by the test")
 
     monkeypatch.setattr(challenge.tasks.spam, "train_spam", fake)

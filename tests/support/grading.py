@@ -60,14 +60,16 @@ def sorter_checkpoint(path: Path, rubric: Rubric, steps: int = 0, hidden_size: i
     import torch
 
     from challenge.checkpoint import save_checkpoint
+    from challenge.tasks.config import SorterTraining, override
     from challenge.tasks.sorter import train_sorter
 
     s = rubric.sorter
     if steps:
-        train_sorter(impl="solutions", arch="pointer", min_len=s.min_len, max_len=s.max_len,
-                     vocab=s.high + 1, minutes=None, steps=steps, out=path, batch_size=64,
-                     embed_dim=32, hidden_size=hidden_size, dev_size=50, eval_every=steps,
-                     progress=False)
+        config = override(SorterTraining(), impl="solutions", arch="pointer", min_len=s.min_len,
+                          max_len=s.max_len, vocab=s.high + 1, minutes=None, steps=steps,
+                          batch_size=64, embed_dim=32, hidden_size=hidden_size, dev_size=50,
+                          eval_every=steps)
+        train_sorter(config, out=path, progress=False)
         return path
     from solutions.sorter_model import Sorter, SorterConfig
 
@@ -132,11 +134,12 @@ def write_rubric(path: Path, rubric: Rubric) -> Path:
 
 def spam_checkpoint(path: Path, data_dir: Path) -> Path:
     """A small reference spam classifier trained on the tiny corpus's public split."""
+    from challenge.tasks.config import SpamTraining, override
     from challenge.tasks.spam import SpamDataConfig, train_spam
 
-    train_spam(impl="solutions", data_dir=data_dir, out=path, epochs=4, progress=False,
-               model={"embed_dim": 16, "hidden_size": 8},
-               data=SpamDataConfig(batch_size=16, min_frequency=1))
+    config = override(SpamTraining(), impl="solutions", epochs=4, embed_dim=16, hidden_size=8,
+                      data=SpamDataConfig(batch_size=16, min_frequency=1))
+    train_spam(config, data_dir=data_dir, out=path, progress=False)
     return path
 
 
