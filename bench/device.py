@@ -29,13 +29,13 @@ import torch  # noqa: E402
 
 from challenge.device import describe, resolve_device  # noqa: E402
 from challenge.metrics import binary_metrics  # noqa: E402
+from challenge.rubric import load_rubric  # noqa: E402
 from challenge.tasks.config import SorterTraining, SpamTraining, override  # noqa: E402
 from challenge.tasks.sorter import evaluate_sorter, load_sorter, train_sorter  # noqa: E402
 from challenge.tasks.spam import load_texts, train_spam  # noqa: E402
 from challenge.tasks.spam_predict import load_spam_predictor  # noqa: E402
 from grader.hidden import dev_sorter  # noqa: E402
 from grader.reference import ReferenceTraining  # noqa: E402
-from challenge.rubric import load_rubric  # noqa: E402
 
 
 def sorter_on(device: str, steps: int, folder: Path, rubric) -> dict:

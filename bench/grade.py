@@ -73,11 +73,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["CHALLENGE_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
 
+    from challenge.rubric import load_rubric
     from grader.grade import grade
     from grader.hidden import hidden_spam, make_hidden
     from grader.predictions import write_predictions
     from grader.reference import reference_checkpoints
-    from challenge.rubric import load_rubric
 
     rubric = load_rubric()
     corpus = Path(args.data_dir) / "corpora" / rubric.hidden.spam_corpus

@@ -60,12 +60,12 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("CHALLENGE_QUIET", "1")
 
+    from challenge.rubric import load_rubric
     from grader.batch import grade_many
     from grader.board.export import leaderboard
+    from grader.board.leaderboard import Leaderboard
     from grader.grade import grade
     from grader.hidden import make_hidden
-    from grader.board.leaderboard import Leaderboard
-    from challenge.rubric import load_rubric
 
     out: dict = {"bench": "leaderboard", "cpu_count": os.cpu_count(),
                  "load_average_at_start": [round(x, 2) for x in os.getloadavg()],

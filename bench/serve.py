@@ -66,7 +66,6 @@ def _status(url: str, token: str) -> list[dict]:
 
 def run_engine(root: Path, data: Path, files: dict[str, bytes], workers: int, dask: str) -> dict:
     import httpx
-
     from support.serve import upload_all
 
     run = root / f"run-{workers}-{'dask' if dask else 'local'}"

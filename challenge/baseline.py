@@ -130,9 +130,12 @@ def run_baselines(corpus: str | None = None, *, view: str = "subject_body",
     ``corpus`` defaults to the course's (:func:`challenge.tasks.spam.course_corpus`); ``seed``
     feeds the estimators' ``random_state``; the split itself is the one on disk.
     """
-    from challenge.tasks.spam import course_corpus, load_texts  # the task owns reading splits
+    from challenge.tasks.spam import (  # the task owns reading splits
+        course_corpus,
+        load_texts,
+    )
 
-    corpus = corpus or course_corpus()
+    corpus = corpus or course_corpus(data_dir)
 
     train = load_texts(corpus, "train", view=view, data_dir=data_dir)
     dev = load_texts(corpus, "dev", view=view, data_dir=data_dir)

@@ -97,7 +97,7 @@ def evaluate_spam(checkpoint: str | os.PathLike, corpus: str | None = None, part
     if not path.is_file():
         raise ChallengeError(f"checkpoint {path} does not exist; train one with "
                              f"`challenge train spam` (or give the path of a .pt file)")
-    corpus = corpus or course_corpus()
+    corpus = corpus or course_corpus(data_dir)
     messages = _messages(corpus, part, data_dir)
     predictor = load_spam_predictor(path)
     config = load_checkpoint(path)["config"]

@@ -20,9 +20,21 @@ from challenge.checks.base import CheckResult
 from challenge.errors import ChallengeError
 from challenge.report import GradeReport, QualityResult, TaskResult
 from challenge.rubric import Rubric, TaskRubric, load_rubric
-from challenge.scoring import SorterSet, SpamSet, dev_sorter, dev_spam, failed, sorter_metrics, \
-    spam_quality
-from challenge.submission import BadSubmission, open_submission, sha256_file, student_from_name
+from challenge.scoring import (
+    SorterSet,
+    SpamSet,
+    dev_sorter,
+    dev_spam,
+    failed,
+    sorter_metrics,
+    spam_quality,
+)
+from challenge.submission import (
+    BadSubmission,
+    open_submission,
+    sha256_file,
+    student_from_name,
+)
 from challenge.submit import default_checkpoint, modules_dir
 from challenge.version import checks_version
 

@@ -75,7 +75,9 @@ def report(url: str, token: str | None, job_id: int) -> dict:
 
 def status_text(data: dict) -> str:
     """What ``challenge status`` prints."""
-    from challenge.text import printable   # names and reasons from the server: no terminal codes
+    from challenge.text import (
+        printable,  # names and reasons from the server: no terminal codes
+    )
 
     lines = [f"{data['student']}: {data['used_today']} submission(s) today"
              + (f" of {data['daily_limit']}" if data.get("daily_limit") else "")

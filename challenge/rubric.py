@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from challenge import paths
-from challenge.errors import ChallengeError
 from challenge.checks import PARTS
+from challenge.errors import ChallengeError
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubric.toml"
 

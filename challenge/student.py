@@ -201,9 +201,9 @@ def check(part: str | None = None, *, impl: str = "challenge", seed: int = 0,
 def reproduce(key: str, *, seed: int = 0, impl: str = "challenge", show: bool = True):
     """Run check ``key`` ("part.name") once on ``impl`` in this process: print its inputs,
     call your code, and raise the check's own message if it fails. Returns (inputs, output)."""
-    from challenge.impl import load_module
     from challenge.checks import all_checks, judge
     from challenge.checks.base import CheckFailure, RunOutcome
+    from challenge.impl import load_module
 
     part = key.split(".", 1)[0]
     checks = {c.key: c for c in all_checks([part])} if "." in key else {}

@@ -86,7 +86,12 @@ def checkpoint_candidates(task: str, impl: str = "challenge") -> list[Path]:
         from challenge.tasks.sorter import ARCHS, default_path
         return [Path(default_path(impl, a)) for a in sorted(ARCHS, key=lambda a: a != "pointer")]
     if task == "spam":
-        from challenge.tasks.spam import SCHEMES, check_scheme, course_corpus, default_path
+        from challenge.tasks.spam import (
+            SCHEMES,
+            check_scheme,
+            course_corpus,
+            default_path,
+        )
         corpus = course_corpus()
         try:
             first = check_scheme(None, corpus)

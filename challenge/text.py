@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-
 # Control characters (escape sequences, carriage returns, backspaces) and the invisible Unicode
 # ones that reorder or hide text: check messages carry the student's exception text, and on a
 # terminal these could clear the screen or print a fake score line.

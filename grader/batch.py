@@ -29,11 +29,11 @@ from typing import Callable, Iterable, Iterator
 
 from challenge.errors import ChallengeError
 from challenge.progress import bar
+from challenge.text import printable
 from grader.board.leaderboard import Leaderboard
 from grader.board.names import lookalike_problem, student_id
 from grader.engines import open_engine
 from grader.engines.base import Engine, Outcome, Work, record_result
-from challenge.text import printable
 
 SUFFIXES = (".zip", ".csv")
 

@@ -28,24 +28,36 @@ from pathlib import Path
 
 import torch
 
-from challenge.device import resolve_device
-from challenge.errors import ChallengeError
-from challenge.impl import STUDENT_MODULES
-from challenge.submit import modules_dir
-from grader import bands
-from grader import hidden as hidden_sets
-from grader import quality, scan
 from challenge.checks import all_checks, judge
 from challenge.checks.base import CheckResult, RunOutcome
-from grader.predictions import PredictionsError, read_predictions
-from grader.prepare import prepare_reference
-from grader.reference import ReferenceTraining, reference_checkpoints, student_checkpoints
+from challenge.device import resolve_device
+from challenge.errors import ChallengeError
+from challenge.grading import student_checkpoints
+from challenge.impl import STUDENT_MODULES
 from challenge.report import GradeReport, QualityResult, TaskResult
 from challenge.rubric import Rubric, TaskRubric, load_rubric
-from grader.sandbox import (KIT_ROOT, SandboxUnavailable, Unit, UnitResult, isolation_problem,
-                            run_units, scratch_parent)
-from challenge.submission import BadSubmission, open_submission, sha256_file, student_from_name
+from challenge.submission import (
+    BadSubmission,
+    open_submission,
+    sha256_file,
+    student_from_name,
+)
+from challenge.submit import modules_dir
 from challenge.text import one_line
+from grader import bands, quality, scan
+from grader import hidden as hidden_sets
+from grader.predictions import PredictionsError, read_predictions
+from grader.prepare import prepare_reference
+from grader.reference import ReferenceTraining, reference_checkpoints
+from grader.sandbox import (
+    KIT_ROOT,
+    SandboxUnavailable,
+    Unit,
+    UnitResult,
+    isolation_problem,
+    run_units,
+    scratch_parent,
+)
 from grader.version import grader_version
 
 

@@ -20,12 +20,17 @@ from pathlib import Path
 
 from challenge import paths
 from challenge.data.corpus import Message, load_meta, load_split, read_jsonl, split_path
-from challenge.data.lineage import HIDDEN_META, check_current, corpus_sha256, hidden_meta
+from challenge.data.lineage import (
+    HIDDEN_META,
+    check_current,
+    corpus_sha256,
+    hidden_meta,
+)
 from challenge.data.sequences import make_sequences
 from challenge.errors import ChallengeError
+from challenge.rubric import Rubric, SorterSettings, course_file, load_rubric
 from challenge.scoring import SorterSet, SpamSet, dev_sorter, dev_spam  # noqa: F401 (the grader's sets)
 from grader.predictions import write_unlabelled
-from challenge.rubric import Rubric, SorterSettings, course_file, load_rubric
 
 META_NAME = HIDDEN_META
 UNLABELLED_NAME = "spam_test_unlabelled.csv"

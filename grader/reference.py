@@ -38,18 +38,6 @@ def reference_dir() -> Path:
     return paths.runs_dir() / "grade"
 
 
-def student_checkpoints(impl: str) -> dict[str, Path]:
-    """The checkpoints ``challenge submit`` would pack for ``impl``, where they exist."""
-    from challenge.submit import default_checkpoint
-
-    found = {}
-    for task in ("spam", "sorter"):
-        path = Path(default_checkpoint(task, impl))
-        if path.is_file():
-            found[task] = path
-    return found
-
-
 def reference_checkpoints(rub: Rubric, *, data_dir: str | os.PathLike | None = None,
                           train: bool = True,
                           config: ReferenceTraining = ReferenceTraining()) -> dict[str, Path]:

@@ -59,7 +59,7 @@ class ReleaseResult:
         lines = [f"wrote the student bundle {self.out}: {parts}"]
         lines += [f"warning: {w}" for w in self.warnings]
         lines += [f"note: the bundle has no {w}" for w in self.lacks]
-        lines.append(f"next: cd {self.out} && pip install -e '.[dev]' && challenge check")
+        lines.append(f"next: cd {self.out} && pip install -e '.[test]' && challenge check")
         return "\n".join(lines)
 
 

@@ -31,10 +31,10 @@ import torch
 
 from challenge.errors import ChallengeError
 from challenge.impl import IMPLS, STUDENT_MODULES
-from grader import cgroups, jail
-from grader.child import wire
 from challenge.rubric import Limits
 from challenge.text import one_line
+from grader import cgroups, jail
+from grader.child import wire
 
 KIT_ROOT = jail.KIT_ROOT
 SETUP_SECONDS = 120.0          # the child's own start (imports) before it says it is ready

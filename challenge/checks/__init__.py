@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import importlib
 
+from challenge.checks.base import (
+    Check,
+    CheckFailure,
+    CheckResult,
+    RunOutcome,
+    execute,
+    judge,
+)
 from challenge.errors import ChallengeError
 from challenge.impl import import_error, load_module
 from challenge.timelimit import TooLong, time_limit
-from challenge.checks.base import Check, CheckFailure, CheckResult, RunOutcome, execute, judge
 
 #: Parts in the order students meet them.
 PARTS = ("tokenizer", "batching", "spam_model", "sorter_model", "lstm_cell", "bptt")

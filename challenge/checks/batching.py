@@ -13,7 +13,13 @@ from collections import Counter
 
 import torch
 
-from challenge.checks.base import Check, CheckFailure, expect_dtype, expect_equal, expect_shape
+from challenge.checks.base import (
+    Check,
+    CheckFailure,
+    expect_dtype,
+    expect_equal,
+    expect_shape,
+)
 
 PART = "batching"
 LONG = (torch.long,)

@@ -9,10 +9,23 @@ from typing import Any
 
 import torch
 
-from challenge.data.sequences import (EOS_ID, PAD_ID, SOS_ID, SPECIAL_TOKENS, VALUE_OFFSET, collate,
-                                      make_sequences)
-from challenge.checks.base import (Check, CheckFailure, expect_close, expect_dtype, expect_equal,
-                                expect_shape)
+from challenge.checks.base import (
+    Check,
+    CheckFailure,
+    expect_close,
+    expect_dtype,
+    expect_equal,
+    expect_shape,
+)
+from challenge.data.sequences import (
+    EOS_ID,
+    PAD_ID,
+    SOS_ID,
+    SPECIAL_TOKENS,
+    VALUE_OFFSET,
+    collate,
+    make_sequences,
+)
 
 PART = "sorter_model"
 ARCHS = ("seq2seq", "attention", "pointer")

@@ -9,7 +9,13 @@ from typing import Any
 
 import torch
 
-from challenge.checks.base import (Check, CheckFailure, expect_close, expect_dtype, expect_shape)
+from challenge.checks.base import (
+    Check,
+    CheckFailure,
+    expect_close,
+    expect_dtype,
+    expect_shape,
+)
 
 PART = "spam_model"
 VOCAB, PAD = 30, 0

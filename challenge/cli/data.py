@@ -85,7 +85,7 @@ def split(name: str, seed: str, scheme: str, force: bool, as_json: bool,
 @click.option("--label", default=None,
               help="ham or spam: the label of every message (mbox, maildir); a PATH:LABEL "
                    "suffix labels one source.")
-@click.option("--label-from-name", "rules", multiple=True, metavar="PATTERN=LABEL",
+@click.option("--label-from-name", "label_from_name", multiple=True, metavar="PATTERN=LABEL",
               help="Label files by name (maildir, mbox; repeatable, first match wins): a glob "
                    "such as 'spmsg*=spam', or a regex written 're:^spm=spam'.")
 @click.option("--default-label", default=None,
@@ -97,18 +97,14 @@ def split(name: str, seed: str, scheme: str, force: bool, as_json: bool,
                    "run hidden make again).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @_DATA_DIR
-def import_(name: str, paths: tuple[str, ...], fmt: str, label_col: str | None,
-            text_col: str | None, encoding: str | None, label: str | None,
-            rules: tuple[str, ...], default_label: str | None, append: bool, force: bool,
-            as_json: bool, data_dir: str | None) -> None:
+def import_(name: str, paths: tuple[str, ...], fmt: str, append: bool, force: bool,
+            as_json: bool, data_dir: str | None, **reading) -> None:
     """Import your own labelled mail at PATH... as corpus NAME (stored like the built-in one).
 
     Several PATHs go into one corpus, e.g. ham.mbox:ham spam.mbox:spam.
     """
-    result = import_corpus(name, fmt, list(paths), label_col=label_col, text_col=text_col,
-                           encoding=encoding, label=label, label_from_name=rules,
-                           default_label=default_label, append=append, force=force,
-                           data_dir=data_dir)
+    result = import_corpus(name, fmt, list(paths), append=append, force=force,
+                           data_dir=data_dir, **reading)
     click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
 
 

@@ -7,7 +7,6 @@ import json
 import click
 
 
-
 @click.command()
 @click.argument("part", required=False)
 @click.option("--impl", default="challenge", show_default=True,
@@ -30,7 +29,9 @@ def check(part: str | None, impl: str, seed: int, as_json: bool, verbose: bool,
     the checks ran, even if some failed: failing checks are feedback, not a crash. It is
     non-zero only for a usage error such as an unknown PART.
     """
-    from challenge import student as student_lib   # imports torch: only when this command runs
+    from challenge import (
+        student as student_lib,  # imports torch: only when this command runs
+    )
 
     report = student_lib.check(part, impl=impl, seed=seed, verbose=verbose, device=device)
     click.echo(json.dumps(report.to_dict()) if as_json else report.summary())

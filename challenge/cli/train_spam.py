@@ -8,8 +8,13 @@ import json
 import click
 
 from challenge.cli.trace import DEVICE, TRACEBACK, full_trace
-from challenge.tasks.config import (EMBEDDING_INITS, PRECISIONS, SCHEMES,  # noqa: F401 (torch-free)
-                                    STUDENT_MINUTES, SpamTraining)
+from challenge.tasks.config import (  # noqa: F401 (torch-free)
+    EMBEDDING_INITS,
+    PRECISIONS,
+    SCHEMES,
+    STUDENT_MINUTES,
+    SpamTraining,
+)
 
 _DEFAULT = SpamTraining()
 CORPUS_HELP = ("The corpus whose split to use: 'spam' (SpamAssassin) or one imported with "
@@ -106,7 +111,7 @@ def baseline_spam(corpus: str | None, scheme: str | None, seed: int, with_test: 
     from challenge.baseline import run_baselines
     from challenge.tasks.spam import check_scheme, course_corpus
 
-    corpus = corpus or course_corpus()
+    corpus = corpus or course_corpus(data_dir)
     used = check_scheme(scheme, corpus, data_dir=data_dir)
     results = run_baselines(corpus, seed=seed, with_test=with_test, data_dir=data_dir)
     if as_json:

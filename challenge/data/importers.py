@@ -31,12 +31,27 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from challenge.data.corpus import (Message, check_name, corpus_dir, duplicate_groups,
-                                   load_corpus, load_meta, write_corpus)
+from challenge.data.corpus import (
+    Message,
+    check_name,
+    corpus_dir,
+    duplicate_groups,
+    load_corpus,
+    load_meta,
+    write_corpus,
+)
 from challenge.data.lineage import guard_replace, invalidate
 from challenge.data.parse import parse_fallback, parse_message
-from challenge.data.sources import (Labeller, Source, md5_mismatches, md5_named, message_files,
-                                    parse_rules, parse_source, walk_dirs)
+from challenge.data.sources import (
+    Labeller,
+    Source,
+    md5_mismatches,
+    md5_named,
+    message_files,
+    parse_rules,
+    parse_source,
+    walk_dirs,
+)
 from challenge.data.tabular import csv_rows, label_or_error, read_text, tsv_rows
 from challenge.errors import ChallengeError
 from challenge.progress import bar
@@ -256,14 +271,32 @@ def _read_sources(fmt: str, sources: list[Source], label: int | None, labeller: 
     return found, described
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How to read and label the sources of an import (each field is the CLI option of the
+    same name): the CSV columns, the text encoding, one label for every message, rules that
+    label files by name, and the label of the files no rule matches."""
+
+    label_col: str | None = None
+    text_col: str | None = None
+    encoding: str | None = None
+    label: str | None = None
+    label_from_name: list[str] | tuple[str, ...] = ()
+    default_label: str | None = None
+
+
 def import_corpus(name: str, format: str, path: str | os.PathLike | list, *,
-                  label_col: str | None = None, text_col: str | None = None,
-                  encoding: str | None = None, label: str | None = None,
-                  label_from_name: list[str] | tuple[str, ...] = (),
-                  default_label: str | None = None, append: bool = False, force: bool = False,
-                  data_dir: str | os.PathLike | None = None) -> ImportResult:
+                  append: bool = False, force: bool = False,
+                  data_dir: str | os.PathLike | None = None, **reading) -> ImportResult:
     """Import the labelled mail at ``path`` (one path, ``PATH:LABEL``, or a list of them) as
-    corpus ``name``, or add it to that corpus (``append``); see the module docstring."""
+    corpus ``name``, or add it to that corpus (``append``); ``reading``: the fields of
+    :class:`Reading`. See the module docstring."""
+    unknown = sorted(set(reading) - set(Reading.__dataclass_fields__))
+    if unknown:
+        raise TypeError(f"import_corpus() got unexpected options {', '.join(unknown)}")
+    how = Reading(**reading)
+    label_col, text_col, encoding, label = how.label_col, how.text_col, how.encoding, how.label
+    label_from_name, default_label = how.label_from_name, how.default_label
     check_name(name, allow_builtin=False)
     sources = [parse_source(str(p)) for p in (path if isinstance(path, (list, tuple)) else [path])]
     if not sources:

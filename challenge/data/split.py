@@ -28,8 +28,17 @@ import random
 from dataclasses import asdict, dataclass
 
 from challenge import paths
-from challenge.data.corpus import (Message, check_name, corpus_dir, duplicate_groups,
-                                   duplicate_key, load_corpus, split_path, splits_dir, to_jsonl)
+from challenge.data.corpus import (
+    Message,
+    check_name,
+    corpus_dir,
+    duplicate_groups,
+    duplicate_key,
+    load_corpus,
+    split_path,
+    splits_dir,
+    to_jsonl,
+)
 from challenge.errors import ChallengeError
 
 SCHEMES = ("random", "temporal")

@@ -14,15 +14,31 @@ import torch
 from torch import nn
 
 from challenge.checkpoint import load_checkpoint, load_weights, save_checkpoint
-from challenge.data.sequences import (EOS_ID, Pair, SequenceConfig, SequenceStream, collate,
-                                      decode_ids, encode_values, id_scheme, make_sequences)
+from challenge.data.sequences import (
+    EOS_ID,
+    Pair,
+    SequenceConfig,
+    SequenceStream,
+    collate,
+    decode_ids,
+    encode_values,
+    id_scheme,
+    make_sequences,
+)
 from challenge.device import describe, model_device, resolve_device, to_device
 from challenge.errors import ChallengeError
 from challenge.impl import build_model, default_impl, student_failure, unfinished
 from challenge.paths import runs_dir
 from challenge.tasks.config import ARCHS, SorterTraining, course_sorter_training  # noqa: F401
-from challenge.training import (Callback, ProgressCallback, TrainConfig, Trainer, TrainResult,
-                                out_of_memory, seed_everything)
+from challenge.training import (
+    Callback,
+    ProgressCallback,
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    out_of_memory,
+    seed_everything,
+)
 
 #: The dev set that tracks progress is drawn from this offset of the run's seed, never its own.
 DEV_SEED_OFFSET = 10_007

@@ -26,13 +26,33 @@ from challenge.errors import ChallengeError
 from challenge.impl import default_impl, student_failure
 from challenge.metrics import binary_metrics, choose_threshold
 from challenge.paths import runs_dir
-from challenge.tasks.config import (EMBEDDING_INITS, SCHEMES, SELECT_METRICS,  # noqa: F401
-                                    STUDENT_MINUTES, SpamLoop, SpamTraining)
-from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, bfloat16_supported,
-                                          build_model, check_logits, student_modules,
-                                          unfinished)
-from challenge.training import (Callback, HeapTrim, ProgressCallback, TrainConfig, Trainer,
-                                TrainResult, seed_everything, torch_threads)
+from challenge.tasks.config import (  # noqa: F401
+    EMBEDDING_INITS,
+    SCHEMES,
+    SELECT_METRICS,
+    STUDENT_MINUTES,
+    SpamLoop,
+    SpamTraining,
+)
+from challenge.tasks.spam_predict import (
+    SpamDataConfig,
+    SpamPredictor,
+    bfloat16_supported,
+    build_model,
+    check_logits,
+    student_modules,
+    unfinished,
+)
+from challenge.training import (
+    Callback,
+    HeapTrim,
+    ProgressCallback,
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    seed_everything,
+    torch_threads,
+)
 
 
 @dataclass
@@ -231,7 +251,7 @@ def _resolve(config: SpamTraining | None, data_dir: str | os.PathLike | None,
     if config.precision == "bfloat16" and where.type == "cpu" and not bfloat16_supported():
         raise ChallengeError("this CPU cannot run the LSTM in bfloat16 (it lacks bfloat16 "
                              "instructions); use --precision float32")
-    corpus = config.corpus or course_corpus()
+    corpus = config.corpus or course_corpus(data_dir)
     return replace(config, impl=config.impl or default_impl(), corpus=corpus,
                    scheme=check_scheme(config.scheme, corpus, data_dir))
 
@@ -293,7 +313,9 @@ def train_spam(config: SpamTraining | None = None, *, out: str | os.PathLike | N
 def _save(path: Path, config: SpamTraining, fitted: _Fitted, metrics: dict[str, float],
           threshold: float, data_dir: str | os.PathLike | None, where: torch.device) -> None:
     """The checkpoint of a fitted run; its ``config`` dict is what loaders and the grade read."""
-    from challenge.data.lineage import corpus_sha256   # training only: the grader's child never needs it
+    from challenge.data.lineage import (
+        corpus_sha256,  # training only: the grader's child never needs it
+    )
 
     fitted.net.to("cpu")        # a checkpoint loads anywhere
     corpus, data = str(config.corpus), config.data

@@ -22,7 +22,8 @@ from challenge.checkpoint import load_checkpoint, load_weights
 from challenge.data.corpus import Message
 from challenge.device import model_device
 from challenge.errors import ChallengeError
-from challenge.impl import build_model as build_student_model, require, unfinished
+from challenge.impl import build_model as build_student_model
+from challenge.impl import require, unfinished
 from challenge.tasks.config import PRECISIONS, SpamDataConfig  # noqa: F401  (defined there)
 from challenge.training import torch_threads, usable_cores
 

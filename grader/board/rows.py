@@ -63,11 +63,11 @@ def add_baselines(*, db: str | os.PathLike | None = None, rubric=None,
     """Fit each baseline on the course corpus's train part (threshold on dev), predict the
     hidden spam set and grade the predictions like a student's file; store each row."""
     from challenge.baseline import TfidfBaseline
+    from challenge.rubric import Rubric, load_rubric
     from challenge.tasks.spam import load_texts
     from grader.grade import grade_predictions
     from grader.hidden import hidden_spam
     from grader.predictions import write_predictions
-    from challenge.rubric import Rubric, load_rubric
 
     rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric, data_dir=data_dir)
     data = hidden_spam(data_dir)

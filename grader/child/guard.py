@@ -43,11 +43,14 @@ def install(*, writable: Path, refuse_imports: tuple[str, ...] = ()) -> None:
     """Install the hook. ``writable``: the only folder that may be written."""
     folder = str(writable.resolve()).rstrip("/")
 
-    def hook(event: str, args: tuple, *, refused=tuple(_REFUSED_EVENTS.items()),
-             changes=frozenset(_CHANGES), fields=frozenset(_FUNCTION_FIELDS),
-             write_flags=_WRITE_FLAGS, folder=folder, imports=frozenset(refuse_imports),
-             realpath=os.path.realpath, fspath=os.fspath, pathlike=os.PathLike,
-             function=type(install), permission=PermissionError) -> None:
+    # everything the hook consults, bound once as one immutable default (see the docstring)
+    bound = (tuple(_REFUSED_EVENTS.items()), frozenset(_CHANGES), frozenset(_FUNCTION_FIELDS),
+             _WRITE_FLAGS, folder, frozenset(refuse_imports), os.path.realpath, os.fspath,
+             os.PathLike, type(install), PermissionError)
+
+    def hook(event: str, args: tuple, *, bound=bound) -> None:
+        (refused, changes, fields, write_flags, folder, imports, realpath, fspath, pathlike,
+         function, permission) = bound
         for name, what in refused:
             if event == name:
                 raise permission(f"the grader's sandbox refuses {what} ({event})")

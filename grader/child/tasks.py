@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 
-from challenge.errors import ChallengeError
-from challenge.impl import load_module
 from challenge.checks import all_checks, execute
 from challenge.checks.base import _describe_exception
+from challenge.errors import ChallengeError
+from challenge.impl import load_module
 
 SORT_BATCH = 256
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 
@@ -57,9 +58,7 @@ def wants_grader(kwargs: dict) -> bool:
         kwargs.get(name) not in (None, False, default) for name, default in defaults.items())
 
 
-def instructor_grade(impl, hidden_submission, workers, dask, db, submission, on_hidden, rubric,
-                     data_dir, no_train, out, device, as_json, verbose, roster, unsafe,
-                     with_examples) -> None:
+def instructor_grade(**options) -> None:
     """Grade on the grader: every submission isolated; see ``challenge grade --help``.
 
     The exit status is 1 when a submission file cannot be graded at all (an unreadable or
@@ -68,32 +67,34 @@ def instructor_grade(impl, hidden_submission, workers, dask, db, submission, on_
     For a folder it is 1 when a file was rejected (an unsafe name, or one that looks like
     another student's) or hit a grader error; every other file is graded and stored first.
     """
-    isolate = _isolation(bool(hidden_submission) or on_hidden, unsafe)
-    if hidden_submission and Path(hidden_submission).is_dir():
-        if impl or submission or out:
+    o = SimpleNamespace(**options)
+    isolate = _isolation(bool(o.hidden_submission) or o.on_hidden, o.unsafe)
+    if o.hidden_submission and Path(o.hidden_submission).is_dir():
+        if o.impl or o.submission or o.out:
             raise ChallengeError("--hidden FOLDER grades into the leaderboard; leave out --impl, "
                                  "--submission and --out")
-        _grade_folder(hidden_submission, workers=workers, dask=dask, db=db, roster=roster,
-                      as_json=as_json,
-                      kwargs={"rubric": rubric, "data_dir": data_dir, "isolate": isolate})
+        _grade_folder(o.hidden_submission, workers=o.workers, dask=o.dask, db=o.db,
+                      roster=o.roster, as_json=o.as_json,
+                      kwargs={"rubric": o.rubric, "data_dir": o.data_dir, "isolate": isolate})
         return
-    if hidden_submission and submission:
+    if o.hidden_submission and o.submission:
         raise ChallengeError("pass either --hidden SUBMISSION or --submission SUBMISSION, not both")
-    if (hidden_submission or submission) and impl:
+    if (o.hidden_submission or o.submission) and o.impl:
         raise ChallengeError("--impl grades modules in place; leave it out when grading a "
                              "submission file")
-    if roster:
+    if o.roster:
         raise ChallengeError("--roster goes with --hidden FOLDER")
     from grader.grade import grade as grade_lib
 
-    report = grade_lib(impl=impl, submission=hidden_submission or submission,
-                       hidden=bool(hidden_submission) or on_hidden, rubric=rubric,
-                       data_dir=data_dir, train=not no_train, isolate=isolate, device=device)
-    payload = report.to_dict() if with_examples else report.student_dict()
-    if out:
-        with atomic_write(Path(out), "w", encoding="utf-8") as f:
+    report = grade_lib(impl=o.impl, submission=o.hidden_submission or o.submission,
+                       hidden=bool(o.hidden_submission) or o.on_hidden, rubric=o.rubric,
+                       data_dir=o.data_dir, train=not o.no_train, isolate=isolate,
+                       device=o.device)
+    payload = report.to_dict() if o.with_examples else report.student_dict()
+    if o.out:
+        with atomic_write(Path(o.out), "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=1)
-    click.echo(json.dumps(payload) if as_json else report.summary(verbose=verbose))
+    click.echo(json.dumps(payload) if o.as_json else report.summary(verbose=o.verbose))
     if report.status != "ok":
         sys.exit(1)
 
@@ -150,9 +151,8 @@ def make(secret_file, new, rubric, data_dir, train_reference, as_json) -> None:
     """Split the spam corpus with a secret seed (public train/dev, hidden test), make the hidden
     sorter sets (in range and longer), fix each set's public/private partition, and publish the
     unlabelled spam test file for predictions submissions."""
-    from grader.hidden import make_hidden
-
     from grader.bands import band_note
+    from grader.hidden import make_hidden
 
     summary = make_hidden(secret_file=secret_file, data_dir=data_dir, rubric=rubric, new=new,
                           train_reference=train_reference)

@@ -34,15 +34,12 @@ import click
               help="The rubric TOML file (default: challenge/rubric.toml).")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False),
               help="The data folder holding the hidden sets (default: $CHALLENGE_DATA_DIR or ./data).")
-def serve(host, port, roster, deadline, daily_limit, workers, dask, max_upload_mb, db, rubric,
-          data_dir) -> None:
+def serve(**options) -> None:
     """Run the live challenge: uploads, the queue, grading, the boards (Ctrl-C stops it;
     a restart picks up every submission where it was)."""
     from grader.serve.server import serve as serve_lib
 
-    serve_lib(host=host, port=port, db=db, roster=roster, deadline=deadline,
-              daily_limit=daily_limit, workers=workers, dask=dask, rubric=rubric,
-              data_dir=data_dir, max_upload_mb=max_upload_mb, echo=click.echo)
+    serve_lib(echo=click.echo, **options)
 
 
 @click.command()

@@ -14,7 +14,9 @@ def open_engine(work: Work, *, workers: int = 2, dask: str | None = None) -> Eng
     """The Dask engine on the scheduler at ``dask`` when given, else ``workers`` local
     processes; each grades with ``work``."""
     if dask:
-        from grader.engines.cluster import DaskEngine   # distributed is an optional extra
+        from grader.engines.cluster import (
+            DaskEngine,  # distributed is an optional extra
+        )
         return DaskEngine(work, dask)
     from grader.engines.local import LocalEngine
     return LocalEngine(work, workers)

@@ -83,14 +83,30 @@ def default_grade_kwargs(db: Path, uploads: Path, rubric=None, data_dir=None) ->
     return {"rubric": rubric, "data_dir": data_dir}
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | Path | None = None,
-          roster: str | Path | None = None, deadline: str | None = None,
-          daily_limit: int | None = 5, workers: int = 2, dask: str | None = None,
-          rubric: str | None = None, data_dir: str | None = None, max_upload_mb: float = 120.0,
-          grade_fn: Callable | None = None, grade_kwargs: dict | None = None,
-          job_seconds: float = 3600.0, echo: Callable[[str], None] = print) -> None:
-    """Run the live challenge until interrupted (Ctrl-C). ``grade_fn`` defaults to grading on
-    the hidden sets (:func:`grader.batch.grade_hidden`)."""
+@dataclass(frozen=True)
+class ServeOptions:
+    """How to run the live challenge (each field is the `challenge serve` option of that name)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db: str | Path | None = None
+    roster: str | Path | None = None
+    deadline: str | None = None
+    daily_limit: int | None = 5
+    workers: int = 2
+    dask: str | None = None
+    rubric: str | None = None
+    data_dir: str | None = None
+    max_upload_mb: float = 120.0
+    job_seconds: float = 3600.0
+
+
+def serve(options: ServeOptions | None = None, *, grade_fn: Callable | None = None,
+          grade_kwargs: dict | None = None, echo: Callable[[str], None] = print,
+          **fields) -> None:
+    """Run the live challenge until interrupted (Ctrl-C), with ``options`` (or the fields of
+    :class:`ServeOptions` given by name). ``grade_fn`` defaults to grading on the hidden sets
+    (:func:`grader.batch.grade_hidden`)."""
     import uvicorn
 
     from grader.engines import open_engine
@@ -98,11 +114,14 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | Path | None = 
     from grader.serve.app import ServeConfig, create_app
     from grader.serve.dispatch import Dispatcher
 
+    o = options or ServeOptions(**fields)
+    host, port, db, roster, data_dir = o.host, o.port, o.db, o.roster, o.data_dir
+    daily_limit, workers, dask = o.daily_limit, o.workers, o.dask
     if daily_limit is not None and daily_limit < 1:
         raise ChallengeError(f"--daily-limit must be at least 1, got {daily_limit}")
     if dask and workers != 2:
         raise ChallengeError("pass either --workers (local processes) or --dask, not both")
-    when = parse_deadline(deadline)
+    when = parse_deadline(o.deadline)
     if roster is not None:
         read_roster(roster)         # a bad roster is named before anything is written
     if grade_fn is None:
@@ -118,12 +137,12 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | Path | None = 
             from grader.batch import grade_hidden
 
             grade_fn = grade_hidden
-            kwargs = default_grade_kwargs(ready.queue.path, uploads, rubric, data_dir)
+            kwargs = default_grade_kwargs(ready.queue.path, uploads, o.rubric, data_dir)
         else:
             kwargs = dict(grade_kwargs or {})
-        engine = open_engine(Work(grade_fn, kwargs, job_seconds), workers=workers, dask=dask)
+        engine = open_engine(Work(grade_fn, kwargs, o.job_seconds), workers=workers, dask=dask)
         config = ServeConfig(uploads=uploads, deadline=when, daily_limit=daily_limit,
-                             max_upload_bytes=int(max_upload_mb * (1 << 20)))
+                             max_upload_bytes=int(o.max_upload_mb * (1 << 20)))
         dispatcher = Dispatcher(ready.queue, engine, uploads)
         app = create_app(ready.queue, ready.tokens, config,
                          status=lambda: {"engine": engine.name, "errors": dispatcher.errors[-20:]})

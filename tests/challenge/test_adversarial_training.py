@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_spam_task import SMALL, TINY, make_toy_dir
 from torch import nn
 
 from challenge.adversarial import adversarial_loss, batch_dim, per_row_direction
@@ -13,7 +14,6 @@ from challenge.errors import ChallengeError
 from challenge.tasks.config import SpamTraining, override
 from challenge.tasks.spam import train_spam
 from challenge.training import TrainConfig, Trainer
-from test_spam_task import SMALL, TINY, make_toy_dir
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from solutions.bptt import clip_gradients, init_params, rnn_backward, rnn_forward, sgd_step
+from solutions.bptt import (
+    clip_gradients,
+    init_params,
+    rnn_backward,
+    rnn_forward,
+    sgd_step,
+)
 
 I, H, O = 5, 4, 3
 

@@ -12,9 +12,9 @@ import types
 import pytest
 from click.testing import CliRunner
 
-from challenge.cli import main
 from challenge.checks import PARTS
 from challenge.checks.base import Check, expect_equal
+from challenge.cli import main
 
 MODULE_OK = '''
 def double(x):

@@ -135,8 +135,8 @@ def test_an_emitted_sos_is_named_as_sos_which_may_never_come_out(tmp_path):
 
 
 def test_the_checks_special_ids_are_the_vocabularys():
-    from challenge.data.sequences import EOS_ID, SOS_ID, SPECIAL_TOKENS
     from challenge.checks.sorter_model import _never_emitted, _special_name
+    from challenge.data.sequences import EOS_ID, SOS_ID, SPECIAL_TOKENS
 
     assert _special_name(SOS_ID) == f" ({SPECIAL_TOKENS[SOS_ID]})" == " (<sos>)"
     assert _special_name(len(SPECIAL_TOKENS)) == "" and _never_emitted(EOS_ID) == ""

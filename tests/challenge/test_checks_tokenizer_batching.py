@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from challenge.impl import load_module
 from challenge.checks import all_checks, run_local
+from challenge.impl import load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = ["tokenizer", "batching"]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.spam_mail import TINY_COUNTS, tiny_manifest, write_tiny_corpus
 
 from challenge.cli import main
 from challenge.data.corpus import load_corpus
 from challenge.data.fetch import fetch_spam
 from challenge.errors import ChallengeError
-from support.spam_mail import TINY_COUNTS, tiny_manifest, write_tiny_corpus
 
 TOTAL = sum(TINY_COUNTS.values())
 

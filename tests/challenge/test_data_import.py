@@ -7,6 +7,7 @@ import mailbox
 
 import pytest
 from click.testing import CliRunner
+from support.spam_mail import sample_messages
 
 from challenge.cli import main
 from challenge.data.corpus import load_corpus
@@ -14,7 +15,6 @@ from challenge.data.importers import import_corpus
 from challenge.data.split import make_split
 from challenge.data.stats import corpus_stats
 from challenge.errors import ChallengeError
-from support.spam_mail import sample_messages
 
 SMS = "ham\tGo until jurong point, crazy..\nspam\tFree entry in 2 a wkly comp\tto win\nHAM\tOk lar...\n"
 

@@ -10,15 +10,15 @@ import mailbox
 
 import pytest
 from click.testing import CliRunner
+from support.grading import tiny_rubric
+from support.spam_mail import sample_messages
 
 from challenge.cli import main
 from challenge.data.corpus import Message, duplicate_groups, load_corpus, load_split
 from challenge.data.importers import import_corpus
 from challenge.data.split import make_split
 from challenge.errors import ChallengeError
-from support.spam_mail import sample_messages
 from grader.hidden import hidden_spam, make_hidden
-from support.grading import tiny_rubric
 
 
 @pytest.fixture(autouse=True)

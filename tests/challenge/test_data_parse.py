@@ -6,7 +6,12 @@ import base64
 
 import pytest
 
-from challenge.data.parse import decode_bytes, decode_header, html_to_text, parse_message
+from challenge.data.parse import (
+    decode_bytes,
+    decode_header,
+    html_to_text,
+    parse_message,
+)
 
 
 def mail(headers: str, body: bytes | str) -> bytes:

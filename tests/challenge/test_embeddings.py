@@ -8,14 +8,19 @@ import random
 import numpy as np
 import pytest
 import torch
+from test_spam_task import SMALL, TINY, make_toy_dir
 from torch import nn
 
 from challenge.checkpoint import load_checkpoint
-from challenge.embeddings import SPREAD, cooccurrence_vectors, find_embedding, init_from_cooccurrence
+from challenge.embeddings import (
+    SPREAD,
+    cooccurrence_vectors,
+    find_embedding,
+    init_from_cooccurrence,
+)
 from challenge.errors import ChallengeError
 from challenge.tasks.config import SpamTraining, override
 from challenge.tasks.spam import train_spam
-from test_spam_task import SMALL, TINY, make_toy_dir
 
 PAD, TOPIC_A, TOPIC_B, UNSEEN = 0, range(1, 7), range(7, 13), 13
 

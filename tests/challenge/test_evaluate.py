@@ -6,6 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from test_spam_task import SMALL, TINY, _toy_messages, make_toy_dir
 
 from challenge.checkpoint import load_checkpoint
 from challenge.cli import main
@@ -17,7 +18,6 @@ from challenge.metrics import binary_metrics
 from challenge.tasks.config import SpamTraining, override
 from challenge.tasks.spam import train_spam
 from challenge.tasks.spam_predict import load_spam_predictor
-from test_spam_task import SMALL, TINY, _toy_messages, make_toy_dir
 
 
 @pytest.fixture(scope="module")

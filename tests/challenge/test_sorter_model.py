@@ -7,11 +7,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from challenge.data.sequences import (EOS_ID, PAD_ID, SequenceConfig, SequenceStream, collate,
-                                      make_sequences)
-from challenge.tasks.sorter import evaluate_sorter
 from challenge.checks import run_local
-from solutions.sorter_model import ARCHS, Sorter, SorterConfig, decoder_inputs, used_positions
+from challenge.data.sequences import (
+    EOS_ID,
+    PAD_ID,
+    SequenceConfig,
+    SequenceStream,
+    collate,
+    make_sequences,
+)
+from challenge.tasks.sorter import evaluate_sorter
+from solutions.sorter_model import (
+    ARCHS,
+    Sorter,
+    SorterConfig,
+    decoder_inputs,
+    used_positions,
+)
 
 SOURCE = Path(__file__).resolve().parents[2] / "solutions" / "sorter_model.py"
 

@@ -11,9 +11,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from challenge.cli import main
 from challenge.checkpoint import load_checkpoint
-from challenge.data.sequences import EOS_ID, PAD_ID, collate, encode_values, make_sequences
+from challenge.cli import main
+from challenge.data.sequences import (
+    EOS_ID,
+    PAD_ID,
+    collate,
+    encode_values,
+    make_sequences,
+)
 from challenge.errors import ChallengeError
 from challenge.tasks.config import SorterTraining, override
 from challenge.tasks.sorter import evaluate_sorter, load_sorter, train_sorter

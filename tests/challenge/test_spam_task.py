@@ -25,8 +25,13 @@ from challenge.errors import ChallengeError
 from challenge.metrics import binary_metrics
 from challenge.tasks.config import SpamTraining, override
 from challenge.tasks.spam import load_texts, train_spam
-from challenge.tasks.spam_predict import (SpamDataConfig, SpamPredictor, bfloat16_supported,
-                                          load_spam_predictor, predict_messages)
+from challenge.tasks.spam_predict import (
+    SpamDataConfig,
+    SpamPredictor,
+    bfloat16_supported,
+    load_spam_predictor,
+    predict_messages,
+)
 
 SPAM_WORDS = "free offer click winner cash prize viagra unsubscribe".split()
 HAM_WORDS = "meeting patch build kernel review lunch thanks agenda".split()

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from test_check_cli import MODULE_WRONG, impl_dir  # noqa: F401  (the fixture)
 
-from challenge.cli import main
 from challenge.checks import all_checks
 from challenge.checks.base import CheckFailure, CheckResult
+from challenge.cli import main
 from challenge.report import GradeReport, QualityResult, TaskResult
-from test_check_cli import MODULE_WRONG, impl_dir  # noqa: F401  (the fixture)
 
 
 def _sorter_report() -> GradeReport:

@@ -4,11 +4,10 @@ the sorter's default lengths following the rubric."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,10 +16,20 @@ import challenge.tasks.sorter
 import challenge.tasks.spam
 from challenge.cli import main
 from challenge.errors import ChallengeError
-from challenge.tasks.config import (GRADED_LENGTHS, STUDENT_MINUTES, SorterData, SorterLoop,
-                                    SorterModelSettings, SorterTraining, SpamDataConfig, SpamLoop,
-                                    SpamModelSettings, SpamTraining, course_sorter_training,
-                                    override)
+from challenge.tasks.config import (
+    GRADED_LENGTHS,
+    STUDENT_MINUTES,
+    SorterData,
+    SorterLoop,
+    SorterModelSettings,
+    SorterTraining,
+    SpamDataConfig,
+    SpamLoop,
+    SpamModelSettings,
+    SpamTraining,
+    course_sorter_training,
+    override,
+)
 
 
 class _Stop(ChallengeError):

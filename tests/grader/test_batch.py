@@ -11,12 +11,18 @@ import time
 from pathlib import Path
 
 import pytest
+from support.board import (
+    RUBRIC,
+    env_grade,
+    fake_grade,
+    flaky_grade,
+    report_for_file,
+    write_submissions,
+)
 
 from challenge.errors import ChallengeError
 from grader.batch import grade_many, student_from_filename
 from grader.board.leaderboard import Leaderboard
-from support.board import (RUBRIC, env_grade, fake_grade, flaky_grade,
-                                      report_for_file, write_submissions)
 
 TESTS = Path(__file__).resolve().parents[1]
 

@@ -13,14 +13,14 @@ import subprocess
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from support.board import make_report
 
 from challenge.cli import main
 from challenge.errors import ChallengeError
-from grader.board.rows import to_half
 from grader.board.export import leaderboard
 from grader.board.leaderboard import Leaderboard
 from grader.board.ranking import load_board
-from support.board import make_report
+from grader.board.rows import to_half
 
 LONG = "a-very-long-submission-file-name-that-would-push-the-table-wide_" * 3 + ".zip"
 

@@ -16,15 +16,21 @@ import random
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from support.grading import (
+    HAM_WORDS,
+    SPAM_WORDS,
+    build_zip,
+    reference_modules,
+    tiny_rubric,
+    write_rubric,
+)
 
 from challenge.cli import main
+from challenge.rubric import parse_rubric
 from grader.batch import grade_many
 from grader.board.roster import read_roster
 from grader.grade import grade
 from grader.reference import ReferenceTraining
-from challenge.rubric import parse_rubric
-from support.grading import (HAM_WORDS, SPAM_WORDS, build_zip, reference_modules,
-                                 tiny_rubric, write_rubric)
 
 pytestmark = pytest.mark.slow
 

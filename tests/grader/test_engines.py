@@ -11,8 +11,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 import support.board as board_support
+from support.serve import FAKE_RUBRIC, fake_grade
+
 from challenge.errors import ChallengeError
 from grader.batch import grade_folder
 from grader.board.leaderboard import Leaderboard
@@ -20,7 +21,6 @@ from grader.engines.base import Engine, Outcome, Work, grade_task, record_result
 from grader.engines.local import LocalEngine
 from grader.serve.dispatch import Dispatcher
 from grader.serve.queue import JobQueue
-from support.serve import FAKE_RUBRIC, fake_grade
 
 GRADER = Path(__file__).resolve().parents[2] / "grader"
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from support.board import make_report
 
 from challenge.cli import main
-from grader.board.page import label, who
 from grader.board.export import board_table, history_table, to_csv, to_html, to_markdown
 from grader.board.leaderboard import Leaderboard
+from grader.board.page import label, who
 from grader.board.ranking import load_board
-from support.board import make_report
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ import tomllib
 from dataclasses import replace
 
 import pytest
+from support.grading import HAM_WORDS, SPAM_WORDS, tiny_rubric
 
 from challenge.data.corpus import Message, write_corpus
 from challenge.errors import ChallengeError
+from challenge.rubric import DEFAULT_RUBRIC, Band, parse_rubric
 from grader.bands import band_note, derive_band, effective_task
 from grader.hidden import make_hidden
-from challenge.rubric import DEFAULT_RUBRIC, Band, parse_rubric
-from support.grading import HAM_WORDS, SPAM_WORDS, tiny_rubric
 
 
 @pytest.fixture(autouse=True)
@@ -145,8 +145,8 @@ def test_explicit_thresholds_win(tmp_path):
 
 
 def test_add_baselines_grades_them_like_students(tmp_path):
-    from grader.board.rows import add_baselines
     from grader.board.leaderboard import Leaderboard
+    from grader.board.rows import add_baselines
 
     data = tmp_path / "data"
     _sms_corpus(data)
@@ -170,9 +170,9 @@ def test_add_baselines_grades_them_like_students(tmp_path):
 
 def test_cli_hidden_make_prints_the_measured_band(tmp_path):
     from click.testing import CliRunner
+    from support.grading import write_rubric
 
     from challenge.cli import main
-    from support.grading import write_rubric
 
     data = tmp_path / "data"
     _sms_corpus(data)

@@ -9,16 +9,24 @@ from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
+from support.grading import (
+    REPO,
+    build_zip,
+    make_hidden_sets,
+    reference_modules,
+    sorter_checkpoint,
+    spam_checkpoint,
+    tiny_rubric,
+    write_rubric,
+)
 
 from challenge.cli import main
 from challenge.impl import STUDENT_MODULES
+from challenge.rubric import load_rubric
 from grader.grade import grade
 from grader.hidden import hidden_spam, make_hidden
 from grader.predictions import write_predictions
 from grader.reference import reference_checkpoints
-from challenge.rubric import load_rubric
-from support.grading import (REPO, build_zip, make_hidden_sets, reference_modules,
-                                 sorter_checkpoint, spam_checkpoint, tiny_rubric, write_rubric)
 
 RUBRIC = tiny_rubric()
 

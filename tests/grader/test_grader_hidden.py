@@ -9,12 +9,18 @@ from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
+from support.grading import make_corpus, tiny_rubric
 
 from challenge.cli import main
 from challenge.errors import ChallengeError
-from grader.hidden import (checks_seed, hidden_sorter, hidden_spam, make_hidden, read_secret,
-                           unlabelled_path)
-from support.grading import make_corpus, tiny_rubric
+from grader.hidden import (
+    checks_seed,
+    hidden_sorter,
+    hidden_spam,
+    make_hidden,
+    read_secret,
+    unlabelled_path,
+)
 
 
 @pytest.fixture()

@@ -6,12 +6,16 @@ import sqlite3
 
 import numpy as np
 import pytest
+from support.board import make_report
 
 from challenge.errors import ChallengeError
-from grader.board.leaderboard import (SCHEMA_VERSION, Leaderboard, decode_examples,
-                                      encode_examples)
+from grader.board.leaderboard import (
+    SCHEMA_VERSION,
+    Leaderboard,
+    decode_examples,
+    encode_examples,
+)
 from grader.board.names import check_student_name, lookalike_problem, student_id
-from support.board import make_report
 
 
 def test_record_round_trips_every_part_of_the_report(tmp_path):

@@ -6,11 +6,11 @@ import random
 
 import numpy as np
 import pytest
+from support.board import make_report, spam_metrics
 
 from challenge.errors import ChallengeError
 from grader.board.leaderboard import Leaderboard
 from grader.board.ranking import bootstrap_intervals, build_board, load_board
-from support.board import make_report, spam_metrics
 
 
 def store_entries(tmp_path, reports, kinds=None):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.grading import make_corpus, tiny_rubric
 
 import challenge.data.fetch
 import challenge.data.split
@@ -23,7 +24,6 @@ from challenge.cli import main
 from challenge.data.corpus import splits_dir
 from challenge.errors import ChallengeError
 from grader.prepare import prepare_reference
-from support.grading import make_corpus, tiny_rubric
 
 RUBRIC = tiny_rubric()
 MAKE_SPLIT = challenge.data.split.make_split

@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from support.board import RUBRIC, fake_grade, make_report, write_submissions
+from support.serve import read_tokens
 
 import grader.batch
 from challenge.cli import main
@@ -19,8 +21,6 @@ from challenge.errors import ChallengeError
 from grader.board.leaderboard import Leaderboard
 from grader.board.roster import Roster, RosterRow, read_roster
 from grader.serve.server import prepare
-from support.serve import read_tokens
-from support.board import RUBRIC, fake_grade, make_report, write_submissions
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "instructors.md"
 

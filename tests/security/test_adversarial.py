@@ -15,10 +15,16 @@ import zipfile
 
 import pytest
 import torch
+from support.grading import (
+    ATTACK_TASKS,
+    attack_env,
+    build_zip,
+    grade_attack,
+    reference_modules,
+    tiny_rubric,
+)
 
 from grader.grade import grade
-from support.grading import (ATTACK_TASKS, attack_env, build_zip, grade_attack,
-                                 reference_modules, tiny_rubric)
 
 TASKS = ATTACK_TASKS
 RUBRIC = tiny_rubric(tasks=TASKS, check_seconds=20.0, unit_seconds=8.0)

@@ -8,15 +8,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.grading import (
+    REPO,
+    build_zip,
+    make_hidden_sets,
+    reference_modules,
+    sorter_checkpoint,
+    tiny_rubric,
+)
 
-from grader import quality
 from challenge.checks import run_local
+from grader import quality
 from grader.child.tasks import run_sorter
 from grader.grade import _quality, grade
 from grader.hidden import SorterSet
 from grader.sandbox import UnitResult
-from support.grading import (REPO, build_zip, make_hidden_sets, reference_modules,
-                                 sorter_checkpoint, tiny_rubric)
 
 SORTING_GENERATE = '''
 

@@ -10,12 +10,18 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from support.grading import reference_modules
 
 from challenge.checks import all_checks
 from challenge.rubric import Limits
-from grader.sandbox import (KIT_ROOT, GraderError, Unit, isolation_problem, run_units,
-                            scratch_parent)
-from support.grading import reference_modules
+from grader.sandbox import (
+    KIT_ROOT,
+    GraderError,
+    Unit,
+    isolation_problem,
+    run_units,
+    scratch_parent,
+)
 
 WHY = isolation_problem()
 sandboxed = pytest.mark.skipif(bool(WHY), reason=f"no sandbox here: {WHY}")

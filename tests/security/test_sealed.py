@@ -16,13 +16,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.grading import (
+    ATTACK_TASKS,
+    attack_env,
+    build_zip,
+    grade_attack,
+    make_hidden_sets,
+    reference_modules,
+    tiny_rubric,
+)
 
 from challenge.checks import all_checks
-from grader.grade import grade
 from challenge.rubric import Limits
+from grader.grade import grade
 from grader.sandbox import KIT_ROOT, Unit, isolation_problem, run_units
-from support.grading import (ATTACK_TASKS, attack_env, build_zip, grade_attack,
-                                 make_hidden_sets, reference_modules, tiny_rubric)
 
 WHY = isolation_problem()
 pytestmark = pytest.mark.skipif(bool(WHY), reason=f"no sandbox here: {WHY}")
@@ -323,9 +330,9 @@ def result_view_points(result: dict) -> float:
 
 def test_the_grade_cli_writes_no_labels_unless_asked(env, tmp_path, monkeypatch):
     from click.testing import CliRunner
+    from support.grading import write_rubric
 
     from challenge.cli import main
-    from support.grading import write_rubric
 
     z = build_zip(tmp_path / "alice.zip", reference_modules(),
                   {"sorter": env["sorter"], "spam": env["spam"]})
@@ -558,9 +565,9 @@ def no_bwrap(monkeypatch):
 
 def test_hidden_grading_refuses_without_the_sandbox_unless_unsafe(env, tmp_path, no_bwrap):
     from click.testing import CliRunner
+    from support.grading import write_rubric
 
     from challenge.cli import main
-    from support.grading import write_rubric
 
     z = build_zip(tmp_path / "alice.zip", reference_modules(),
                   {"sorter": env["sorter"], "spam": env["spam"]})
@@ -588,9 +595,9 @@ def test_a_students_own_grade_runs_without_the_sandbox_and_says_so(env, no_bwrap
 
 def test_verbose_prints_the_isolation_achieved_here(env, tmp_path):
     from click.testing import CliRunner
+    from support.grading import write_rubric
 
     from challenge.cli import main
-    from support.grading import write_rubric
 
     z = build_zip(tmp_path / "alice.zip", reference_modules(),
                   {"sorter": env["sorter"], "spam": env["spam"]})

@@ -9,12 +9,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
+from support.serve import fake_grade, read_tokens, write_roster
 
 from challenge.errors import ChallengeError
 from grader.serve.app import ServeConfig, create_app
 from grader.serve.server import prepare
 from grader.serve.tokens import hash_token
-from support.serve import fake_grade, read_tokens, write_roster
 
 NAMES = ["alice", "bob"]
 HOSTILE = "<i>mallory"     # no roster id can be this; a store written by hand could still hold it

@@ -10,13 +10,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support.serve import read_tokens, running_app, wait_for, write_roster
 
 from grader.engines.base import Work
 from grader.engines.local import LocalEngine
 from grader.serve.app import ServeConfig, create_app
 from grader.serve.dispatch import Dispatcher
 from grader.serve.server import default_grade_kwargs, prepare
-from support.serve import read_tokens, running_app, wait_for, write_roster
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,11 +44,11 @@ def _driver():
 @pytest.mark.slow
 def test_a_student_uploads_in_the_browser_and_sees_it_graded_and_on_the_board(tmp_path):
     from selenium.webdriver.common.by import By
+    from support.grading import make_hidden_sets, tiny_rubric
 
     from grader.batch import grade_hidden
     from grader.hidden import hidden_spam
     from grader.predictions import write_predictions
-    from support.grading import make_hidden_sets, tiny_rubric
 
     shots = Path(os.environ.get("CHALLENGE_ARTEFACTS", REPO / "artefacts")) / "browser"
     shots.mkdir(parents=True, exist_ok=True)

@@ -7,11 +7,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from support.serve import read_tokens, running_app, write_roster
 
 from challenge.cli import main
 from grader.serve.app import ServeConfig, create_app
 from grader.serve.server import prepare
-from support.serve import read_tokens, running_app, write_roster
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ import hashlib
 import sqlite3
 
 import pytest
+from support.serve import FAKE_RUBRIC, fake_grade, wait_for
 
 from grader.batch import grade_folder, grade_many
 from grader.engines.base import Work
 from grader.engines.cluster import DaskEngine
 from grader.serve.dispatch import Dispatcher
 from grader.serve.queue import JobQueue
-from support.serve import FAKE_RUBRIC, fake_grade, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,10 @@ def test_the_folder_grade_on_dask_stores_every_file_once_and_resumes(tmp_path, c
 
 @pytest.mark.slow
 def test_the_real_grader_on_dask_matches_the_local_grade(tmp_path, cluster):
+    from support.grading import make_hidden_sets, tiny_rubric
+
     from grader.hidden import hidden_spam
     from grader.predictions import write_predictions
-    from support.grading import make_hidden_sets, tiny_rubric
 
     data = tmp_path / "data"
     rubric = tiny_rubric()

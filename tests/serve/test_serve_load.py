@@ -15,13 +15,20 @@ import sqlite3
 import zipfile
 
 import pytest
+from support.serve import (
+    mixed_grade,
+    read_tokens,
+    running_app,
+    upload_all,
+    wait_for,
+    write_roster,
+)
 
 from grader.engines.base import Work
 from grader.engines.local import LocalEngine
 from grader.serve.app import ServeConfig, create_app
 from grader.serve.dispatch import Dispatcher
 from grader.serve.server import default_grade_kwargs, prepare
-from support.serve import mixed_grade, read_tokens, running_app, upload_all, wait_for, write_roster
 
 STUDENTS, CODE = 200, 20
 
@@ -35,8 +42,9 @@ def _code_zip(student: str) -> bytes:
 
 @pytest.mark.slow
 def test_200_students_at_once_are_each_graded_exactly_once(tmp_path, monkeypatch):
-    from grader.hidden import hidden_spam
     from support.grading import make_hidden_sets, tiny_rubric
+
+    from grader.hidden import hidden_spam
 
     log = tmp_path / "fake-graded.log"
     monkeypatch.setenv("FAKE_GRADE_LOG", str(log))   # the spawned workers inherit it

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.serve import fake_grade, free_socket, read_tokens, wait_for, write_roster
 
 from grader.engines.base import Outcome, Work, grade_task
 from grader.engines.local import LocalEngine
 from grader.serve.dispatch import Dispatcher
 from grader.serve.queue import JobQueue
-from support.serve import fake_grade, free_socket, read_tokens, wait_for, write_roster
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -193,10 +193,11 @@ def test_kill_9_of_the_server_mid_grading_then_a_restart_finishes_everything_onc
 
 
 def test_the_real_grader_grades_a_predictions_upload_into_the_board(tmp_path):
+    from support.grading import make_hidden_sets, tiny_rubric
+
     from grader.hidden import hidden_spam
     from grader.predictions import write_predictions
     from grader.serve.server import default_grade_kwargs
-    from support.grading import make_hidden_sets, tiny_rubric
 
     data = tmp_path / "data"
     rubric = tiny_rubric()

@@ -6,7 +6,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from grader.serve.routes.deps import Caller, ServeState, instructor, instructor_form, serve_state
+from grader.serve.routes.deps import (
+    Caller,
+    ServeState,
+    instructor,
+    instructor_form,
+    serve_state,
+)
 
 views = APIRouter(prefix="/admin", dependencies=[Depends(instructor)])
 api = APIRouter(prefix="/api/admin", dependencies=[Depends(instructor)])

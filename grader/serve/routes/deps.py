@@ -21,7 +21,13 @@ from jinja2 import Environment
 from grader.serve.boards import BoardCache
 from grader.serve.queue import Job, JobQueue
 from grader.serve.tokens import Identity, Tokens
-from grader.serve.uploads import HTTPProblem, RateWindow, ServeConfig, UploadDesk, disk_problem
+from grader.serve.uploads import (
+    HTTPProblem,
+    RateWindow,
+    ServeConfig,
+    UploadDesk,
+    disk_problem,
+)
 
 COOKIE = "challenge_token"
 

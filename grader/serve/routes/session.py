@@ -9,8 +9,14 @@ import secrets
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from grader.serve.routes.deps import (COOKIE, Caller, ServeState, maybe_signed_in, serve_state,
-                                      student_form)
+from grader.serve.routes.deps import (
+    COOKIE,
+    Caller,
+    ServeState,
+    maybe_signed_in,
+    serve_state,
+    student_form,
+)
 from grader.serve.uploads import HTTPProblem
 
 LOGIN_COOKIE = "challenge_login"

@@ -7,7 +7,13 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from grader.serve.routes.deps import Caller, ServeState, serve_state, signed_in, upload_form
+from grader.serve.routes.deps import (
+    Caller,
+    ServeState,
+    serve_state,
+    signed_in,
+    upload_form,
+)
 
 router = APIRouter()
 
