@@ -85,9 +85,11 @@ class GradeReport:
             delta = q.part_points["public"] - q.points
             q.points, task.points = round(q.points + delta, 6), round(task.points + delta, 6)
             q.metrics, q.private = dict(q.public), {}
-            for c in q.components:
-                c["value"] = q.public.get(c["metric"])
+            for c in q.components:    # each band's points from the public value alone: the
+                c["value"] = q.public.get(c["metric"])    # whole set's would give the private away
+                c["points"] = _band_score(c)
             q.part_points = {"public": q.part_points["public"]}
+            q.review = []             # the instructor's evidence may quote whole-set figures
             q.notes = [*q.notes, "measured on the public part of the hidden set"]
         view.points = round(sum(t.points for t in view.tasks.values()), 6)
         return view
@@ -168,6 +170,14 @@ class GradeReport:
             lines.append("Isolation achieved on this machine:")
             lines += [f"  {k}: {v}" for k, v in self.isolation.items()]
         return printable("\n".join(lines))
+
+
+def _band_score(c: dict) -> float:
+    """A component's points from its own value and band (floor, full, max_points)."""
+    value, floor, full = c.get("value"), c.get("floor"), c.get("full")
+    if value is None or floor is None or full is None or full <= floor or value != value:
+        return 0.0
+    return round(c["max_points"] * min(1.0, max(0.0, (value - floor) / (full - floor))), 6)
 
 
 def _component(c: dict) -> str:

@@ -179,14 +179,16 @@ def _write_course(rub: Rubric, data_dir) -> None:
 
 
 def _check_size(rub: Rubric, data_dir, test_fraction: float | None) -> None:
-    """Refuse a spam hidden set too small to grade on: fewer spam messages than the band's
-    ``min_positives`` (one missed spam would be worth a large share of the points)."""
+    """Refuse a spam hidden set too small to measure a band on: fewer spam messages than the
+    band's ``min_positives`` (one missed spam would be worth a large share of the points)."""
     from challenge.data.corpus import load_corpus
     from challenge.data.split import FRACTIONS
 
     task = rub.task("spam")
-    if task is None or task.quality is None or rub.hidden.spam_scheme != "random":
-        return
+    band = task.quality if task else None
+    if band is None or rub.hidden.spam_scheme != "random" or \
+            (band.fixed and band.corpus in ("", rub.hidden.spam_corpus)):
+        return    # thresholds the instructor fixed for this corpus: their choice, not measured
     need, fraction = task.quality.min_positives, test_fraction or FRACTIONS["test"]
     spam = sum(m.label == 1 for m in load_corpus(rub.hidden.spam_corpus, data_dir))
     if round(fraction * spam) >= need:
