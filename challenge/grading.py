@@ -23,6 +23,7 @@ from challenge.rubric import Rubric, TaskRubric, load_rubric
 from challenge.scoring import (
     SorterSet,
     SpamSet,
+    bootstrap_sd,
     dev_sorter,
     dev_spam,
     failed,
@@ -41,6 +42,7 @@ from challenge.version import checks_version
 #: What a student's own grade says about isolation: none, and why that is fine.
 LOCAL = {"sandbox": "none", "filesystem": "your own code, run in this process on your machine"}
 SORT_BATCH = 256
+SORTER_NOISE = {"exact_match": "n", "exact_match_long": "n_long"}   # metric -> its set size
 
 
 def student_checkpoints(impl: str) -> dict[str, Path]:
@@ -136,8 +138,8 @@ def _quality(task: TaskRubric, rub: Rubric, impl: str, checkpoint: Path | None,
         return failed(task, "error", f"no set to measure on: {e}")
     try:
         if task.name == "spam":
-            return _spam(task, data, checkpoint, impl)
-        return _sorter(task, data, checkpoint, impl)
+            return _band_lines(_spam(task, data, checkpoint, impl), task, rub)
+        return _band_lines(_sorter(task, data, checkpoint, impl), task, rub)
     except NotImplementedError as e:
         return failed(task, "not_implemented", f"not implemented yet: {e or 'see the docstring'}")
     except ChallengeError as e:
@@ -146,11 +148,28 @@ def _quality(task: TaskRubric, rub: Rubric, impl: str, checkpoint: Path | None,
         return failed(task, "error", f"{type(e).__name__}: {e}")
 
 
+def _band_lines(result: QualityResult, task: TaskRubric, rub: Rubric) -> QualityResult:
+    """Say on each quality line where its band holds: the hidden set's band where the course
+    file carries it (a fixed band for the course corpus, as `challenge release` ships it)."""
+    for c, band in zip(result.components, (b for b in (task.quality, task.bonus) if b)):
+        c["on_hidden"] = band.fixed and (task.name != "spam"
+                                         or band.corpus in ("", rub.hidden.spam_corpus))
+        if c.get("noise") is None and c.get("value") is not None and c["metric"] in SORTER_NOISE:
+            n = result.metrics.get(SORTER_NOISE[c["metric"]]) or 0
+            p = float(c["value"])
+            c["noise"] = round((p * (1 - p) / n) ** 0.5, 6) if n else None   # binomial sd
+    return result
+
+
 def _spam(task: TaskRubric, data: SpamSet, checkpoint: Path, impl: str) -> QualityResult:
     from challenge.tasks.spam_predict import predict_messages
 
     scores, threshold = predict_messages(checkpoint, data.messages, impl=impl)
-    return spam_quality(task, data, scores.double().tolist(), float(threshold))[0]
+    scores = scores.double().tolist()
+    result = spam_quality(task, data, scores, float(threshold))[0]
+    for c in result.components:      # the dev set's own noise, to read the points against
+        c["noise"] = bootstrap_sd(data.labels, scores, float(threshold), c["metric"], seed=0)
+    return result
 
 
 def _sorter(task: TaskRubric, data: SorterSet, checkpoint: Path, impl: str) -> QualityResult:

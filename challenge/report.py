@@ -85,9 +85,11 @@ class GradeReport:
             delta = q.part_points["public"] - q.points
             q.points, task.points = round(q.points + delta, 6), round(task.points + delta, 6)
             q.metrics, q.private = dict(q.public), {}
-            for c in q.components:
-                c["value"] = q.public.get(c["metric"])
+            for c in q.components:    # each band's points from the public value alone: the
+                c["value"] = q.public.get(c["metric"])    # whole set's would give the private away
+                c["points"] = _band_score(c)
             q.part_points = {"public": q.part_points["public"]}
+            q.review = []             # the instructor's evidence may quote whole-set figures
             q.notes = [*q.notes, "measured on the public part of the hidden set"]
         view.points = round(sum(t.points for t in view.tasks.values()), 6)
         return view
@@ -132,10 +134,7 @@ class GradeReport:
                              f"({passed}/{len(task.checks)} passed){_check_scale(task)}")
             q = task.quality
             if q is not None:
-                detail = "; ".join(f"{c['metric']} {_fmt(c['value'])}"
-                                   + (f" -> {round(c['points'], 2):g}/{c['max_points']:g}"
-                                      + (" bonus" if c.get("bonus") else ""))
-                                   for c in q.components)
+                detail = "; ".join(_component(c) for c in q.components)
                 state = "" if q.status == "ok" else f"[{q.status}] {q.reason}"
                 q_extra = f" + {extra:.2f} bonus" if extra else ""
                 lines.append(f"    {'quality':<{width - 2}}  {q.points - extra:7.2f} / "
@@ -171,6 +170,28 @@ class GradeReport:
             lines.append("Isolation achieved on this machine:")
             lines += [f"  {k}: {v}" for k, v in self.isolation.items()]
         return printable("\n".join(lines))
+
+
+def _band_score(c: dict) -> float:
+    """A component's points from its own value and band (floor, full, max_points)."""
+    value, floor, full = c.get("value"), c.get("floor"), c.get("full")
+    if value is None or floor is None or full is None or full <= floor or value != value:
+        return 0.0
+    return round(c["max_points"] * min(1.0, max(0.0, (value - floor) / (full - floor))), 6)
+
+
+def _component(c: dict) -> str:
+    """One band's line: ``f1 0.9450 -> 14.2/30``, and on a student's dev grade where the band
+    holds and how noisy the dev figure is, e.g. ``(band 0.936 -> 0.956 on the hidden set; dev
+    noise +-0.02)``."""
+    text = (f"{c['metric']} {_fmt(c['value'])} -> {_fmt_num(c['points'])}/{c['max_points']:g}"
+            + (" bonus" if c.get("bonus") else ""))
+    if "on_hidden" not in c:
+        return text
+    where = (f"band {c['floor']:.3f} -> {c['full']:.3f} on the hidden set" if c["on_hidden"]
+             else "the hidden set's band is measured by the instructor")
+    noise = f"; dev noise +-{c['noise']:.2g}" if c.get("noise") else ""
+    return f"{text} ({where}{noise})"
 
 
 def _bonus(task: TaskResult) -> float:

@@ -33,9 +33,12 @@ class Band:
     """``metric`` mapped to points linearly: ``floor`` or below -> 0, ``full`` or above -> ``points``.
 
     Without ``floor`` and ``full`` (spam only) the band is measured by ``challenge hidden make``
-    on the course corpus (:mod:`grader.bands`), full marks at the reference's level less
-    ``margin``. ``corpus``: the corpus fixed thresholds were set for; on another course corpus
-    the measured band is used instead ("" = these thresholds on every corpus)."""
+    on the course corpus (:mod:`grader.bands`) from the sampling noise of the hidden set: full
+    marks about one noise sd (at least ``margin``) below the reference's mean, the zero line at
+    least ``width_sd`` noise sd below the full line. ``corpus``: the corpus fixed thresholds
+    were set for; on another course corpus the measured band is used instead ("" = these
+    thresholds on every corpus). ``min_positives``: the fewest spam messages a hidden set may
+    hold (`challenge hidden make` refuses a smaller one)."""
 
     metric: str
     floor: float | None
@@ -43,6 +46,8 @@ class Band:
     points: float
     margin: float = 0.01
     corpus: str = ""
+    width_sd: float = 3.0
+    min_positives: int = 100
 
     @property
     def fixed(self) -> bool:
@@ -253,7 +258,8 @@ class _Validator:
         return value
 
     def band(self, table: Any, key: str, task: str) -> Band:
-        self.keys(table, key, {"metric", "floor", "full", "points", "margin", "corpus"})
+        self.keys(table, key, {"metric", "floor", "full", "points", "margin", "corpus",
+                               "width_sd", "min_positives"})
         for needed in ("metric", "points"):
             if needed not in table:
                 raise ChallengeError(f"rubric {self.source}: {key} needs a {needed!r} key")
@@ -278,13 +284,17 @@ class _Validator:
         corpus = table.get("corpus", "")
         if not isinstance(corpus, str):
             self.fail(f"{key}.corpus", corpus, "a corpus name (\"\" for every corpus)")
+        width = float(self.number(table.get("width_sd", 3.0), f"{key}.width_sd", minimum=1))
+        least = int(self.number(table.get("min_positives", 100), f"{key}.min_positives",
+                                integer=True, minimum=1))
+        extra = {"width_sd": width, "min_positives": least}
         if "floor" not in table:
-            return Band(table["metric"], None, None, points, margin, corpus)
+            return Band(table["metric"], None, None, points, margin, corpus, **extra)
         floor = float(self.number(table["floor"], f"{key}.floor"))
         full = float(self.number(table["full"], f"{key}.full"))
         if full <= floor:
             self.fail(f"{key}.full", full, f"a value greater than floor ({floor:g})")
-        return Band(table["metric"], floor, full, points, margin, corpus)
+        return Band(table["metric"], floor, full, points, margin, corpus, **extra)
 
     def tasks(self, raw: Any) -> tuple[TaskRubric, ...]:
         if not isinstance(raw, dict) or not raw:

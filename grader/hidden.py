@@ -84,21 +84,26 @@ def _private_flags(n: int, secret: str, purpose: str, public_fraction: float) ->
 
 def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike | None = None,
                 rubric: str | os.PathLike | Rubric | None = None, new: bool = False,
-                train_reference: bool = False, reference_training=None) -> dict:
+                train_reference: bool = False, reference_training=None,
+                test_fraction: float | None = None) -> dict:
     """Make every hidden set from the secret in ``secret_file``; returns what was written.
 
     Where the rubric's spam band is not fixed for the course corpus, the band is measured on
-    the hidden set (:mod:`grader.bands`): with the reference when a checkpoint trained on this
-    split is cached, or trained first (``train_reference``, with ``reference_training``)."""
+    the hidden set (:mod:`grader.bands`): with the reference runs cached on this split, or
+    trained first (``train_reference``, with ``reference_training``). A hidden set with fewer
+    spam messages than the band's ``min_positives`` is refused before anything is written;
+    ``test_fraction`` puts more of the corpus into it."""
     from challenge.data.split import make_split  # the data module owns the split itself
 
     rub = rubric if isinstance(rubric, Rubric) else load_rubric(rubric, data_dir=data_dir)
     corpus, scheme = rub.hidden.spam_corpus, rub.hidden.spam_scheme
     load_meta(corpus, data_dir)  # a missing corpus is an error before anything is written
+    _check_size(rub, data_dir, test_fraction)
     if new:
         new_secret(secret_file)
     secret = read_secret(secret_file)
-    split = make_split(corpus, derive_seed(secret, "spam-split"), scheme, data_dir, force=True)
+    split = make_split(corpus, derive_seed(secret, "spam-split"), scheme, data_dir, force=True,
+                       test_fraction=test_fraction)
     test = sorted(read_jsonl(split_path(corpus, "test", data_dir)), key=lambda m: m.id)
     random.Random(derive_seed(secret, "spam-order")).shuffle(test)
     spam_private = _private_flags(len(test), secret, "spam", rub.hidden.public_fraction)
@@ -133,7 +138,8 @@ def make_hidden(*, secret_file: str | os.PathLike, data_dir: str | os.PathLike |
                  "examples": [[i, m.id, p] for i, m, p in zip(spam_ids, test, spam_private)]},
         "sorter": {"settings": _sorter_settings(s), "file_sha256": _sha256(blob.encode())},
     }
-    measured = _measure_band(rub, corpus, test, data_dir, train_reference, reference_training)
+    measured = _measure_band(rub, (test, spam_private), data_dir, derive_seed(secret, "bands"),
+                             train_reference, reference_training)
     if measured:
         meta["spam"]["bands"] = measured
     with paths.atomic_write(root / META_NAME, "w", encoding="utf-8") as f:
@@ -172,20 +178,49 @@ def _write_course(rub: Rubric, data_dir) -> None:
         f.write(source.read_text(encoding="utf-8"))
 
 
-def _measure_band(rub: Rubric, corpus: str, test: list[Message], data_dir, train_reference: bool,
-                  reference_training) -> dict | None:
-    """The measured spam band, or None where the rubric fixes the thresholds for ``corpus``."""
-    from grader import bands
-    from grader.reference import ReferenceTraining, reference_spam
+def _check_size(rub: Rubric, data_dir, test_fraction: float | None) -> None:
+    """Refuse a spam hidden set too small to measure a band on: fewer spam messages than the
+    band's ``min_positives`` (one missed spam would be worth a large share of the points)."""
+    from challenge.data.corpus import load_corpus
+    from challenge.data.split import FRACTIONS
 
     task = rub.task("spam")
     band = task.quality if task else None
+    if band is None or rub.hidden.spam_scheme != "random" or \
+            (band.fixed and band.corpus in ("", rub.hidden.spam_corpus)):
+        return    # thresholds the instructor fixed for this corpus: their choice, not measured
+    need, fraction = task.quality.min_positives, test_fraction or FRACTIONS["test"]
+    spam = sum(m.label == 1 for m in load_corpus(rub.hidden.spam_corpus, data_dir))
+    if round(fraction * spam) >= need:
+        return
+    fix = (f"pass --test-fraction {min(0.75, need / spam + 0.005):.2f} to put more of it into "
+           f"the hidden set" if need / spam < 0.75 else
+           f"import more spam (`challenge data import {rub.hidden.spam_corpus} ...`)")
+    raise ChallengeError(
+        f"the hidden spam set would hold about {round(fraction * spam)} spam messages "
+        f"({fraction:g} of the {spam} in corpus {rub.hidden.spam_corpus!r}); grading needs at "
+        f"least {need} (min_positives of the spam quality band), or one missed spam moves the "
+        f"points by more than the noise allows: {fix}, or lower min_positives in the rubric")
+
+
+def _measure_band(rub: Rubric, test_set: tuple[list[Message], list[bool]], data_dir, seed: int,
+                  train_reference: bool, reference_training) -> dict | None:
+    """The measured spam band, or None where the rubric fixes the thresholds for the corpus."""
+    from grader import bands
+    from grader.reference import ReferenceTraining, reference_spam_runs
+
+    task = rub.task("spam")
+    band = task.quality if task else None
+    corpus, (test, private) = rub.hidden.spam_corpus, test_set
     if band is None or (band.fixed and band.corpus in ("", corpus)):
         return None
-    reference = reference_spam(rub, data_dir=data_dir, train=train_reference,
+    runs = reference_spam_runs(rub, data_dir=data_dir, train=train_reference,
                                config=reference_training or ReferenceTraining())
-    figures = bands.measure_models(corpus, test, data_dir, reference)
-    return bands.derive_band(band, figures)
+    figures = bands.measure_models(corpus, test, data_dir, runs)
+    noise = bands.measure_noise(band.metric, figures, [m.label for m in test], private, seed)
+    measured = bands.derive_band(band, figures, noise)
+    inputs = bands.band_inputs(band, rub)
+    return {**measured, "inputs": inputs, "inputs_sha256": bands.inputs_hash(inputs)}
 
 
 def spam_bands(data_dir: str | os.PathLike | None = None) -> dict | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from challenge import paths
@@ -74,6 +74,29 @@ def reference_spam(rub: Rubric, *, data_dir: str | os.PathLike | None = None, tr
           file=sys.stderr)
     _train_spam(path, rub, data_dir, config)
     return path
+
+
+def reference_spam_runs(rub: Rubric, *, data_dir: str | os.PathLike | None = None,
+                        train: bool = False, seeds: tuple[int, ...] = (0, 1, 2),
+                        config: ReferenceTraining = ReferenceTraining()) -> list[Path]:
+    """The reference spam checkpoints of several training seeds on the split on disk: every
+    cached one (``spam.pt`` for ``config.seed``, ``spam-seed<N>.pt`` for the others), the
+    missing ones trained first only where ``train``."""
+    found = []
+    for seed in dict.fromkeys((config.seed, *seeds)):
+        if seed == config.seed:
+            path = reference_spam(rub, data_dir=data_dir, train=train, config=config)
+            found += [path] if path else []
+            continue
+        path = reference_dir() / f"spam-seed{seed}.pt"
+        if not (path.is_file() and _spam_fits(path, rub, data_dir)):
+            if not train:
+                continue
+            print(f"training the reference spam model with seed {seed} (cached as {path})",
+                  file=sys.stderr)
+            _train_spam(path, rub, data_dir, replace(config, seed=seed))
+        found.append(path)
+    return found
 
 
 def _sorter_fits(path: Path, rub: Rubric, data_dir=None) -> bool:

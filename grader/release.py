@@ -303,10 +303,54 @@ def _copy_course(data: Path, out: Path) -> None:
     course = course_file(data)
     if course.is_file():
         out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(course, out / course.name)
+        text = course.read_text(encoding="utf-8")
+        band = _measured_band(data)
+        if band is not None:
+            text = with_band(text, band["floor"], band["full"], band["corpus"])
+        (out / course.name).write_text(text, encoding="utf-8")
     if load_rubric(data_dir=data).hidden.predictions and (data / "public").is_dir():
         _copy_tree(data / "public", out / "public",
                    lambda rel: len(rel.parts) == 1 and rel.suffix == ".csv")
+
+
+def _measured_band(data: Path) -> dict | None:
+    """The spam band `challenge hidden make` measured (its values only: floor, full, corpus),
+    refused where the rubric changed what it depends on since."""
+    from challenge.data.lineage import hidden_meta
+    from grader.bands import stale
+
+    spam = hidden_meta(data)[1].get("spam")
+    measured = spam.get("bands") if isinstance(spam, dict) else None
+    rub = load_rubric(data_dir=data)
+    task = rub.task("spam")
+    if not measured or task is None or task.quality is None:
+        return None
+    stale(measured, task.quality, rub)
+    return {"floor": measured["floor"], "full": measured["full"], "corpus": spam["corpus"]}
+
+
+def with_band(text: str, floor: float, full: float, corpus: str) -> str:
+    """The course file ``text`` with its ``[tasks.spam.quality]`` table fixing ``floor`` and
+    ``full`` for ``corpus`` (the measured band's values, for the students' own grade). tomllib
+    cannot write, so the three keys are written here, every other line kept as it was."""
+    lines, out, inside, done = text.splitlines(), [], False, False
+    for line in lines:
+        bare = line.split("#", 1)[0].strip()
+        if bare.startswith("["):
+            inside = bare.replace(" ", "") == "[tasks.spam.quality]"
+            out.append(line)
+            if inside:
+                out += ["# the band `challenge hidden make` measured on the hidden set",
+                        f"floor = {floor!r}", f"full = {full!r}", f"corpus = {json.dumps(corpus)}"]
+                done = True
+            continue
+        if inside and bare.split("=", 1)[0].strip() in ("floor", "full", "corpus") and "=" in bare:
+            continue
+        out.append(line)
+    if not done:
+        raise ChallengeError("the course file has no [tasks.spam.quality] table to carry the "
+                             "measured band; write the spam quality band as that table")
+    return "\n".join(out) + "\n"
 
 
 def hidden_in_bundle(folder: Path, data: Path) -> tuple[int, str] | None:

@@ -115,10 +115,11 @@ def _stratified(units: list[list[int]], messages: list[Message], rng: random.Ran
     return out
 
 
-def _random(messages: list[Message], seed: int) -> tuple[dict[str, list[int]], int]:
+def _random(messages: list[Message], seed: int,
+            test: float = FRACTIONS["test"]) -> tuple[dict[str, list[int]], int]:
     rng = random.Random(seed)
     parts = _stratified(_units(messages), messages, rng,
-                        {"test": FRACTIONS["test"], "dev": FRACTIONS["dev"], "train": 0.0})
+                        {"test": test, "dev": FRACTIONS["dev"], "train": 0.0})
     return parts, 0
 
 
@@ -153,12 +154,14 @@ def _counts(part: list[Message]) -> dict[str, int]:
 
 
 def make_split(name: str, seed: int, scheme: str = "random",
-               data_dir: str | os.PathLike | None = None, *, force: bool = False) -> SplitResult:
+               data_dir: str | os.PathLike | None = None, *, force: bool = False,
+               test_fraction: float | None = None) -> SplitResult:
     """Split corpus ``name`` by ``seed`` and ``scheme``: train/dev (public), test (hidden).
 
     A split that would replace the test part of hidden sets made from a secret (``challenge
     hidden make``) is refused unless ``force``: their test part would become one that anyone
-    can remake from ``seed``.
+    can remake from ``seed``. ``test_fraction`` (random scheme): the share of the corpus in
+    the test part (default 0.2; `challenge hidden make --test-fraction` for a small corpus).
     """
     check_name(name)
     seed = parse_seed(seed)
@@ -172,8 +175,14 @@ def make_split(name: str, seed: int, scheme: str = "random",
         raise ChallengeError(f"corpus {name!r} holds only {'ham' if spam == 0 else 'spam'} "
                              f"({len(messages)} messages); a spam classifier needs both classes: "
                              f"import the other class too (`challenge data import {name} ...`)")
+    fractions = FRACTIONS if test_fraction is None else \
+        {"train": round(1 - FRACTIONS["dev"] - test_fraction, 6), "dev": FRACTIONS["dev"],
+         "test": test_fraction}
+    if not 0 < fractions["test"] < 0.8:
+        raise ChallengeError(f"test fraction {test_fraction!r} is invalid; expected a share "
+                             f"above 0 and below 0.8 (train needs the rest)")
     if scheme == "random":
-        index, moved = _random(messages, seed)
+        index, moved = _random(messages, seed, fractions["test"])
     else:
         index, moved = _temporal(name, messages, seed)
     parts = {p: [messages[i] for i in sorted(index[p])] for p in ("train", "dev", "test")}
@@ -194,7 +203,7 @@ def make_split(name: str, seed: int, scheme: str = "random",
         duplicate_groups=len(duplicate_groups(messages)), moved_for_duplicates=moved,
         files={p: str(split_path(name, p, data_dir)) for p in parts})
     record = {**{k: v for k, v in result.to_dict().items() if k != "files"},
-              "fractions": FRACTIONS if scheme == "random" else
+              "fractions": fractions if scheme == "random" else
               {"test": "easy-ham-2, spam-2, half of hard-ham-1",
                "dev_share_of_the_rest": round(FRACTIONS["dev"] / (1 - FRACTIONS["test"]), 4)},
               "corpus_sha256": hashlib.sha256(corpus_file.read_bytes()).hexdigest()}

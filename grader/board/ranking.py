@@ -138,8 +138,12 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
         columns = ["points", "max_points"] + [c for t in tasks for c in
                                               [f"{t}.points"] + ([f"{t}.{PRIMARY[t]}"] if t in PRIMARY else [])]
         candidates = ok
+        shares = len({e.max_points for e in ok}) > 1    # predictions rows beside code rows
+        if shares:
+            score_name = "share of points"
         def value(e: Entry, p: str) -> float:   # quality on the ranked part alone
-            return round(sum(t.points_on(p) for t in e.tasks.values()), 6)
+            got = round(sum(t.points_on(p) for t in e.tasks.values()), 6)
+            return round(got / e.max_points, 6) if shares and e.max_points else got
     else:
         metric = PRIMARY[task]
         score_name = f"{task} {metric} ({part})"
@@ -176,6 +180,9 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
         notes.append("ties (=N): equal points" if task is None else
                      f"ties (=N): {level:.0%} bootstrap intervals of {PRIMARY[task]} on the "
                      f"{part} part overlap ({resamples} resamples, seed {seed})")
+    if task is None and score_name == "share of points":
+        notes.append("rows graded out of different maxima (predictions and code) are ranked on "
+                     "their share of their own maximum")
     if any(r.kind != "student" for r in rows):
         notes.append("shaded rows are the baseline and reference rows: graded like students, "
                      "not ranked")
@@ -208,7 +215,8 @@ def _rank(chosen, intervals, task, part, columns, attempts, value) -> list[Board
             continue
         count += 1
         if prev is not None and _overlap(intervals[i], intervals[prev]) \
-                and _overlap(intervals[i], intervals[lead]):
+                and _overlap(intervals[i], intervals[lead]) \
+                and _points(chosen[i], task, part) == _points(chosen[prev], task, part):
             ties[i] = ties[prev] = True
             ranks.append(ranks[prev])
         else:
@@ -229,7 +237,9 @@ def _rank(chosen, intervals, task, part, columns, attempts, value) -> list[Board
                 v = e.tasks[task].metrics.get(part, {}).get(c)
             if v is not None:   # counts (e.g. "n") stay whole numbers
                 metrics[c] = v if isinstance(v, int) and not isinstance(v, bool) else float(v)
-        points, max_points = ((value(e, part), e.max_points) if task is None
+        points, max_points = ((round(sum(t.points_on(part) for t in e.tasks.values()), 6),
+                               e.max_points)
+                              if task is None
                               else (e.tasks[task].points_on(part), e.tasks[task].max_points))
         lo, hi = intervals[i]
         rows.append(BoardRow(ranks[i], ties[i], e.student, e.kind, e.submission, e.graded_at,
@@ -237,6 +247,14 @@ def _rank(chosen, intervals, task, part, columns, attempts, value) -> list[Board
                              None if np.isnan(lo) else float(lo), None if np.isnan(hi) else float(hi),
                              float(points), float(max_points), metrics))
     return rows
+
+
+def _points(e: Entry, task: str | None, part: str) -> float:
+    """The points a tie must share (to 0.01): overlapping intervals alone would tie 0 points
+    with full points where the band's width is under the interval's."""
+    got = e.tasks[task].points_on(part) if task else \
+        sum(t.points_on(part) for t in e.tasks.values())
+    return round(got, 2)
 
 
 def _overlap(a, b) -> bool:

@@ -146,8 +146,13 @@ def hidden() -> None:
               help="Where the spam band is measured (a course corpus the rubric sets no "
                    "thresholds for): train the reference on the new split first if none is "
                    "cached, so full marks sit at its level (minutes).")
+@click.option("--test-fraction", default=None, type=click.FloatRange(0, 0.8, min_open=True,
+                                                                      max_open=True),
+              help="Share of the spam corpus in the hidden test set (random split; default "
+                   "0.2): more for a small corpus, whose hidden set would be too small to "
+                   "grade on.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of what was written.")
-def make(secret_file, new, rubric, data_dir, train_reference, as_json) -> None:
+def make(secret_file, new, rubric, data_dir, train_reference, test_fraction, as_json) -> None:
     """Split the spam corpus with a secret seed (public train/dev, hidden test), make the hidden
     sorter sets (in range and longer), fix each set's public/private partition, and publish the
     unlabelled spam test file for predictions submissions."""
@@ -155,7 +160,7 @@ def make(secret_file, new, rubric, data_dir, train_reference, as_json) -> None:
     from grader.hidden import make_hidden
 
     summary = make_hidden(secret_file=secret_file, data_dir=data_dir, rubric=rubric, new=new,
-                          train_reference=train_reference)
+                          train_reference=train_reference, test_fraction=test_fraction)
     if as_json:
         click.echo(json.dumps(summary))
         return

@@ -112,10 +112,23 @@ def test_grading_notices_a_changed_rubric_or_tampered_sets(tmp_path, data_dir):
 
 
 def test_cli_hidden_make(tmp_path, data_dir):
+    from challenge.rubric import DEFAULT_RUBRIC
+
     runner = CliRunner()
     secret = tmp_path / "secret"
+    # a measured band (no fixed thresholds) refuses the tiny corpus's hidden set (8 spam, it
+    # needs 100), writing nothing
+    measured = tmp_path / "measured.toml"
+    measured.write_text(DEFAULT_RUBRIC.read_text().replace("floor = 0.90", "")
+                        .replace("full = 0.95 ", ""))
     result = runner.invoke(main, ["hidden", "make", "--secret-file", str(secret), "--new",
-                                  "--data-dir", str(data_dir), "--json"])
+                                  "--data-dir", str(data_dir), "--rubric", str(measured)])
+    assert result.exit_code == 1 and "needs at least 100" in result.output, result.output
+    assert not secret.exists() and not (data_dir / "hidden").exists()
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(DEFAULT_RUBRIC.read_text())     # thresholds fixed for this corpus: kept
+    result = runner.invoke(main, ["hidden", "make", "--secret-file", str(secret), "--new",
+                                  "--data-dir", str(data_dir), "--rubric", str(rubric), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["sorter"]["lengths"] == "1..20" and summary["spam"]["messages"] > 0

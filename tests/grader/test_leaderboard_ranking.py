@@ -65,9 +65,20 @@ def test_private_board_picks_each_submission_on_the_public_part_unless_told(tmp_
     assert best_of_private["alice"].submission == "alice__2.zip"
 
 
+def with_spam_points(report: dict, points: float) -> dict:
+    """``report`` whose spam quality earned ``points`` on every part (a clamped band)."""
+    task = report["tasks"]["spam"]
+    q = task["quality"]
+    task["points"] = round(task["points"] - q["points"] + points, 6)
+    q["points"], q["part_points"] = points, {"all": points, "public": points, "private": points}
+    return report
+
+
 def test_ties_when_intervals_overlap_and_ranks_skip_after_a_tie(tmp_path):
-    reports = [make_report("alice", pub_errors=10, n=150, seed=1), make_report("bob", pub_errors=12, n=150, seed=2),
-               make_report("carol", pub_errors=70, n=150, seed=3), make_report("dave", pub_errors=71, n=150, seed=4)]
+    reports = [with_spam_points(make_report("alice", pub_errors=10, n=150, seed=1), 40.0),
+               with_spam_points(make_report("bob", pub_errors=12, n=150, seed=2), 40.0),
+               with_spam_points(make_report("carol", pub_errors=70, n=150, seed=3), 0.0),
+               with_spam_points(make_report("dave", pub_errors=71, n=150, seed=4), 0.0)]
     _, entries = store_entries(tmp_path, reports)
     board = build_board(entries, task="spam")
     assert [r.rank_label for r in board.rows] == ["=1", "=1", "=3", "=3"]
@@ -84,8 +95,33 @@ def test_ties_when_intervals_overlap_and_ranks_skip_after_a_tie(tmp_path):
     assert [r.rank_label for r in build_board(entries, task="spam").rows] == ["1", "2"]
 
 
+def test_a_tie_needs_the_same_points_as_well_as_overlapping_intervals(tmp_path):
+    """Issue 31: F1 0.971 (full points) and F1 0.924 (0 points) overlapped on a small public
+    part and were marked "=1"."""
+    reports = [with_spam_points(make_report("alice", pub_errors=10, n=150, seed=1), 40.0),
+               with_spam_points(make_report("bob", pub_errors=12, n=150, seed=2), 0.0)]
+    _, entries = store_entries(tmp_path, reports)
+    a, b = build_board(entries, task="spam").rows
+    assert a.ci_low <= b.ci_high and b.ci_low <= a.ci_high       # the intervals overlap
+    assert [a.rank_label, b.rank_label] == ["1", "2"]
+
+
+def test_predictions_rows_and_code_rows_are_ranked_on_their_share(tmp_path):
+    code = make_report("alice", pub_errors=10, n=150, seed=1)             # about 80 of 100
+    pred = make_report("bob", pub_errors=10, n=150, seed=2)
+    pred["mode"], pred["max_points"] = "predictions", 50.0
+    pred["points"] = pred["tasks"]["spam"]["points"]                       # about 45 of 50
+    del pred["tasks"]["sorter"]
+    _, entries = store_entries(tmp_path, [code, pred])
+    board = build_board(entries)
+    assert [r.student for r in board.rows] == ["bob", "alice"]            # 0.9 beats 0.8
+    assert any("share of their own maximum" in n for n in board.notes)
+    assert by_student(board)["bob"].points == pred["points"]
+
+
 def test_ties_do_not_chain_past_the_first_student_of_the_group(tmp_path):
-    reports = [make_report(name, pub_errors=e, n=200, seed=1) for name, e in (("a", 2), ("b", 8), ("c", 15))]
+    reports = [with_spam_points(make_report(name, pub_errors=e, n=200, seed=1), 40.0)
+               for name, e in (("a", 2), ("b", 8), ("c", 15))]
     _, entries = store_entries(tmp_path, reports)
     a, b, c = build_board(entries, task="spam").rows
     assert c.ci_low <= b.ci_high and c.ci_high < a.ci_low      # c overlaps b but not a

@@ -40,6 +40,7 @@ def tiny_rubric(tasks: dict | None = None, **limits) -> Rubric:
     raw["limits"].update(wall_seconds=240.0, check_seconds=20.0, unit_seconds=40.0,
                          memory_mb=4096, max_log_chars=2000)
     raw["limits"].update(limits)
+    raw["tasks"]["spam"]["quality"]["min_positives"] = 2     # tiny test corpora
     if tasks is not None:
         raw["tasks"] = tasks
     return parse_rubric(raw, source="tiny")
