@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from challenge.errors import ChallengeError
-from grader.board.leaderboard import Entry, Leaderboard
+from grader.board.leaderboard import Entry, Leaderboard, newest
 
 PRIMARY = {"spam": "f1", "sorter": "exact_match"}
 PARTS = ("public", "private")
@@ -138,8 +138,9 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
         columns = ["points", "max_points"] + [c for t in tasks for c in
                                               [f"{t}.points"] + ([f"{t}.{PRIMARY[t]}"] if t in PRIMARY else [])]
         candidates = ok
-        def value(e: Entry, p: str) -> float:   # quality on the ranked part alone
-            return round(sum(t.points_on(p) for t in e.tasks.values()), 6)
+        def value(e: Entry, p: str) -> float:   # quality on the ranked part alone, less
+            kept = e.late.get("kept", 1.0)       # any late penalty (grader.board.late)
+            return round(sum(t.points_on(p) for t in e.tasks.values()) * kept, 6)
     else:
         metric = PRIMARY[task]
         score_name = f"{task} {metric} ({part})"
@@ -258,13 +259,15 @@ def _check_rates(chosen: list[Entry], task: str | None) -> list[CheckRate]:
 def load_board(db: str | Path | None = None, *, task: str | None = None, part: str = "public",
                select: str = "public", rubric_hash: str | None = None, resamples: int = 1000,
                seed: int = 0) -> Board:
-    """Read the store and rank the rows of one rubric (default: that of the newest row)."""
+    """Read the store and rank the rows of one rubric (default: that of the newest row), each
+    file's newest attempt (a regrade supersedes the grade before it)."""
     with Leaderboard(db, readonly=True) as store:
         rubric = rubric_hash or store.latest_rubric()
-        entries = store.entries(examples=task is not None, checks=True)
+        entries = newest(store.entries(examples=task is not None, checks=True))
     current = [e for e in entries if e.rubric_hash == rubric]
     board = build_board(current, task=task, part=part, select=select, resamples=resamples, seed=seed)
     stale = len(entries) - len(current)
     if stale:
-        board.notes.append(f"{stale} row(s) graded under another rubric left out: regrade them")
+        board.notes.append(f"{stale} row(s) graded under another rubric left out: regrade them "
+                           "(challenge regrade --all)")
     return board
