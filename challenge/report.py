@@ -64,6 +64,7 @@ class GradeReport:
     isolation: dict = field(default_factory=dict)
     log: str = ""                # the tail of the submission's captured output
     device: str = "cpu"          # where the checks and the models ran while grading
+    late: dict = field(default_factory=dict)   # the deadline that applied and any penalty
 
     @property
     def review(self) -> list[str]:
@@ -107,7 +108,8 @@ class GradeReport:
                 "tasks": {name: t.to_dict() for name, t in self.tasks.items()},
                 "rubric_hash": self.rubric_hash, "grader_version": self.grader_version,
                 "torch_version": self.torch_version, "sets": self.sets,
-                "isolation": self.isolation, "log": self.log, "device": self.device}
+                "isolation": self.isolation, "log": self.log, "device": self.device,
+                **({"late": self.late} if self.late else {})}
 
     def summary(self, verbose: bool = False) -> str:
         who = self.student or "-"
@@ -117,6 +119,8 @@ class GradeReport:
                 + f"({self.mode} mode, {self.sets} sets, on {self.device}"
                 + (f", {self.submission}" if self.submission else "") + ")")
         lines = [head]
+        if self.late:
+            lines.append(f"  {late_line(self.late)}")
         if self.status != "ok":
             lines.append(f"  FAILED: {self.reason}")
         width = max([len(n) for n in self.tasks] + [8])
@@ -171,6 +175,14 @@ class GradeReport:
             lines.append("Isolation achieved on this machine:")
             lines += [f"  {k}: {v}" for k, v in self.isolation.items()]
         return printable("\n".join(lines))
+
+
+def late_line(note: dict) -> str:
+    """One line about a ``late`` note (the rubric's [late] policy, applied by the grader): the
+    deadline that applied, why, and any penalty."""
+    penalty = note.get("penalty", 0.0)
+    tail = f"; -{round(penalty, 2):g} points" if penalty else ""
+    return f"deadline: {note.get('why', '')}{tail} (submitted {note.get('submitted', '?')})"
 
 
 def _bonus(task: TaskResult) -> float:
