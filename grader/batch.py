@@ -303,7 +303,7 @@ def keep_file(store: Leaderboard, item: Pending) -> None:
     which takes the same time for the late policy); written whole or not at all."""
     folder = files_dir(store.path)
     target = folder / f"{item.sha256}{item.path.suffix.lower()}"
-    if target.is_file():
+    if target.is_file() and sha256_file(target) == item.sha256:
         return
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{target.name}.{os.getpid()}.part"

@@ -26,14 +26,15 @@ from grader.engines.base import Work
 
 
 def stored_files(entries: list[Entry], db: Path, extra: str | Path | None = None) -> dict[str, Path]:
-    """sha256 -> the file that hash names: kept beside the board, else found in ``extra``."""
+    """sha256 -> the file with that content: kept beside the board (and unaltered since),
+    else found in ``extra``."""
     folder = files_dir(db)
     found = {}
-    for e in entries:
+    for sha in {e.sha256 for e in entries}:
         for suffix in SUFFIXES:
-            candidate = folder / f"{e.sha256}{suffix}"
-            if candidate.is_file():
-                found[e.sha256] = candidate
+            candidate = folder / f"{sha}{suffix}"
+            if candidate.is_file() and sha256_file(candidate) == sha:   # not altered since
+                found[sha] = candidate
     wanted = {e.sha256 for e in entries} - set(found)
     if wanted and extra is not None:
         extra = Path(extra)

@@ -21,6 +21,7 @@ import keyword
 import re
 import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,13 +130,17 @@ def read_modules(path: Path) -> dict[str, str]:
         return {}
     wanted = {f"modules/{m}.py": m for m in STUDENT_MODULES}
     out = {}
-    with zipfile.ZipFile(path) as zf:
-        for info in infos:
-            part = wanted.get(info.filename)
-            if part is None or info.file_size > MAX_MODULE_BYTES:
-                continue
-            with zf.open(info) as f:
-                out[part] = f.read(MAX_MODULE_BYTES).decode("utf-8", errors="replace")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in infos:
+                part = wanted.get(info.filename)
+                if part is None or info.file_size > MAX_MODULE_BYTES:
+                    continue
+                with zf.open(info) as f:
+                    out[part] = f.read(MAX_MODULE_BYTES).decode("utf-8", errors="replace")
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
+            RuntimeError, ValueError):
+        return {}   # a broken zip is the grade's to report; it is no evidence of anything
     return out
 
 

@@ -185,3 +185,11 @@ def test_identical_modules_are_flagged_at_grade_time_never_the_stub(subs, tmp_pa
     assert len(result.review) == 1 and "alice, carol" in result.review[0]
     assert "REVIEW alice, carol" in result.summary()
     assert "erin" not in result.review[0]
+
+
+def test_a_broken_zip_is_no_evidence_and_never_stops_the_grade(subs, tmp_path):
+    (subs / "garbage.zip").write_bytes(b"PK\x03\x04 not a zip at all")
+    whole = (subs / "alice.zip").read_bytes()
+    (subs / "trunc.zip").write_bytes(whole[: len(whole) // 2])
+    notes = identical_modules(sorted(subs.iterdir()))
+    assert len(notes) == 1 and "garbage" not in notes[0] and "trunc" not in notes[0]

@@ -104,8 +104,8 @@ def test_regrade_names_unknown_students_and_files_it_cannot_find(tmp_path):
         regrade(["zoe"], db=db, grade_fn=fake_grade, rubric_hash=RUBRIC)
     with pytest.raises(ChallengeError, match="or pass --all, not both"):
         regrade(["alice"], every=True, db=db, grade_fn=fake_grade, rubric_hash=RUBRIC)
-    for p in files_dir(db).iterdir():
-        p.unlink()
+    [kept] = files_dir(db).iterdir()
+    kept.write_bytes(b"altered")                 # a kept copy that no longer matches its hash
     lost = regrade([], every=True, db=db, workers=1, grade_fn=fake_grade, rubric_hash=RUBRIC)
     assert lost.graded == [] and "pass --from" in lost.crashed[0][1]
     found = regrade([], every=True, db=db, workers=1, grade_fn=fake_grade, rubric_hash=RUBRIC,
