@@ -64,6 +64,7 @@ class GradeReport:
     isolation: dict = field(default_factory=dict)
     log: str = ""                # the tail of the submission's captured output
     device: str = "cpu"          # where the checks and the models ran while grading
+    late: dict = field(default_factory=dict)   # the deadline that applied and any penalty
 
     @property
     def review(self) -> list[str]:
@@ -109,7 +110,8 @@ class GradeReport:
                 "tasks": {name: t.to_dict() for name, t in self.tasks.items()},
                 "rubric_hash": self.rubric_hash, "grader_version": self.grader_version,
                 "torch_version": self.torch_version, "sets": self.sets,
-                "isolation": self.isolation, "log": self.log, "device": self.device}
+                "isolation": self.isolation, "log": self.log, "device": self.device,
+                **({"late": self.late} if self.late else {})}
 
     def summary(self, verbose: bool = False) -> str:
         who = self.student or "-"
@@ -119,6 +121,8 @@ class GradeReport:
                 + f"({self.mode} mode, {self.sets} sets, on {self.device}"
                 + (f", {self.submission}" if self.submission else "") + ")")
         lines = [head]
+        if self.late:
+            lines.append(f"  {late_line(self.late)}")
         if self.status != "ok":
             lines.append(f"  FAILED: {self.reason}")
         width = max([len(n) for n in self.tasks] + [8])
@@ -192,6 +196,14 @@ def _component(c: dict) -> str:
              else "the hidden set's band is measured by the instructor")
     noise = f"; dev noise +-{c['noise']:.2g}" if c.get("noise") else ""
     return f"{text} ({where}{noise})"
+
+
+def late_line(note: dict) -> str:
+    """One line about a ``late`` note (the rubric's [late] policy, applied by the grader): the
+    deadline that applied, why, and any penalty."""
+    penalty = note.get("penalty", 0.0)
+    tail = f"; -{round(penalty, 2):g} points" if penalty else ""
+    return f"deadline: {note.get('why', '')}{tail} (submitted {note.get('submitted', '?')})"
 
 
 def _bonus(task: TaskResult) -> float:

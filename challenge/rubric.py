@@ -12,6 +12,7 @@ import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from challenge.checks import PARTS
 from challenge.errors import ChallengeError
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubric.toml"
+_UTC = timezone.utc
 
 #: Quality metrics a band may use, per task with a trained model.
 QUALITY_METRICS = {
@@ -117,6 +119,22 @@ class SorterSettings:
 
 
 @dataclass(frozen=True)
+class LatePolicy:
+    """The optional ``[late]`` table: work after ``deadline`` loses ``penalty_per_day`` of its
+    points for each day (or part of one) it is late, and work more than ``last_day`` days late
+    earns nothing. A student's extension (the roster's ``extension`` column) moves the deadline
+    for that student alone."""
+
+    deadline: str                  # ISO 8601 with a UTC offset, e.g. 2026-12-14T23:59:00+00:00
+    penalty_per_day: float = 0.1   # share of the points earned, per day late (0..1)
+    last_day: int = 7              # days after the deadline still accepted
+
+    @property
+    def when(self) -> datetime:
+        return datetime.fromisoformat(self.deadline)
+
+
+@dataclass(frozen=True)
 class Rubric:
     tasks: tuple[TaskRubric, ...]
     limits: Limits
@@ -124,6 +142,7 @@ class Rubric:
     hidden: HiddenSettings
     sorter: SorterSettings
     source: str = ""
+    late: LatePolicy | None = None
 
     @property
     def max_points(self) -> float:
@@ -135,6 +154,8 @@ class Rubric:
     def canonical(self) -> dict:
         d = asdict(self)
         d.pop("source")
+        if d["late"] is None:   # rubrics without a [late] table keep the hash they had
+            d.pop("late")
         return d
 
     @property
@@ -182,7 +203,7 @@ def load_rubric(path: str | os.PathLike | None = None, *,
 def parse_rubric(raw: dict, source: str = "<rubric>") -> Rubric:
     """Validate a rubric already read into a dict."""
     v = _Validator(source)
-    v.keys(raw, "", {"limits", "submission", "hidden", "sorter", "tasks"})
+    v.keys(raw, "", {"limits", "submission", "hidden", "sorter", "tasks", "late"})
     limits = Limits(**v.section(raw, "limits", Limits))
     submission = SubmissionLimits(**v.section(raw, "submission", SubmissionLimits))
     hidden = HiddenSettings(**v.section(raw, "hidden", HiddenSettings))
@@ -197,8 +218,9 @@ def parse_rubric(raw: dict, source: str = "<rubric>") -> Rubric:
         v.fail("sorter.long_min_len", sorter.long_min_len,
                f"lengths above max_len ({sorter.max_len}) with long_max_len >= long_min_len")
     tasks = v.tasks(raw.get("tasks"))
+    late = v.late(raw["late"]) if "late" in raw else None
     return Rubric(tasks=tasks, limits=limits, submission=submission, hidden=hidden,
-                  sorter=sorter, source=source)
+                  sorter=sorter, source=source, late=late)
 
 
 class _Validator:
@@ -256,6 +278,35 @@ class _Validator:
         if not isinstance(value, str) or not value:
             self.fail(key, value, "a non-empty string")
         return value
+
+    def late(self, table: Any) -> LatePolicy:
+        """``[late]``: a deadline with a UTC offset (a TOML date-time or an ISO string; a bare
+        date means its end, 23:59:59 UTC), a penalty share per day and a last day."""
+        self.keys(table, "late", {"deadline", "penalty_per_day", "last_day"})
+        if "deadline" not in table:
+            raise ChallengeError(f"rubric {self.source}: [late] needs a 'deadline', e.g. "
+                                 f"deadline = 2026-12-14T23:59:00Z")
+        when = table["deadline"]
+        if isinstance(when, str):
+            try:
+                when = datetime.fromisoformat(when)
+            except ValueError:
+                self.fail("late.deadline", when, "an ISO 8601 time such as 2026-12-14T23:59:00Z")
+        if isinstance(when, date) and not isinstance(when, datetime):
+            when = datetime.combine(when, datetime.max.time().replace(microsecond=0))
+            when = when.replace(tzinfo=_UTC)
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            self.fail("late.deadline", table["deadline"], "a time with its UTC offset, e.g. "
+                      "2026-12-14T23:59:00Z or 2026-12-14T23:59:00+01:00 (a bare time is "
+                      "ambiguous across time zones)")
+        share = float(self.number(table.get("penalty_per_day", 0.1), "late.penalty_per_day",
+                                  minimum=0))
+        if share > 1:
+            self.fail("late.penalty_per_day", share, "a share of the points from 0 to 1 "
+                      "(0.1 takes 10% a day)")
+        last = int(self.number(table.get("last_day", 7), "late.last_day", integer=True,
+                               minimum=0))
+        return LatePolicy(when.isoformat(), share, last)
 
     def band(self, table: Any, key: str, task: str) -> Band:
         self.keys(table, key, {"metric", "floor", "full", "points", "margin", "corpus",

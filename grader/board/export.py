@@ -19,7 +19,9 @@ from challenge.paths import atomic_write
 from grader.board.leaderboard import Entry, Leaderboard, default_db_path
 from grader.board.ranking import PRIMARY, Board, build_board, load_board, task_order
 
-FORMATS = ("table", "csv", "md", "html")
+FORMATS = ("table", "csv", "md", "html", "canvas", "moodle")
+GRADEBOOKS = ("csv", "canvas", "moodle")      # one row per student: take --roster
+LMS_FORMATS = ("canvas", "moodle")           # files those systems import as they are
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,14 @@ def history_table(entries: list[Entry], student: str, part: str = "public") -> T
     for e in entries:
         vals = [None if t not in e.tasks else e.tasks[t].metrics.get(part, {}).get(PRIMARY[t])
                 if t in PRIMARY else e.tasks[t].points for t in tasks]
+        late = e.late.get("days_late", 0)
         rows.append([e.graded_at, e.submission, e.status, e.points, e.max_points] + vals
-                    + [e.rubric_hash[:12], e.reason])
-    return Table(f"Submissions of {student} ({part} part)",
+                    + [e.rubric_hash[:12], e.attempt,
+                       f"{late}d -{e.late.get('penalty', 0):g}" if late else "", e.reason])
+    return Table(f"Submissions of {student} ({part} part; attempt 1+: a regrade, the board "
+                 f"ranks each file's newest)",
                  ["graded_at", "submission", "status", "points", "max_points"] + cols
-                 + ["rubric", "reason"], rows, [e.status for e in entries])
+                 + ["rubric", "attempt", "late", "reason"], rows, [e.status for e in entries])
 
 
 def _text(v, column: str = "") -> str:
@@ -177,53 +182,83 @@ def _board_extras(db, board: Board) -> tuple[list[str], dict[str, float], list[E
 
 def leaderboard(*, db: str | Path | None = None, task: str | None = None, private: bool = False,
                 fmt: str = "table", out: str | Path | None = None, student: str | None = None,
-                select: str = "public", roster: str | Path | None = None) -> Shown:
+                select: str = "public", roster: str | Path | None = None,
+                lms: LmsOptions | None = None) -> Shown:
     """The ``challenge leaderboard`` command: rank (or one student's history) and render.
 
     A missing default database is an empty board; a missing ``db`` that was given is an error.
     ``roster`` (:mod:`grader.board.roster`): every student of it gets a gradebook row
-    (:mod:`grader.board.gradebook`).
+    (:mod:`grader.board.gradebook`); ``lms``: the assignment name and bonus cap of the
+    ``canvas`` and ``moodle`` formats.
     """
-    from grader.board.gradebook import gradebook_csv
     from grader.board.roster import read_roster
 
     if fmt not in FORMATS:
         raise ChallengeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    if roster is not None and (fmt != "csv" or student is not None):
-        raise ChallengeError("--roster shapes the gradebook csv of a board; use it with "
-                             "--format csv and without --student")
+    if roster is not None and (fmt not in GRADEBOOKS or student is not None):
+        raise ChallengeError("--roster shapes the gradebook of a board; use it with --format "
+                             "csv, canvas or moodle and without --student")
+    if student is not None and fmt in LMS_FORMATS:
+        raise ChallengeError(f"--format {fmt} exports a board's grades; leave out --student")
     names = read_roster(roster) if roster is not None else None
     part = "private" if private else "public"
-    board = None
-    message = ""
-    if db is None and not default_db_path().is_file():
-        message = f"no leaderboard yet at {default_db_path()}: grade with `challenge grade --hidden DIR`"
-        table = history_table([], student, part) if student is not None else None
-        board = None if student is not None else build_board([], task=task, part=part, select=select)
-    elif student is not None:
-        with Leaderboard(db, readonly=True) as store:
-            entries = store.entries(student=student)
-            if not entries:
-                known = ", ".join(store.students()[:20]) or "none yet"
-                raise ChallengeError(f"no submissions for student {student!r}; known: {known}")
-        table = history_table(entries, student, part)
-    else:
-        board = load_board(db, task=task, part=part, select=select)
-        if not board.rows:
-            message = "the leaderboard is empty: no graded submissions yet"
-    students: list[str] = []
-    task_max: dict[str, float] = {}
-    details: list[Entry] = []
+    board, table, message = _board_or_history(db, task, part, select, student)
     if board is not None:
-        table = board_table(board)
-        if board.rows or db is not None or default_db_path().is_file():
-            students, task_max, details = _board_extras(db, board)
-    if board is not None and fmt == "csv":
-        text = gradebook_csv(board, students, task_max, names)
+        text = _board_text(db, board, fmt, names, lms or LmsOptions())
     else:
-        text = render(table, fmt, board, details)
+        text = render(table, fmt)
     if out is None:
         return Shown(text, message)
     with atomic_write(out, "w", encoding="utf-8", newline="", permissions=0o644) as f:
         f.write(text)
     return Shown("", message or f"wrote {out}", Path(out))
+
+
+
+@dataclass(frozen=True)
+class LmsOptions:
+    """``--assignment`` and ``--cap-bonus`` of ``leaderboard --format canvas|moodle``."""
+
+    assignment: str = "RNN challenge"
+    cap_bonus: bool = False
+
+    def __post_init__(self) -> None:
+        name = self.assignment
+        if not name.strip() or len(name) > 200 or not name.isprintable() or name[0] in "=+-@":
+            raise ChallengeError(f"--assignment {name!r} is not a usable column name: give 1 to "
+                                 "200 printable characters, not starting with = + - or @")
+
+
+def _board_or_history(db, task, part, select, student) -> tuple[Board | None, Table | None, str]:
+    """The board to show (or one student's history), and a notice for stderr."""
+    if db is None and not default_db_path().is_file():
+        message = f"no leaderboard yet at {default_db_path()}: grade with `challenge grade --hidden DIR`"
+        if student is not None:
+            return None, history_table([], student, part), message
+        return build_board([], task=task, part=part, select=select), None, message
+    if student is not None:
+        with Leaderboard(db, readonly=True) as store:
+            entries = store.entries(student=student)
+            if not entries:
+                known = ", ".join(store.students()[:20]) or "none yet"
+                raise ChallengeError(f"no submissions for student {student!r}; known: {known}")
+        return None, history_table(entries, student, part), ""
+    board = load_board(db, task=task, part=part, select=select)
+    return board, None, "" if board.rows else "the leaderboard is empty: no graded submissions yet"
+
+
+def _board_text(db, board: Board, fmt: str, names, lms: LmsOptions) -> str:
+    from grader.board.gradebook import gradebook_csv, lms_csv
+
+    students: list[str] = []
+    task_max: dict[str, float] = {}
+    details: list[Entry] = []
+    if board.rows or db is not None or default_db_path().is_file():
+        students, task_max, details = _board_extras(db, board)
+    if fmt == "csv":
+        return gradebook_csv(board, students, task_max, names)
+    if fmt in LMS_FORMATS:
+        return lms_csv(board, students, names, fmt, assignment=lms.assignment,
+                       cap_bonus=lms.cap_bonus)
+    return render(board_table(board), fmt, board, details)
+

@@ -55,3 +55,54 @@ def gradebook_csv(board: Board, students: list[str], task_max: dict[str, float],
         cells += ([r.rank, int(r.tie), r.submission] if r else ["", "", ""])
         w.writerow(cells)
     return buf.getvalue()
+
+
+LMS_FORMATS = ("canvas", "moodle")
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+MOODLE_COLUMNS = ("ID number", "Email address", "Full name")
+DEFAULT_ASSIGNMENT = "RNN challenge"
+
+
+def lms_csv(board: Board, students: list[str], roster: Roster | None, fmt: str, *,
+            assignment: str = DEFAULT_ASSIGNMENT, cap_bonus: bool = False) -> str:
+    """The board as a file ``fmt`` ("canvas" or "moodle") imports as it is: one row per roster
+    student (else per student graded), the score in one column named ``assignment``, empty
+    for a student with no graded submission; ``cap_bonus`` caps a score at the maximum.
+
+    Canvas: its gradebook columns (``Student, ID, SIS User ID, SIS Login ID, Section``), the
+    assignment column, and the "Points Possible" row it writes in its own exports; Canvas
+    matches on SIS User ID (the roster's ``sis_id``) or SIS Login ID (the student id) and
+    leaves its own ID empty. Moodle: ``ID number`` (the roster's ``sis_id``, else the student
+    id), ``Email address``, ``Full name`` and the assignment; in the import, map from
+    "ID number" to the user's idnumber (or from the email)."""
+    by_name = {r.student: r for r in board.rows if r.kind == "student"}
+    top = max((r.max_points for r in board.rows), default=None)
+    people = list(roster) if roster is not None else []
+    people += [_Unlisted(s) for s in students if roster is None or s not in roster]
+
+    def score(student: str) -> str:
+        r = by_name.get(student)
+        if r is None:
+            return ""
+        return _points(min(r.points, r.max_points) if cap_bonus else r.points)
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if fmt == "canvas":
+        w.writerow(CANVAS_COLUMNS + (assignment,))
+        w.writerow(["    Points Possible", "", "", "", "", _points(top)])
+        for p in people:
+            w.writerow([p.display, "", p.sis_id, p.student, p.section, score(p.student)])
+    else:
+        w.writerow(MOODLE_COLUMNS + (assignment,))
+        for p in people:
+            w.writerow([p.lms_id, p.email, p.display, score(p.student)])
+    return buf.getvalue()
+
+
+class _Unlisted:
+    """A student graded but not on the roster (or no roster): the student id for every id."""
+
+    def __init__(self, student: str):
+        self.student = self.display = self.lms_id = student
+        self.sis_id = self.section = self.email = ""

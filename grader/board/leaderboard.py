@@ -4,6 +4,11 @@ The file (default ``data/leaderboard.sqlite``) runs in WAL mode, so a reader (``
 leaderboard``) never blocks grading and grading never blocks a reader. Each submission is
 recorded in one transaction: a kill leaves either the whole row (with its task results and
 checks) or nothing. Per-example arrays for the bootstrap are stored as packed bits, compressed.
+
+A regrade (``challenge regrade``) adds a row; it never overwrites one. Rows of one (student,
+file hash, rubric) are numbered by ``attempt`` (0 for the first grade), so the board ranks the
+newest attempt of each file and the older ones stay in the student's history. Each graded file
+is kept beside the database (:func:`files_dir`, by its sha256) so that it can be regraded.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from challenge.errors import ChallengeError
 from challenge.paths import data_dir
 from grader.board.names import check_student_name, lookalike_problem
 
-SCHEMA_VERSION = 2          # 2: checks keep their message (a failed check's reason)
+SCHEMA_VERSION = 3          # 2: checks keep their message; 3: regrade attempts, late work
 KINDS = ("student", "baseline", "reference")
 MAX_MESSAGE = 500           # characters of a failed check's message kept for the board
 
@@ -33,7 +38,9 @@ CREATE TABLE submissions (
     status TEXT NOT NULL, reason TEXT NOT NULL,
     points REAL NOT NULL, max_points REAL NOT NULL,
     rubric_hash TEXT NOT NULL, grader_version TEXT NOT NULL, torch_version TEXT NOT NULL,
-    UNIQUE (student, sha256, rubric_hash));
+    attempt INTEGER NOT NULL DEFAULT 0,  -- 0: the first grade of this file; n: the n-th regrade
+    late TEXT NOT NULL DEFAULT '',       -- JSON: the deadline that applied and any penalty
+    UNIQUE (student, sha256, rubric_hash, attempt));
 CREATE TABLE task_results (
     submission_id INTEGER NOT NULL REFERENCES submissions(id),
     task TEXT NOT NULL, points REAL NOT NULL, max_points REAL NOT NULL,
@@ -48,11 +55,29 @@ CREATE TABLE checks (
     message TEXT NOT NULL DEFAULT '');
 CREATE INDEX submissions_student ON submissions (student);
 """
+_COLUMNS = ("id, student, kind, submission, sha256, mode, graded_at, status, reason, points, "
+            "max_points, rubric_hash, grader_version, torch_version")
+# Schema 2 -> 3: a UNIQUE constraint cannot be altered in SQLite, so the table is rebuilt
+# (the steps of sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema Changes").
+_TO_3 = f"""
+CREATE TABLE submissions_3 ({_SCHEMA.split("CREATE TABLE submissions (", 1)[1].split(");", 1)[0]});
+INSERT INTO submissions_3 ({_COLUMNS}) SELECT {_COLUMNS} FROM submissions;
+DROP TABLE submissions;
+ALTER TABLE submissions_3 RENAME TO submissions;
+CREATE INDEX submissions_student ON submissions (student);
+"""
 
 
 def default_db_path() -> Path:
     """``<data folder>/leaderboard.sqlite``."""
     return data_dir() / "leaderboard.sqlite"
+
+
+def files_dir(db: str | Path | None = None) -> Path:
+    """Where the graded files of the board ``db`` are kept for regrades: beside it, named
+    ``<db name>.files/`` (``leaderboard.sqlite`` -> ``leaderboard.files/``)."""
+    path = Path(db) if db is not None else default_db_path()
+    return path.with_name(path.stem + ".files")
 
 
 def encode_examples(examples: dict | None) -> bytes | None:
@@ -120,6 +145,8 @@ class Entry:
     grader_version: str
     tasks: dict[str, TaskEntry] = field(default_factory=dict)
     checks: list[dict] = field(default_factory=list)
+    attempt: int = 0                  # 0: the first grade of this file, n: its n-th regrade
+    late: dict = field(default_factory=dict)   # grader.board.late: the deadline that applied
 
 
 class Leaderboard:
@@ -166,11 +193,23 @@ class Leaderboard:
             if tables:
                 raise ChallengeError(f"{self.path} is not a leaderboard database: pass another --db")
             self._con.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
-        elif version == 1 and not self.readonly:   # a board from before messages were kept
-            self._con.executescript("BEGIN; ALTER TABLE checks ADD COLUMN message TEXT NOT NULL "
-                                    f"DEFAULT ''; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        elif version in (1, 2) and not self.readonly:   # an older board: upgrade it in place
+            self._upgrade(version)
         elif version == 0:
             raise ChallengeError(f"{self.path} is not a leaderboard database: pass another --db")
+
+    def _upgrade(self, version: int) -> None:
+        """Schema 1 (no check messages) and 2 (one row per file and rubric) to 3, in one
+        transaction; foreign keys are off while the table is rebuilt, as SQLite requires."""
+        steps = ("ALTER TABLE checks ADD COLUMN message TEXT NOT NULL DEFAULT '';"
+                 if version == 1 else "") + _TO_3
+        self._con.execute("PRAGMA foreign_keys=OFF")
+        self._con.executescript(f"BEGIN; {steps} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        self._con.execute("PRAGMA foreign_keys=ON")
+
+    def _has_column(self, table: str, column: str) -> bool:
+        """Older boards opened read-only are not upgraded: what they lack reads as empty."""
+        return any(row[1] == column for row in self._con.execute(f"PRAGMA table_info({table})"))
 
     def close(self) -> None:
         self._con.close()
@@ -184,11 +223,13 @@ class Leaderboard:
     # --- writing ---------------------------------------------------------------------------
 
     def record(self, report: dict, *, kind: str = "student", student: str | None = None,
-               sha256: str | None = None, graded_at: str | None = None) -> int | None:
+               sha256: str | None = None, graded_at: str | None = None,
+               regrade: bool = False) -> int | None:
         """Store one report (the ``GradeReport.to_dict()`` shape) in one transaction.
 
         ``kind`` "baseline"/"reference" stores the row under ``__baseline__``/``__reference__``.
-        Returns the new row id, or None when this (student, sha256, rubric) is already stored.
+        Returns the new row id, or None when this (student, sha256, rubric) is already stored;
+        with ``regrade`` a stored one is kept and the report becomes its next attempt.
         """
         if kind not in KINDS:
             raise ChallengeError(f"unknown row kind {kind!r}: use one of {', '.join(KINDS)}")
@@ -206,12 +247,17 @@ class Leaderboard:
                report.get("mode", ""), graded_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
                report.get("status", "failed"), report.get("reason", ""),
                float(report.get("points", 0.0)), float(report.get("max_points", 0.0)),
-               report.get("rubric_hash", ""), report.get("grader_version", ""), report.get("torch_version", ""))
+               report.get("rubric_hash", ""), report.get("grader_version", ""), report.get("torch_version", ""),
+               json.dumps(report["late"], sort_keys=True) if report.get("late") else "")
         with self._con:   # one transaction: the whole row or nothing
+            attempt = self._con.execute(
+                "SELECT coalesce(max(attempt) + 1, 0) FROM submissions WHERE student=? AND "
+                "sha256=? AND rubric_hash=?", (row[0], row[3], row[10])).fetchone()[0]
             cur = self._con.execute(
                 "INSERT OR IGNORE INTO submissions (student, kind, submission, sha256, mode, graded_at,"
-                " status, reason, points, max_points, rubric_hash, grader_version, torch_version)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+                " status, reason, points, max_points, rubric_hash, grader_version, torch_version,"
+                " late, attempt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                row + (attempt if regrade else 0,))
             if cur.rowcount == 0:
                 return None
             sid = cur.lastrowid
@@ -236,10 +282,6 @@ class Leaderboard:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _has_messages(self) -> bool:
-        """Schema 1 boards (opened read-only, so not upgraded) have no check messages."""
-        return any(row[1] == "message" for row in self._con.execute("PRAGMA table_info(checks)"))
-
     def graded_keys(self) -> set[tuple[str, str, str]]:
         """Every stored ``(student, sha256, rubric_hash)``: what a resumed batch skips."""
         return set(self._con.execute("SELECT student, sha256, rubric_hash FROM submissions"))
@@ -256,14 +298,17 @@ class Leaderboard:
     def entries(self, *, student: str | None = None, status: str | None = None,
                 rubric_hash: str | None = None, examples: bool = False,
                 checks: bool = False) -> list[Entry]:
-        """Stored rows (oldest first), filtered; ``examples``/``checks`` load those too."""
+        """Stored rows (oldest first, regrades included), filtered; ``examples``/``checks``
+        load those too. :func:`newest` keeps the rows a board ranks."""
         where, args = [], []
         for column, value in (("student", student), ("status", status), ("rubric_hash", rubric_hash)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        extra = ", ".join(c if self._has_column("submissions", c) else z
+                          for c, z in (("attempt", "0"), ("late", "''")))
         sql = ("SELECT id, student, kind, submission, sha256, mode, graded_at, status, reason, points,"
-               " max_points, rubric_hash, grader_version FROM submissions"
+               f" max_points, rubric_hash, grader_version, {extra} FROM submissions"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id")
         with self._con:   # one read transaction: a consistent snapshot while grading goes on
             self._con.execute("BEGIN")
@@ -277,7 +322,7 @@ class Leaderboard:
                     tasks[sid][task] = TaskEntry(p, mp, qs, qr, json.loads(m), decode_examples(ex))
             check_rows: dict[int, list] = {i: [] for i in ids}
             if checks:
-                message = "message" if self._has_messages() else "''"
+                message = "message" if self._has_column("checks", "message") else "''"
                 for sid, task, part, name, passed, st, p, mp, msg in self._con.execute(
                         "SELECT submission_id, task, part, name, passed, status, points, max_points,"
                         f" {message} FROM checks"):
@@ -285,4 +330,16 @@ class Leaderboard:
                         check_rows[sid].append({"task": task, "part": part, "name": name,
                                                 "passed": bool(passed), "status": st,
                                                 "points": p, "max_points": mp, "message": msg})
-        return [Entry(*r, tasks=tasks[r[0]], checks=check_rows[r[0]]) for r in base]
+        return [Entry(*r[:13], tasks=tasks[r[0]], checks=check_rows[r[0]], attempt=r[13],
+                      late=json.loads(r[14]) if r[14] else {}) for r in base]
+
+
+def newest(entries: list[Entry]) -> list[Entry]:
+    """The newest attempt of each (student, file hash, rubric): what a board ranks; the older
+    attempts are history (``challenge leaderboard --student``)."""
+    last: dict[tuple, Entry] = {}
+    for e in entries:
+        key = (e.student, e.sha256, e.rubric_hash)
+        if key not in last or e.attempt > last[key].attempt:
+            last[key] = e
+    return [e for e in entries if last[(e.student, e.sha256, e.rubric_hash)] is e]

@@ -145,3 +145,17 @@ def lookalike_problem(name: str, others, where: str = "already on the leaderboar
             return f"student name {name!r} looks like {other!r}, {where}; " + fix.format(
                 other=other)
     return ""
+
+
+SUFFIXES = (".zip", ".csv")
+
+
+def student_from_filename(path) -> str:
+    """``alice.zip`` -> ``alice``; ``alice__2.csv`` -> ``alice``; unsafe -> ChallengeError: a
+    folder of submissions names each student by everything before the first double
+    underscore (the manifest's own name is not trusted)."""
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return student_id(name.split("__", 1)[0] if not name.startswith("__") else name)

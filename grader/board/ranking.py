@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from challenge.errors import ChallengeError
-from grader.board.leaderboard import Entry, Leaderboard
+from grader.board.leaderboard import Entry, Leaderboard, newest
 
 PRIMARY = {"spam": "f1", "sorter": "exact_match"}
 PARTS = ("public", "private")
@@ -141,8 +141,10 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
         shares = len({e.max_points for e in ok}) > 1    # predictions rows beside code rows
         if shares:
             score_name = "share of points"
-        def value(e: Entry, p: str) -> float:   # quality on the ranked part alone
-            got = round(sum(t.points_on(p) for t in e.tasks.values()), 6)
+
+        def value(e: Entry, p: str) -> float:   # quality on the ranked part alone, less any
+            kept = e.late.get("kept", 1.0)       # late penalty (grader.board.late)
+            got = round(sum(t.points_on(p) for t in e.tasks.values()) * kept, 6)
             return round(got / e.max_points, 6) if shares and e.max_points else got
     else:
         metric = PRIMARY[task]
@@ -237,8 +239,7 @@ def _rank(chosen, intervals, task, part, columns, attempts, value) -> list[Board
                 v = e.tasks[task].metrics.get(part, {}).get(c)
             if v is not None:   # counts (e.g. "n") stay whole numbers
                 metrics[c] = v if isinstance(v, int) and not isinstance(v, bool) else float(v)
-        points, max_points = ((round(sum(t.points_on(part) for t in e.tasks.values()), 6),
-                               e.max_points)
+        points, max_points = ((_points(e, None, part, digits=6), e.max_points)
                               if task is None
                               else (e.tasks[task].points_on(part), e.tasks[task].max_points))
         lo, hi = intervals[i]
@@ -249,12 +250,13 @@ def _rank(chosen, intervals, task, part, columns, attempts, value) -> list[Board
     return rows
 
 
-def _points(e: Entry, task: str | None, part: str) -> float:
-    """The points a tie must share (to 0.01): overlapping intervals alone would tie 0 points
-    with full points where the band's width is under the interval's."""
+def _points(e: Entry, task: str | None, part: str, digits: int = 2) -> float:
+    """The points of a row on ``part`` (a task's, or the total less any late penalty), to
+    ``digits``: a tie must share them to 0.01, since overlapping intervals alone would tie
+    0 points with full points where the band's width is under the interval's."""
     got = e.tasks[task].points_on(part) if task else \
-        sum(t.points_on(part) for t in e.tasks.values())
-    return round(got, 2)
+        sum(t.points_on(part) for t in e.tasks.values()) * e.late.get("kept", 1.0)
+    return round(got, digits)
 
 
 def _overlap(a, b) -> bool:
@@ -276,13 +278,15 @@ def _check_rates(chosen: list[Entry], task: str | None) -> list[CheckRate]:
 def load_board(db: str | Path | None = None, *, task: str | None = None, part: str = "public",
                select: str = "public", rubric_hash: str | None = None, resamples: int = 1000,
                seed: int = 0) -> Board:
-    """Read the store and rank the rows of one rubric (default: that of the newest row)."""
+    """Read the store and rank the rows of one rubric (default: that of the newest row), each
+    file's newest attempt (a regrade supersedes the grade before it)."""
     with Leaderboard(db, readonly=True) as store:
         rubric = rubric_hash or store.latest_rubric()
-        entries = store.entries(examples=task is not None, checks=True)
+        entries = newest(store.entries(examples=task is not None, checks=True))
     current = [e for e in entries if e.rubric_hash == rubric]
     board = build_board(current, task=task, part=part, select=select, resamples=resamples, seed=seed)
     stale = len(entries) - len(current)
     if stale:
-        board.notes.append(f"{stale} row(s) graded under another rubric left out: regrade them")
+        board.notes.append(f"{stale} row(s) graded under another rubric left out: regrade them "
+                           "(challenge regrade --all)")
     return board

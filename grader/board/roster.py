@@ -5,12 +5,14 @@
 A header row comes first, with ``student`` as its first column: the id a student's submission
 file and token carry, normalised like every submission name (:func:`~grader.board.names.student_id`:
 ``Alice`` is ``alice``). Any of ``name`` (the display name), ``sis_id`` (the id the LMS knows),
-``section`` and ``email`` may follow, in any order; any other column is an error, so a typo
-never drops a column in silence::
+``section``, ``email`` and ``extension`` may follow, in any order; any other column is an
+error, so a typo never drops a column in silence. ``extension`` gives one student more time
+under the rubric's ``[late]`` policy: a number of days, or an ISO time with its UTC offset
+(:mod:`grader.board.late`)::
 
-    student,name,sis_id,section,email
-    alice,Alice Liddell,1001,A,alice@example.org
-    bob,,1002,B,
+    student,name,sis_id,section,email,extension
+    alice,Alice Liddell,1001,A,alice@example.org,2
+    bob,,1002,B,,
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from challenge.errors import ChallengeError
+from grader.board.late import extension_problem
 from grader.board.names import id_problem, lookalike_problem, student_id
 
-COLUMNS = ("student", "name", "sis_id", "section", "email")
+COLUMNS = ("student", "name", "sis_id", "section", "email", "extension")
 MAX_CELL = 200
 # Header words of the old layouts: a first line holding one of them is a header, not a student.
 _OLD_ID_COLUMNS = ("id", "student_id", "login", "username", "submission_name")
-_FORMAT = "a header row with `student` first, then any of name, sis_id, section, email"
-_HINT = "columns: student first, then any of name, sis_id, section, email; docs/instructors.md"
+_FORMAT = ("a header row with `student` first, then any of name, sis_id, section, email, "
+           "extension")
+_HINT = ("columns: student first, then any of name, sis_id, section, email, extension; "
+         "docs/instructors.md")
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class RosterRow:
     sis_id: str = ""
     section: str = ""
     email: str = ""
+    extension: str = ""    # grader.board.late: days, or the student's own deadline
     line: int = 0
 
     @property
@@ -190,6 +196,8 @@ def _cell_problem(column: str, value: str) -> str:
                 f"remove that character")
     if column == "email" and "@" not in value:
         return "is not an email address; give name@host or leave it empty"
+    if column == "extension":
+        return extension_problem(value)
     return ""
 
 

@@ -10,9 +10,9 @@ import click
 def register(main: click.Group) -> None:
     """Add the instructor's commands to ``main``, and their options to ``grade`` and ``status``."""
     from challenge.cli import extend
-    from grader.cli import board, grade, release, serve
+    from grader.cli import board, grade, release, serve, term
 
-    for module in (grade, release, board, serve):
+    for module in (grade, release, board, serve, term):
         for command in module.COMMANDS:
             main.add_command(command)
     main.add_command(extend(main.commands["grade"], grade.instructor_options,

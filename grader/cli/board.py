@@ -25,23 +25,31 @@ _DATA_DIR = click.option("--data-dir", default=None, type=click.Path(file_okay=F
               show_default=True,
               help="Which part picks each student's best submission: 'public' keeps the private "
                    "part an unbiased final score; 'part' picks on the part shown.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "md", "html"]),
+@click.option("--format", "fmt",
+              type=click.Choice(["table", "csv", "md", "html", "canvas", "moodle"]),
               default="table", show_default=True,
               help="table (terminal), csv (a gradebook: one row per student, ids, points to 2 "
-                   "decimals), md, or html (a page to show a class: histogram, per-student "
-                   "detail, per-check pass rates).")
+                   "decimals), md, html (a page to show a class: histogram, per-student "
+                   "detail, per-check pass rates), or canvas / moodle (a file that LMS's "
+                   "gradebook import takes as it is).")
 @click.option("--roster", type=click.Path(dir_okay=False), default=None,
-              help="With --format csv: every student of this roster gets a row (empty scores "
-                   "for those who did not submit), its sis_id as the LMS id; the class roster "
-                   "is a CSV whose header starts with student (docs/instructors.md).")
+              help="With --format csv, canvas or moodle: every student of this roster gets a "
+                   "row (empty scores for those who did not submit), its sis_id as the LMS id; "
+                   "the class roster is a CSV whose header starts with student "
+                   "(docs/instructors.md).")
+@click.option("--assignment", default="RNN challenge", show_default=True,
+              help="With --format canvas or moodle: the name of the grade column (Canvas makes "
+                   "a new assignment of a name it does not know).")
+@click.option("--cap-bonus", is_flag=True,
+              help="With --format canvas or moodle: cap each score at the maximum points (a "
+                   "bonus band can lift it above).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write to this file (atomically) instead of printing.")
 @_DB
 @click.option("--student", default=None,
               help="Show this student's submissions (every attempt, failed ones with reasons).")
 @click.pass_context
-def leaderboard(ctx: click.Context, task: str | None, private: bool, select: str, fmt: str,
-                roster: str | None, out: str | None, db: str | None, student: str | None) -> None:
+def leaderboard(ctx: click.Context, assignment: str, cap_bonus: bool, **options) -> None:
     """Rank each student's best graded submission, or show one student's history.
 
     Baseline and reference rows (add them with `challenge leaderboard add-baselines` and
@@ -50,10 +58,10 @@ def leaderboard(ctx: click.Context, task: str | None, private: bool, select: str
     """
     if ctx.invoked_subcommand is not None:
         return
+    from grader.board.export import LmsOptions
     from grader.board.export import leaderboard as show
 
-    shown = show(db=db, task=task, private=private, fmt=fmt, out=out, student=student,
-                 select=select, roster=roster)
+    shown = show(**options, lms=LmsOptions(assignment, cap_bonus))
     if shown.text:
         click.echo(shown.text, nl=False)
     if shown.message:

@@ -170,16 +170,17 @@ class Recorded:
 
 
 def record_result(store: Leaderboard, report: dict, *, student: str, sha256: str,
-                  rubric_hash: str | None = None) -> Recorded:
+                  rubric_hash: str | None = None, regrade: bool = False) -> Recorded:
     """Store ``report`` as ``student``'s grade of the file with ``sha256``, or find the row
     stored before: the board keeps one row per (student, file hash, rubric), so recording
     twice (a grade repeated after a crash) changes nothing. ``rubric_hash``: the rubric the
     caller grades with; a report graded under another is refused (else a re-run could never
-    skip it). The store's own refusals raise ChallengeError; sqlite3 errors pass through."""
+    skip it). ``regrade``: a new attempt of a file already stored (``challenge regrade``).
+    The store's own refusals raise ChallengeError; sqlite3 errors pass through."""
     if rubric_hash is not None and report.get("rubric_hash") != rubric_hash:
         raise ChallengeError(f"the grader used rubric {report.get('rubric_hash')}, not "
                              f"{rubric_hash}")
-    sid = store.record(report, student=student, sha256=sha256)
+    sid = store.record(report, student=student, sha256=sha256, regrade=regrade)
     if sid is not None:
         return Recorded(sid, True)
     with closing(sqlite3.connect(store.path, timeout=30)) as con:

@@ -43,8 +43,10 @@ def test_the_documented_roster_reads_into_typed_rows(roster_file):
     roster = read_roster(roster_file)
     assert isinstance(roster, Roster) and roster.students == ["alice", "bob", "carol"]
     alice, bob, carol = roster
-    assert alice == RosterRow("alice", "Alice Liddell", "1001", "A", "alice@example.org", line=2)
+    assert alice == RosterRow("alice", "Alice Liddell", "1001", "A", "alice@example.org",
+                              extension="2", line=2)
     assert (carol.name, carol.display, carol.sis_id, carol.lms_id) == ("", "carol", "1003", "1003")
+    assert (bob.extension, carol.extension) == ("", "2026-12-20T12:00:00+00:00")
     assert "carol" in roster and "Carol" not in roster and "dave" not in roster
     assert roster.get("bob") is bob and len(roster) == 3
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -135,3 +135,13 @@ def write_submissions(folder: Path, names: list[str]) -> list[Path]:
         p.write_bytes(f"submission of {name}\n".encode())
         paths.append(p)
     return paths
+
+
+def rubric_grade(path: str, rubric: str = RUBRIC) -> dict:
+    """``fake_grade`` whose points depend on the rubric: under any rubric but the first, each
+    file's spam task earns 5 points more (a rubric change a regrade must show)."""
+    report = report_for_file(path, rubric)
+    if rubric != RUBRIC and report["status"] == "ok":
+        report["tasks"]["spam"]["points"] += 5.0
+        report["points"] += 5.0
+    return report
