@@ -184,6 +184,10 @@ def _quality_unit(task: TaskRubric, data, checkpoint: Path | None, files: dict, 
         return quality.failed(task, "missing", f"no {task.name} checkpoint; train one with "
                                                f"`challenge train {task.name}`"), None
     if task.name == "spam":
+        try:
+            quality.load_measured(checkpoint, "spam")
+        except quality.Malformed as e:
+            return quality.failed(task, "malformed", str(e)), None
         files["spam.pt"] = checkpoint
         messages = [{"id": i, "subject": m.subject, "body": m.body, "headers": m.headers}
                     for i, m in zip(data.ids, data.messages)]

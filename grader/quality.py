@@ -92,23 +92,101 @@ def probe_indices(inputs: Sequence[Sequence[int]]) -> list[int]:
     return [eligible[j * len(eligible) // k] for j in range(k)]
 
 
+#: What a checkpoint may hold before the grader allocates anything from it: values per tensor
+#: and in all (2**26 float32 values are 256 MiB, the most a submission may unzip), and the
+#: largest dimension as a multiple of the largest size its model config names.
+MAX_TENSOR_VALUES = 1 << 26
+MAX_CHECKPOINT_VALUES = 1 << 26
+DIM_FACTOR = 8
+MAX_CONFIG_SIZE = 1 << 20
+
+
+def load_measured(src: Path, task: str) -> dict:
+    """The checkpoint at ``src``, read without running code (``weights_only``) and measured
+    before anything is allocated from it (:func:`measure_state`); :class:`Malformed` in the
+    kit's words for a file that is not a checkpoint, holds a pickled object, or claims more
+    than it holds."""
+    from challenge.checkpoint import unreadable
+
+    try:
+        ckpt = torch.load(src, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # noqa: BLE001 - torch.load on arbitrary bytes raises almost anything
+        raise Malformed(f"the {task} checkpoint {unreadable(e)}") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise Malformed(f"the {task} checkpoint has no state_dict; save it with "
+                        f"`challenge train {task}`")
+    measure_state(ckpt["state_dict"], ckpt.get("config"), task)
+    return ckpt
+
+
+def measure_state(state: dict, config: Any, task: str) -> None:
+    """Check every tensor of ``state`` before use: dense, in its storage's bounds, no two of its
+    values at one place (a stride of 0, overlapping views), and within the task's sizes
+    (:data:`MAX_TENSOR_VALUES`, :data:`MAX_CHECKPOINT_VALUES`, and no dimension over
+    :data:`DIM_FACTOR` times the largest size the model config names)."""
+    largest = _config_size(config, task)
+    total = 0
+    for name, t in state.items():
+        if not isinstance(t, torch.Tensor):
+            continue
+        what = f"the {task} checkpoint is malformed: tensor {one_line(str(name), 60)!r}"
+        if t.layout != torch.strided or t.is_quantized or t.is_nested:
+            raise Malformed(f"{what} is not a dense tensor; save the model's state_dict()")
+        shape = tuple(t.shape)
+        if t.numel() > MAX_TENSOR_VALUES or any(d > DIM_FACTOR * largest for d in shape):
+            raise Malformed(f"{what} has shape {shape[:6]}, far larger than a {task} model of "
+                            f"its config (sizes up to {largest}) could need")
+        total += t.numel()
+        if total > MAX_CHECKPOINT_VALUES:
+            raise Malformed(f"the {task} checkpoint is malformed: its tensors hold more than "
+                            f"{MAX_CHECKPOINT_VALUES:,} values in all")
+        problem = _layout_problem(t)
+        if problem:
+            raise Malformed(f"{what} of shape {shape[:6]} {problem}; save the model's "
+                            f"state_dict() as `challenge train {task}` does")
+
+
+def _config_size(config: Any, task: str) -> int:
+    """The largest integer size the checkpoint's model config names (vocab, embedding, hidden,
+    ...), at least 1; a config naming an absurd size is malformed."""
+    model = config.get("model") if isinstance(config, dict) else None
+    sizes = [v for v in (model.values() if isinstance(model, dict) else ())
+             if isinstance(v, int) and not isinstance(v, bool)]
+    if any(v > MAX_CONFIG_SIZE or v < 0 for v in sizes):
+        raise Malformed(f"the {task} checkpoint is malformed: its model config names a size "
+                        f"outside 0..{MAX_CONFIG_SIZE:,}")
+    return max([1, *sizes])
+
+
+def _layout_problem(t: torch.Tensor) -> str:
+    """Why ``t``'s sizes and strides do not describe distinct values inside its storage ("" when
+    they do)."""
+    if t.numel() == 0:
+        return ""
+    dims = sorted((stride, size) for size, stride in zip(t.shape, t.stride()) if size > 1)
+    reach = 1                                 # values spanned by the dimensions seen so far
+    for stride, size in dims:
+        if stride < reach:
+            return ("repeats its values (a stride of 0 or overlapping views): it claims "
+                    f"{t.numel():,} values that its storage does not hold")
+        reach = stride * (size - 1) + reach
+    if t.storage_offset() + reach > t.untyped_storage().nbytes() // max(t.element_size(), 1):
+        return "claims values beyond the end of its storage"
+    return ""
+
+
 def randomised_checkpoint(src: Path, dst: Path, seed: int) -> None:
     """Write to ``dst`` the checkpoint ``src`` with every tensor of its state dict replaced,
     parameters and buffers alike: floating ones by uniform(-k, k), k = 1/sqrt(fan_in) (torch's
     default for linear and recurrent layers), integer ones shuffled (or shifted, for a single
     value), all from a seeded generator. A model that decodes with its weights then sorts almost
-    nothing; a generate that sorts by itself still does."""
-    try:
-        ckpt = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as e:  # the child reports the same file's problem in its own words
-        raise Malformed(f"the sorter checkpoint cannot be read ({one_line(str(e), 160)})") from None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise Malformed("the sorter checkpoint has no state_dict; save it with "
-                        "`challenge train sorter`")
+    nothing; a generate that sorts by itself still does. The checkpoint is measured first
+    (:func:`load_measured`): nothing is allocated from sizes it claims but does not hold."""
+    ckpt = load_measured(src, "sorter")
     g = torch.Generator().manual_seed(seed)
     state = {}
     for name, t in ckpt["state_dict"].items():
-        if not isinstance(t, torch.Tensor) or t.layout != torch.strided:
+        if not isinstance(t, torch.Tensor):
             state[name] = t
         elif t.is_floating_point():
             k = 1.0 / max(t.shape[-1] if t.dim() > 1 else t.numel(), 1) ** 0.5
