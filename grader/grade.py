@@ -328,7 +328,7 @@ def _quality(task: TaskRubric, data, unit: UnitResult, how) -> tuple[QualityResu
             scores, threshold = quality.spam_scores(reply["output"], len(data.ids))
             return quality.spam_quality(task, data, scores, threshold)
         rows, random_rows, review = quality.sorter_outputs(reply["output"], data, how)
-        result, examples = quality.sorter_quality(task, data, rows, random_rows)
+        result, examples = quality.sorter_quality(task, data, rows, random_rows, how.probe_set)
         result.review.extend(review)
         return result, examples
     except quality.Malformed as e:

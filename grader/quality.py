@@ -77,11 +77,13 @@ def spam_scores(output: Any, n: int) -> tuple[list[float], float]:
 @dataclass(frozen=True)
 class SorterPlan:
     """What the child decodes: ``jobs`` (``{"checkpoint", "inputs"}``, in the order sent), the
-    input index of each row of each job, and which jobs use the probe's checkpoint."""
+    index of each row of each job (into the set for a real job, into ``probe_set`` for a probe
+    job), which jobs use the probe's checkpoint, and the probe's own inputs."""
 
     jobs: list
     rows: list
     probe: list
+    probe_set: SorterSet | None = None
 
 
 def probe_indices(inputs: Sequence[Sequence[int]]) -> list[int]:
@@ -201,22 +203,39 @@ def randomised_checkpoint(src: Path, dst: Path, seed: int) -> None:
     torch.save({**ckpt, "state_dict": state}, dst)
 
 
+def fresh_probe(data: SorterSet, seed: int) -> SorterSet:
+    """The probe's inputs, drawn fresh: one sequence for each of :func:`probe_indices`, of the
+    same length (so in range and longer ones alike) with values drawn uniformly from the set's
+    own range, as the real ones are. Never a copy of a real input, so a probe job cannot be
+    spotted by inputs that repeat another job's."""
+    values = [v for seq in data.inputs for v in seq]
+    low, high = (min(values), max(values)) if values else (0, 9)
+    rng = random.Random(seed)
+    picked = probe_indices(data.inputs)
+    inputs = tuple(tuple(rng.randint(low, high) for _ in data.inputs[i]) for i in picked)
+    return SorterSet(ids=tuple(f"probe-{k}" for k in range(len(picked))), inputs=inputs,
+                     long=tuple(data.long[i] for i in picked), private=(False,) * len(picked))
+
+
 def sorter_plan(data: SorterSet, real: str, probe: str, seed: int) -> SorterPlan:
-    """Every input in jobs of JOB_SIZE rows for checkpoint ``real``, and the probe's inputs in
-    jobs of the same size for checkpoint ``probe``, all shuffled together: no position, size
-    or order tells the child which model it is decoding with."""
+    """Every input in jobs of JOB_SIZE rows for checkpoint ``real``, and the probe's fresh inputs
+    (:func:`fresh_probe`) in jobs of the same size for checkpoint ``probe``, all shuffled
+    together: no position, size, order or repeated input tells the child which model it is
+    decoding with."""
     rng = random.Random(seed)
     order = list(range(len(data.inputs)))
     rng.shuffle(order)
     chunks = [(real, order[i:i + JOB_SIZE]) for i in range(0, len(order), JOB_SIZE)]
-    probe_rows = probe_indices(data.inputs)
+    probe_set = fresh_probe(data, rng.getrandbits(32))
+    probe_rows = list(range(len(probe_set.inputs)))
     rng.shuffle(probe_rows)
     chunks += [(probe, probe_rows[i:i + JOB_SIZE]) for i in range(0, len(probe_rows), JOB_SIZE)]
     rng.shuffle(chunks)
-    return SorterPlan(jobs=[{"checkpoint": name, "inputs": [list(data.inputs[i]) for i in rows]}
+    source = {real: data.inputs, probe: probe_set.inputs}
+    return SorterPlan(jobs=[{"checkpoint": name, "inputs": [list(source[name][i]) for i in rows]}
                             for name, rows in chunks],
                       rows=[rows for _, rows in chunks],
-                      probe=[name == probe for name, _ in chunks])
+                      probe=[name == probe for name, _ in chunks], probe_set=probe_set)
 
 
 def sorter_rows(output: Any, n: int, what: str = "generate()") -> list[list[int]]:
@@ -238,9 +257,10 @@ def sorter_rows(output: Any, n: int, what: str = "generate()") -> list[list[int]
 
 def sorter_outputs(output: Any, data: SorterSet, plan: SorterPlan
                    ) -> tuple[list[list[int]], list[list[int]], list[str]]:
-    """The rows for every input, those of the probe's model (in :func:`probe_indices` order),
-    and what the probe's model did that is worth a review. A job of the real model that failed
-    is the submission's error (:class:`Malformed`)."""
+    """The rows for every input, those of the probe's model (in the order of ``plan.probe_set``,
+    whose inputs :func:`sorts_without_weights` judges them on), and what the probe's model did
+    that is worth a review. A job of the real model that failed is the submission's error
+    (:class:`Malformed`)."""
     if not isinstance(output, list) or len(output) != len(plan.jobs):
         raise Malformed("the sorter's reply is not in the grader's format")
     rows: dict[int, list[int]] = {}
@@ -260,12 +280,8 @@ def sorter_outputs(output: Any, data: SorterSet, plan: SorterPlan
             continue
         got = sorter_rows(out["rows"], len(indices))
         (probe if is_probe else rows).update(zip(indices, got))
-    order = probe_indices(data.inputs)
-    random_rows = [probe[i] for i in order if i in probe]
-    if random_rows and all(probe[i] == rows[i] for i in order if i in probe):
-        review.append(f"the outputs did not change when every tensor of the state dict "
-                      f"(parameters and buffers) was replaced ({len(random_rows)} probe "
-                      f"sequences): the model may not be doing the work")
+    count = len(plan.probe_set.inputs) if plan.probe_set is not None else 0
+    random_rows = [probe[k] for k in range(count) if k in probe]
     return [rows[i] for i in range(len(data.inputs))], random_rows, review
 
 
@@ -286,11 +302,12 @@ def sorts_without_weights(data: SorterSet, random_rows: Sequence[Sequence[int]])
 
 
 def sorter_quality(task: TaskRubric, data: SorterSet, rows: Sequence[Sequence[int]],
-                   random_rows: Sequence[Sequence[int]]) -> tuple[QualityResult, dict | None]:
+                   random_rows: Sequence[Sequence[int]], probe: SorterSet | None = None
+                   ) -> tuple[QualityResult, dict | None]:
     """The sorter's metrics and points (:func:`challenge.scoring.sorter_metrics`); zero points
-    when the random-weights probe shows that generate sorts without the model
-    (:func:`sorts_without_weights`)."""
-    cheat = sorts_without_weights(data, random_rows)
+    when the random-weights probe (on its inputs ``probe``, by default ``data``'s) shows that
+    generate sorts without the model (:func:`sorts_without_weights`)."""
+    cheat = sorts_without_weights(probe if probe is not None else data, random_rows)
     if cheat:
         return failed(task, "rejected", cheat), None
     return sorter_metrics(task, data, rows)
@@ -298,4 +315,5 @@ def sorter_quality(task: TaskRubric, data: SorterSet, rows: Sequence[Sequence[in
 
 __all__ = ["Malformed", "failed", "spam_quality", "spam_scores", "sorter_quality",
            "sorter_outputs", "sorter_rows", "sorter_plan", "randomised_checkpoint",
-           "probe_indices", "sorts_without_weights", "SorterPlan"]
+           "probe_indices", "sorts_without_weights", "SorterPlan", "fresh_probe",
+           "load_measured", "measure_state"]
