@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from challenge.checks import all_checks, judge
+from challenge.checks import all_checks, judge, outputs
 from challenge.checks.base import CheckResult, RunOutcome
 from challenge.device import resolve_device
 from challenge.errors import ChallengeError
@@ -219,7 +219,8 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
                                                           data_dir=data_dir)
             checks = all_checks(task.parts) if task.parts else []
             inputs = [check.make_inputs(seed) for check in checks]
-            units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": d}, c.part)
+            units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": c.payload(d)},
+                           c.part, _reply_bytes(c, d, rub.limits), c.expected(d).describe())
                       for c, d in zip(checks, inputs)]
             q, how = None, None
             if task.quality is not None:
@@ -259,6 +260,12 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
                          isolation=_with_secret(isolation, hidden, secret),
                          log=one_line(run.log, rub.limits.max_log_chars) if run.log else "")
     return report
+
+
+def _reply_bytes(check, data, limits) -> int:
+    """The most one check's reply may take: its declared output's bound and room for the
+    message, within the limits' max_output_mb."""
+    return min(limits.max_output_mb << 20, outputs.max_bytes(check.expected(data)) + (1 << 20))
 
 
 def _probe_seed(seed: int, submission: Path | None, task: str) -> int:

@@ -60,6 +60,8 @@ class Unit:
     kind: str         # "check" | "spam" | "sorter"
     payload: Any      # plain data for the child (a check's inputs; texts; sequences)
     part: str = ""    # the student module a check exercises
+    max_bytes: int = 0  # the most its reply may take (its check's declaration); 0: the limits'
+    expects: str = ""   # that declaration, in words, for the reason when a reply exceeds it
 
     def seconds(self, limits: Limits) -> float:
         return limits.check_seconds if self.kind == "check" else limits.unit_seconds
@@ -258,6 +260,7 @@ class _Child:
         self.max_bytes = (limits.max_output_mb << 20) + (1 << 16)
         self.buffer = bytearray()
         self.own = bytearray()      # this child's output alone: its crash shows its own words
+        self.bounds: dict[int, tuple] = {}   # unit index -> (most bytes its reply may take, why)
         self.start_seconds = 0.0
         reply_r, reply_w = os.pipe()
         log_r, log_w = os.pipe()
@@ -333,6 +336,11 @@ class _Child:
         if size > self.max_bytes:
             raise wire.WireError(f"the output is larger than the {self.limits.max_output_mb} "
                                  f"MiB an output may have ({size >> 20} MiB)")
+        bound, expects = self.bounds.get(unit, (0, "")) if kind == b"R" else (1 << 10, "")
+        if bound and size > bound:      # refused from its header: never read, never held
+            raise wire.WireError(f"the output takes {size:,} bytes, more than the {bound:,} "
+                                 f"that the output this check expects can take"
+                                 + (f" ({expects})" if expects else ""))
         end = wire.HEADER.size + size
         if len(self.buffer) < end:
             return None
@@ -371,6 +379,7 @@ class _Child:
     def run(self, todo: list[int], units: list[Unit], deadline: float,
             results: dict[int, UnitResult]) -> str:
         """Run ``todo`` in order into ``results``; a start failure's reason, or ""."""
+        self.bounds = {i: (units[i].max_bytes, units[i].expects) for i in todo}
         started = time.monotonic()
         try:
             ready = self._wait(min(deadline, started + SETUP_SECONDS), b"S", 0)

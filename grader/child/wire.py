@@ -63,7 +63,12 @@ def encode(value: Any, max_bytes: int = 1 << 62) -> bytes:
         offset[0] += len(raw)
         return {TENSOR: [start, len(raw)], "dtype": name, "shape": list(t.shape)}
 
+    nodes = [0]
+
     def walk(x: Any, depth: int) -> Any:
+        nodes[0] += 1
+        if nodes[0] > MAX_NODES:
+            raise WireError(f"the output has more than {MAX_NODES:,} items")
         if depth > MAX_DEPTH:
             raise WireError(f"the output is nested more than {MAX_DEPTH} levels deep")
         if x is None or isinstance(x, (bool, str)):
