@@ -261,6 +261,7 @@ class _Child:
         self.buffer = bytearray()
         self.own = bytearray()      # this child's output alone: its crash shows its own words
         self.bounds: dict[int, tuple] = {}   # unit index -> (most bytes its reply may take, why)
+        self.skip = 0                 # bytes of a refused reply still to drop
         self.start_seconds = 0.0
         reply_r, reply_w = os.pipe()
         log_r, log_w = os.pipe()
@@ -326,7 +327,15 @@ class _Child:
                 self.reply_open = False
 
     def _frame(self) -> tuple[bytes, int, bytes] | None:
-        """The next whole frame, or None; ``wire.WireError`` for one that breaks the format."""
+        """The next whole frame, or None; ``wire.WireError`` for one that breaks the format. A
+        reply larger than its unit's declared output is refused from its header: the frame
+        ``X`` with the reason, and its body is dropped as it arrives, never held."""
+        if self.skip:
+            dropped = min(self.skip, len(self.buffer))
+            del self.buffer[:dropped]
+            self.skip -= dropped
+            if self.skip:
+                return None
         if len(self.buffer) < wire.HEADER.size:
             return None
         kind, unit, size = wire.HEADER.unpack(self.buffer[:wire.HEADER.size])
@@ -338,9 +347,14 @@ class _Child:
                                  f"MiB an output may have ({size >> 20} MiB)")
         bound, expects = self.bounds.get(unit, (0, "")) if kind == b"R" else (1 << 10, "")
         if bound and size > bound:      # refused from its header: never read, never held
-            raise wire.WireError(f"the output takes {size:,} bytes, more than the {bound:,} "
-                                 f"that the output this check expects can take"
-                                 + (f" ({expects})" if expects else ""))
+            if kind != b"R":
+                raise wire.WireError(f"the child sent a frame the grader does not accept: "
+                                     f"{CHANGED_PROCESS}")
+            del self.buffer[:wire.HEADER.size]
+            self.skip = size
+            return b"X", unit, (f"the output takes {size:,} bytes, more than the {bound:,} "
+                                f"that the output this check expects can take"
+                                + (f" ({expects})" if expects else "")).encode()
         end = wire.HEADER.size + size
         if len(self.buffer) < end:
             return None
@@ -356,6 +370,8 @@ class _Child:
                 kind, index, body = frame
                 if kind == want and (want == b"S" or index == unit):
                     return body
+                if kind == b"X" and want == b"R" and index == unit:
+                    return ("refused", body.decode())
                 if kind == b"M" and index == unit and on_mark:
                     on_mark(body.decode("utf-8", errors="replace"))
                 frame = self._frame()           # replies for other units: ignored
@@ -369,6 +385,8 @@ class _Child:
             self._pump(until)
 
     def _frame_ready(self) -> bool:
+        if self.skip:
+            return len(self.buffer) >= self.skip + wire.HEADER.size
         if len(self.buffer) < wire.HEADER.size:
             return False
         _, _, size = wire.HEADER.unpack(self.buffer[:wire.HEADER.size])
@@ -413,6 +431,9 @@ class _Child:
                 return ""
             if isinstance(body, bytes):
                 results[i] = _reply(unit.key, body, self.limits)
+                continue
+            if isinstance(body, tuple):          # larger than its check's declared output
+                results[i] = UnitResult(unit.key, "malformed", body[1])
                 continue
             if body == "timeout":
                 self.stop()
