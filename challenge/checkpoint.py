@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,23 +41,25 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load on arbitrary bytes raises almost anything
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        first = lines[0].split(". ")[0][:160] if lines else ""
-        # weights_only refusing a class (a pickled object) is the student's to fix in how they
-        # save; any other failure (an opcode it rejects, a cut zip) means it is no checkpoint
-        culprit = next((line.split(". ")[0].rstrip(".") for line in lines
-                        if "global" in line.lower()), "")
-        if isinstance(e, pickle.UnpicklingError) and culprit:
-            raise ChallengeError(f"checkpoint {path} cannot be loaded safely ({culprit}); "
-                                 f"save plain tensors and dicts, not pickled objects") from None
-        raise ChallengeError(f"checkpoint {path} is not a readable torch checkpoint "
-                             f"({type(e).__name__}{': ' + first if first else ''}): it is empty, "
-                             f"cut short or another kind of file; train again with `challenge "
-                             f"train ...` or pass the right path") from None
+        raise ChallengeError(f"checkpoint {path} {unreadable(e)}") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         raise ChallengeError(f"checkpoint {path} is not a challenge checkpoint: expected a dict "
                              f"with keys {', '.join(REQUIRED_KEYS)}")
     return ckpt
+
+
+def unreadable(error: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in the kit's words (never torch's
+    advice to load it without ``weights_only``): a pickled object it names, or no checkpoint at
+    all. Completes "checkpoint X ..."."""
+    text = str(error)
+    culprit = re.search(r"GLOBAL ([\w.]+)", text)
+    if isinstance(error, pickle.UnpicklingError) and culprit:
+        return (f"cannot be loaded safely: it holds a pickled object ({culprit.group(1)}), "
+                f"which could run code when loaded; save plain tensors and dicts (`challenge "
+                f"train` does)")
+    return ("is not a readable torch checkpoint: it is empty, cut short or another kind of "
+            "file; train again with `challenge train ...` or pass the right path")
 
 
 def load_weights(model: torch.nn.Module, ckpt: dict, path: str | os.PathLike, task: str) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from challenge.checks import all_checks, judge
+from challenge.checks import all_checks, judge, outputs
 from challenge.checks.base import CheckResult, RunOutcome
 from challenge.device import resolve_device
 from challenge.errors import ChallengeError
@@ -184,6 +184,10 @@ def _quality_unit(task: TaskRubric, data, checkpoint: Path | None, files: dict, 
         return quality.failed(task, "missing", f"no {task.name} checkpoint; train one with "
                                                f"`challenge train {task.name}`"), None
     if task.name == "spam":
+        try:
+            quality.load_measured(checkpoint, "spam")
+        except quality.Malformed as e:
+            return quality.failed(task, "malformed", str(e)), None
         files["spam.pt"] = checkpoint
         messages = [{"id": i, "subject": m.subject, "body": m.body, "headers": m.headers}
                     for i, m in zip(data.ids, data.messages)]
@@ -215,7 +219,8 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
                                                           data_dir=data_dir)
             checks = all_checks(task.parts) if task.parts else []
             inputs = [check.make_inputs(seed) for check in checks]
-            units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": d}, c.part)
+            units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": c.payload(d)},
+                           c.part, _reply_bytes(c, d, rub.limits), c.expected(d).describe())
                       for c, d in zip(checks, inputs)]
             q, how = None, None
             if task.quality is not None:
@@ -255,6 +260,12 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
                          isolation=_with_secret(isolation, hidden, secret),
                          log=one_line(run.log, rub.limits.max_log_chars) if run.log else "")
     return report
+
+
+def _reply_bytes(check, data, limits) -> int:
+    """The most one check's reply may take: its declared output's bound and room for the
+    message, within the limits' max_output_mb."""
+    return min(limits.max_output_mb << 20, outputs.max_bytes(check.expected(data)) + (1 << 20))
 
 
 def _probe_seed(seed: int, submission: Path | None, task: str) -> int:
@@ -324,7 +335,7 @@ def _quality(task: TaskRubric, data, unit: UnitResult, how) -> tuple[QualityResu
             scores, threshold = quality.spam_scores(reply["output"], len(data.ids))
             return quality.spam_quality(task, data, scores, threshold)
         rows, random_rows, review = quality.sorter_outputs(reply["output"], data, how)
-        result, examples = quality.sorter_quality(task, data, rows, random_rows)
+        result, examples = quality.sorter_quality(task, data, rows, random_rows, how.probe_set)
         result.review.extend(review)
         return result, examples
     except quality.Malformed as e:

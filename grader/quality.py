@@ -77,11 +77,13 @@ def spam_scores(output: Any, n: int) -> tuple[list[float], float]:
 @dataclass(frozen=True)
 class SorterPlan:
     """What the child decodes: ``jobs`` (``{"checkpoint", "inputs"}``, in the order sent), the
-    input index of each row of each job, and which jobs use the probe's checkpoint."""
+    index of each row of each job (into the set for a real job, into ``probe_set`` for a probe
+    job), which jobs use the probe's checkpoint, and the probe's own inputs."""
 
     jobs: list
     rows: list
     probe: list
+    probe_set: SorterSet | None = None
 
 
 def probe_indices(inputs: Sequence[Sequence[int]]) -> list[int]:
@@ -92,23 +94,101 @@ def probe_indices(inputs: Sequence[Sequence[int]]) -> list[int]:
     return [eligible[j * len(eligible) // k] for j in range(k)]
 
 
+#: What a checkpoint may hold before the grader allocates anything from it: values per tensor
+#: and in all (2**26 float32 values are 256 MiB, the most a submission may unzip), and the
+#: largest dimension as a multiple of the largest size its model config names.
+MAX_TENSOR_VALUES = 1 << 26
+MAX_CHECKPOINT_VALUES = 1 << 26
+DIM_FACTOR = 8
+MAX_CONFIG_SIZE = 1 << 20
+
+
+def load_measured(src: Path, task: str) -> dict:
+    """The checkpoint at ``src``, read without running code (``weights_only``) and measured
+    before anything is allocated from it (:func:`measure_state`); :class:`Malformed` in the
+    kit's words for a file that is not a checkpoint, holds a pickled object, or claims more
+    than it holds."""
+    from challenge.checkpoint import unreadable
+
+    try:
+        ckpt = torch.load(src, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # noqa: BLE001 - torch.load on arbitrary bytes raises almost anything
+        raise Malformed(f"the {task} checkpoint {unreadable(e)}") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise Malformed(f"the {task} checkpoint has no state_dict; save it with "
+                        f"`challenge train {task}`")
+    measure_state(ckpt["state_dict"], ckpt.get("config"), task)
+    return ckpt
+
+
+def measure_state(state: dict, config: Any, task: str) -> None:
+    """Check every tensor of ``state`` before use: dense, in its storage's bounds, no two of its
+    values at one place (a stride of 0, overlapping views), and within the task's sizes
+    (:data:`MAX_TENSOR_VALUES`, :data:`MAX_CHECKPOINT_VALUES`, and no dimension over
+    :data:`DIM_FACTOR` times the largest size the model config names)."""
+    largest = _config_size(config, task)
+    total = 0
+    for name, t in state.items():
+        if not isinstance(t, torch.Tensor):
+            continue
+        what = f"the {task} checkpoint is malformed: tensor {one_line(str(name), 60)!r}"
+        if t.layout != torch.strided or t.is_quantized or t.is_nested:
+            raise Malformed(f"{what} is not a dense tensor; save the model's state_dict()")
+        shape = tuple(t.shape)
+        if t.numel() > MAX_TENSOR_VALUES or any(d > DIM_FACTOR * largest for d in shape):
+            raise Malformed(f"{what} has shape {shape[:6]}, far larger than a {task} model of "
+                            f"its config (sizes up to {largest}) could need")
+        total += t.numel()
+        if total > MAX_CHECKPOINT_VALUES:
+            raise Malformed(f"the {task} checkpoint is malformed: its tensors hold more than "
+                            f"{MAX_CHECKPOINT_VALUES:,} values in all")
+        problem = _layout_problem(t)
+        if problem:
+            raise Malformed(f"{what} of shape {shape[:6]} {problem}; save the model's "
+                            f"state_dict() as `challenge train {task}` does")
+
+
+def _config_size(config: Any, task: str) -> int:
+    """The largest integer size the checkpoint's model config names (vocab, embedding, hidden,
+    ...), at least 1; a config naming an absurd size is malformed."""
+    model = config.get("model") if isinstance(config, dict) else None
+    sizes = [v for v in (model.values() if isinstance(model, dict) else ())
+             if isinstance(v, int) and not isinstance(v, bool)]
+    if any(v > MAX_CONFIG_SIZE or v < 0 for v in sizes):
+        raise Malformed(f"the {task} checkpoint is malformed: its model config names a size "
+                        f"outside 0..{MAX_CONFIG_SIZE:,}")
+    return max([1, *sizes])
+
+
+def _layout_problem(t: torch.Tensor) -> str:
+    """Why ``t``'s sizes and strides do not describe distinct values inside its storage ("" when
+    they do)."""
+    if t.numel() == 0:
+        return ""
+    dims = sorted((stride, size) for size, stride in zip(t.shape, t.stride()) if size > 1)
+    reach = 1                                 # values spanned by the dimensions seen so far
+    for stride, size in dims:
+        if stride < reach:
+            return ("repeats its values (a stride of 0 or overlapping views): it claims "
+                    f"{t.numel():,} values that its storage does not hold")
+        reach = stride * (size - 1) + reach
+    if t.storage_offset() + reach > t.untyped_storage().nbytes() // max(t.element_size(), 1):
+        return "claims values beyond the end of its storage"
+    return ""
+
+
 def randomised_checkpoint(src: Path, dst: Path, seed: int) -> None:
     """Write to ``dst`` the checkpoint ``src`` with every tensor of its state dict replaced,
     parameters and buffers alike: floating ones by uniform(-k, k), k = 1/sqrt(fan_in) (torch's
     default for linear and recurrent layers), integer ones shuffled (or shifted, for a single
     value), all from a seeded generator. A model that decodes with its weights then sorts almost
-    nothing; a generate that sorts by itself still does."""
-    try:
-        ckpt = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as e:  # the child reports the same file's problem in its own words
-        raise Malformed(f"the sorter checkpoint cannot be read ({one_line(str(e), 160)})") from None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise Malformed("the sorter checkpoint has no state_dict; save it with "
-                        "`challenge train sorter`")
+    nothing; a generate that sorts by itself still does. The checkpoint is measured first
+    (:func:`load_measured`): nothing is allocated from sizes it claims but does not hold."""
+    ckpt = load_measured(src, "sorter")
     g = torch.Generator().manual_seed(seed)
     state = {}
     for name, t in ckpt["state_dict"].items():
-        if not isinstance(t, torch.Tensor) or t.layout != torch.strided:
+        if not isinstance(t, torch.Tensor):
             state[name] = t
         elif t.is_floating_point():
             k = 1.0 / max(t.shape[-1] if t.dim() > 1 else t.numel(), 1) ** 0.5
@@ -123,22 +203,39 @@ def randomised_checkpoint(src: Path, dst: Path, seed: int) -> None:
     torch.save({**ckpt, "state_dict": state}, dst)
 
 
+def fresh_probe(data: SorterSet, seed: int) -> SorterSet:
+    """The probe's inputs, drawn fresh: one sequence for each of :func:`probe_indices`, of the
+    same length (so in range and longer ones alike) with values drawn uniformly from the set's
+    own range, as the real ones are. Never a copy of a real input, so a probe job cannot be
+    spotted by inputs that repeat another job's."""
+    values = [v for seq in data.inputs for v in seq]
+    low, high = (min(values), max(values)) if values else (0, 9)
+    rng = random.Random(seed)
+    picked = probe_indices(data.inputs)
+    inputs = tuple(tuple(rng.randint(low, high) for _ in data.inputs[i]) for i in picked)
+    return SorterSet(ids=tuple(f"probe-{k}" for k in range(len(picked))), inputs=inputs,
+                     long=tuple(data.long[i] for i in picked), private=(False,) * len(picked))
+
+
 def sorter_plan(data: SorterSet, real: str, probe: str, seed: int) -> SorterPlan:
-    """Every input in jobs of JOB_SIZE rows for checkpoint ``real``, and the probe's inputs in
-    jobs of the same size for checkpoint ``probe``, all shuffled together: no position, size
-    or order tells the child which model it is decoding with."""
+    """Every input in jobs of JOB_SIZE rows for checkpoint ``real``, and the probe's fresh inputs
+    (:func:`fresh_probe`) in jobs of the same size for checkpoint ``probe``, all shuffled
+    together: no position, size, order or repeated input tells the child which model it is
+    decoding with."""
     rng = random.Random(seed)
     order = list(range(len(data.inputs)))
     rng.shuffle(order)
     chunks = [(real, order[i:i + JOB_SIZE]) for i in range(0, len(order), JOB_SIZE)]
-    probe_rows = probe_indices(data.inputs)
+    probe_set = fresh_probe(data, rng.getrandbits(32))
+    probe_rows = list(range(len(probe_set.inputs)))
     rng.shuffle(probe_rows)
     chunks += [(probe, probe_rows[i:i + JOB_SIZE]) for i in range(0, len(probe_rows), JOB_SIZE)]
     rng.shuffle(chunks)
-    return SorterPlan(jobs=[{"checkpoint": name, "inputs": [list(data.inputs[i]) for i in rows]}
+    source = {real: data.inputs, probe: probe_set.inputs}
+    return SorterPlan(jobs=[{"checkpoint": name, "inputs": [list(source[name][i]) for i in rows]}
                             for name, rows in chunks],
                       rows=[rows for _, rows in chunks],
-                      probe=[name == probe for name, _ in chunks])
+                      probe=[name == probe for name, _ in chunks], probe_set=probe_set)
 
 
 def sorter_rows(output: Any, n: int, what: str = "generate()") -> list[list[int]]:
@@ -160,9 +257,10 @@ def sorter_rows(output: Any, n: int, what: str = "generate()") -> list[list[int]
 
 def sorter_outputs(output: Any, data: SorterSet, plan: SorterPlan
                    ) -> tuple[list[list[int]], list[list[int]], list[str]]:
-    """The rows for every input, those of the probe's model (in :func:`probe_indices` order),
-    and what the probe's model did that is worth a review. A job of the real model that failed
-    is the submission's error (:class:`Malformed`)."""
+    """The rows for every input, those of the probe's model (in the order of ``plan.probe_set``,
+    whose inputs :func:`sorts_without_weights` judges them on), and what the probe's model did
+    that is worth a review. A job of the real model that failed is the submission's error
+    (:class:`Malformed`)."""
     if not isinstance(output, list) or len(output) != len(plan.jobs):
         raise Malformed("the sorter's reply is not in the grader's format")
     rows: dict[int, list[int]] = {}
@@ -182,12 +280,8 @@ def sorter_outputs(output: Any, data: SorterSet, plan: SorterPlan
             continue
         got = sorter_rows(out["rows"], len(indices))
         (probe if is_probe else rows).update(zip(indices, got))
-    order = probe_indices(data.inputs)
-    random_rows = [probe[i] for i in order if i in probe]
-    if random_rows and all(probe[i] == rows[i] for i in order if i in probe):
-        review.append(f"the outputs did not change when every tensor of the state dict "
-                      f"(parameters and buffers) was replaced ({len(random_rows)} probe "
-                      f"sequences): the model may not be doing the work")
+    count = len(plan.probe_set.inputs) if plan.probe_set is not None else 0
+    random_rows = [probe[k] for k in range(count) if k in probe]
     return [rows[i] for i in range(len(data.inputs))], random_rows, review
 
 
@@ -208,11 +302,12 @@ def sorts_without_weights(data: SorterSet, random_rows: Sequence[Sequence[int]])
 
 
 def sorter_quality(task: TaskRubric, data: SorterSet, rows: Sequence[Sequence[int]],
-                   random_rows: Sequence[Sequence[int]]) -> tuple[QualityResult, dict | None]:
+                   random_rows: Sequence[Sequence[int]], probe: SorterSet | None = None
+                   ) -> tuple[QualityResult, dict | None]:
     """The sorter's metrics and points (:func:`challenge.scoring.sorter_metrics`); zero points
-    when the random-weights probe shows that generate sorts without the model
-    (:func:`sorts_without_weights`)."""
-    cheat = sorts_without_weights(data, random_rows)
+    when the random-weights probe (on its inputs ``probe``, by default ``data``'s) shows that
+    generate sorts without the model (:func:`sorts_without_weights`)."""
+    cheat = sorts_without_weights(probe if probe is not None else data, random_rows)
     if cheat:
         return failed(task, "rejected", cheat), None
     return sorter_metrics(task, data, rows)
@@ -220,4 +315,5 @@ def sorter_quality(task: TaskRubric, data: SorterSet, rows: Sequence[Sequence[in
 
 __all__ = ["Malformed", "failed", "spam_quality", "spam_scores", "sorter_quality",
            "sorter_outputs", "sorter_rows", "sorter_plan", "randomised_checkpoint",
-           "probe_indices", "sorts_without_weights", "SorterPlan"]
+           "probe_indices", "sorts_without_weights", "SorterPlan", "fresh_probe",
+           "load_measured", "measure_state"]

@@ -40,6 +40,10 @@ KIT_ROOT = jail.KIT_ROOT
 SETUP_SECONDS = 120.0          # the child's own start (imports) before it says it is ready
 _LOG_BYTES = 64 << 10          # the tail of the child's output kept in memory
 _STATUSES = ("ok", "error", "not_implemented")
+#: What a grader error asks the instructor to check.
+CHECK_GRADER = ("grade it again; if it fails again, check that the sandbox works on this "
+                "machine (`challenge grade --impl solutions` runs the reference in it), the "
+                "machine's load and free memory, and the free space in the temporary folder")
 
 
 class SandboxUnavailable(ChallengeError):
@@ -56,6 +60,8 @@ class Unit:
     kind: str         # "check" | "spam" | "sorter"
     payload: Any      # plain data for the child (a check's inputs; texts; sequences)
     part: str = ""    # the student module a check exercises
+    max_bytes: int = 0  # the most its reply may take (its check's declaration); 0: the limits'
+    expects: str = ""   # that declaration, in words, for the reason when a reply exceeds it
 
     def seconds(self, limits: Limits) -> float:
         return limits.check_seconds if self.kind == "check" else limits.unit_seconds
@@ -64,7 +70,7 @@ class Unit:
 @dataclass
 class UnitResult:
     key: str
-    status: str       # "ok" | "timeout" | "crashed" | "malformed" | "not_run"
+    status: str       # "ok" | "timeout" | "crashed" | "malformed"
     reason: str = ""
     reply: Any = None  # {"status", "message", "output"} when status is "ok"
 
@@ -137,14 +143,15 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
                 child.stop()
             if run.processes == 1:
                 run.start_seconds = child.start_seconds
-            if failed:
+            if failed and not (results and time.monotonic() >= deadline):
                 # No student code runs before the child says it is ready: a child that does
-                # not get there is the grader's failure (or the machine's), never a zero.
+                # not get there is the grader's failure (or the machine's), never a zero. Once
+                # the submission's clock has run out, though, the rest is its timeout.
                 raise GraderError(f"{failed}; this is a failure of the grader, not of the "
-                                  f"submission: grade it again, and report it if it persists")
+                                  f"submission: {CHECK_GRADER}")
         for i, unit in enumerate(units):
             results.setdefault(i, UnitResult(
-                unit.key, "not_run",
+                unit.key, "timeout",
                 f"the submission's time limit ({limits.wall_seconds:g} s) ran out before this ran"))
         run.results = [results[i] for i in range(len(units))]
         run.log = _tail(log, limits.max_log_chars)
@@ -252,6 +259,9 @@ class _Child:
         self.limits, self.group, self.log = limits, group, log
         self.max_bytes = (limits.max_output_mb << 20) + (1 << 16)
         self.buffer = bytearray()
+        self.own = bytearray()      # this child's output alone: its crash shows its own words
+        self.bounds: dict[int, tuple] = {}   # unit index -> (most bytes its reply may take, why)
+        self.skip = 0                 # bytes of a refused reply still to drop
         self.start_seconds = 0.0
         reply_r, reply_w = os.pipe()
         log_r, log_w = os.pipe()
@@ -307,23 +317,44 @@ class _Child:
                 data = b""
             if fd == self.log_fd:
                 self.log_open = bool(data)
-                self.log += data
-                if len(self.log) > _LOG_BYTES:
-                    del self.log[:len(self.log) - _LOG_BYTES]
+                for kept in (self.log, self.own):
+                    kept += data
+                    if len(kept) > _LOG_BYTES:
+                        del kept[:len(kept) - _LOG_BYTES]
             elif data:
                 self.buffer += data
             else:
                 self.reply_open = False
 
     def _frame(self) -> tuple[bytes, int, bytes] | None:
-        """The next whole frame, or None; ``wire.WireError`` for one that breaks the format."""
+        """The next whole frame, or None; ``wire.WireError`` for one that breaks the format. A
+        reply larger than its unit's declared output is refused from its header: the frame
+        ``X`` with the reason, and its body is dropped as it arrives, never held."""
+        if self.skip:
+            dropped = min(self.skip, len(self.buffer))
+            del self.buffer[:dropped]
+            self.skip -= dropped
+            if self.skip:
+                return None
         if len(self.buffer) < wire.HEADER.size:
             return None
         kind, unit, size = wire.HEADER.unpack(self.buffer[:wire.HEADER.size])
-        if kind not in (b"S", b"M", b"R") or size > self.max_bytes:
-            raise wire.WireError(f"the child sent a frame the grader does not accept "
-                                 f"({size} bytes; an output may have "
-                                 f"{self.limits.max_output_mb} MiB)")
+        if kind not in (b"S", b"M", b"R"):
+            raise wire.WireError(f"the child sent a frame the grader does not accept: "
+                                 f"{CHANGED_PROCESS}")
+        if size > self.max_bytes:
+            raise wire.WireError(f"the output is larger than the {self.limits.max_output_mb} "
+                                 f"MiB an output may have ({size >> 20} MiB)")
+        bound, expects = self.bounds.get(unit, (0, "")) if kind == b"R" else (1 << 10, "")
+        if bound and size > bound:      # refused from its header: never read, never held
+            if kind != b"R":
+                raise wire.WireError(f"the child sent a frame the grader does not accept: "
+                                     f"{CHANGED_PROCESS}")
+            del self.buffer[:wire.HEADER.size]
+            self.skip = size
+            return b"X", unit, (f"the output takes {size:,} bytes, more than the {bound:,} "
+                                f"that the output this check expects can take"
+                                + (f" ({expects})" if expects else "")).encode()
         end = wire.HEADER.size + size
         if len(self.buffer) < end:
             return None
@@ -339,6 +370,8 @@ class _Child:
                 kind, index, body = frame
                 if kind == want and (want == b"S" or index == unit):
                     return body
+                if kind == b"X" and want == b"R" and index == unit:
+                    return ("refused", body.decode())
                 if kind == b"M" and index == unit and on_mark:
                     on_mark(body.decode("utf-8", errors="replace"))
                 frame = self._frame()           # replies for other units: ignored
@@ -352,6 +385,8 @@ class _Child:
             self._pump(until)
 
     def _frame_ready(self) -> bool:
+        if self.skip:
+            return len(self.buffer) >= self.skip + wire.HEADER.size
         if len(self.buffer) < wire.HEADER.size:
             return False
         _, _, size = wire.HEADER.unpack(self.buffer[:wire.HEADER.size])
@@ -362,6 +397,7 @@ class _Child:
     def run(self, todo: list[int], units: list[Unit], deadline: float,
             results: dict[int, UnitResult]) -> str:
         """Run ``todo`` in order into ``results``; a start failure's reason, or ""."""
+        self.bounds = {i: (units[i].max_bytes, units[i].expects) for i in todo}
         started = time.monotonic()
         try:
             ready = self._wait(min(deadline, started + SETUP_SECONDS), b"S", 0)
@@ -371,7 +407,8 @@ class _Child:
         if not isinstance(ready, bytes):
             if ready == "timeout":
                 if time.monotonic() >= deadline:
-                    return f"the submission's time limit ({self.limits.wall_seconds:g} s) ran out"
+                    return (f"the submission's time limit ({self.limits.wall_seconds:g} s) ran "
+                            f"out while its sandbox was starting")
                 return f"the grader's sandbox did not start within {SETUP_SECONDS:g} s"
             return (f"the grader's sandbox failed to start ({self._exit_text()}): "
                     f"{self._last_line()}")
@@ -394,6 +431,9 @@ class _Child:
                 return ""
             if isinstance(body, bytes):
                 results[i] = _reply(unit.key, body, self.limits)
+                continue
+            if isinstance(body, tuple):          # larger than its check's declared output
+                results[i] = UnitResult(unit.key, "malformed", body[1])
                 continue
             if body == "timeout":
                 self.stop()
@@ -448,19 +488,32 @@ class _Child:
         return exit_text(self.proc.returncode)
 
     def _last_line(self) -> str:
-        lines = [line for line in _tail(self.log, 2000).splitlines() if line.strip()]
+        lines = [line for line in _tail(self.own, 2000).splitlines() if line.strip()]
         return one_line(lines[-1], 300) if lines else "(no output)"
 
 
+#: Why a reply in the child's own format can be broken: the child's code is the kit's, and only
+#: the submission's code, running in the same process, could have changed what it sends.
+CHANGED_PROCESS = ("the submission's own code changed the process it ran in (it replaced or "
+                   "patched something the child uses to reply, such as json, struct or os."
+                   "write, or wrote on the reply pipe itself)")
+
+
 def _reply(key: str, body: bytes, limits: Limits) -> UnitResult:
-    """Decode and validate one reply: ``{"status", "message", "output"}`` of plain data."""
+    """Decode and validate one reply: ``{"status", "message", "output"}`` of plain data. Any
+    reply at all gives a result with a reason, never an exception."""
     try:
         reply = wire.decode(body, max_bytes=limits.max_output_mb << 20)
     except wire.WireError as e:
-        return UnitResult(key, "malformed", str(e))
+        return UnitResult(key, "malformed", f"{e}; {CHANGED_PROCESS}")
+    except Exception as e:  # noqa: BLE001 - bytes the submission may have made by hand
+        return UnitResult(key, "malformed", f"the reply could not be read ({type(e).__name__}); "
+                                            f"{CHANGED_PROCESS}")
     if not isinstance(reply, dict) or set(reply) != {"status", "message", "output"} \
-            or reply["status"] not in _STATUSES or not isinstance(reply["message"], str):
-        return UnitResult(key, "malformed", "the reply is not in the grader's format")
+            or not isinstance(reply["status"], str) or reply["status"] not in _STATUSES \
+            or not isinstance(reply["message"], str):
+        return UnitResult(key, "malformed",
+                          f"the reply is not in the grader's format; {CHANGED_PROCESS}")
     reply["message"] = one_line(reply["message"], 600)
     return UnitResult(key, "ok", "", reply)
 

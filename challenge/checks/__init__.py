@@ -96,9 +96,10 @@ def run_local(impl: str, parts=None, seed: int = 0,
             limit = min(seconds, after_timeout) if seconds and check.part in stuck else seconds
             try:
                 with time_limit(limit, f"{check.part}/{check.name}"):
-                    outcome = (_on_device(check, module, data, device)
+                    sent = check.payload(data)
+                    outcome = (_on_device(check, module, sent, device)
                                if device is not None and check.part in DEVICE_PARTS
-                               else execute(check, module, data))
+                               else execute(check, module, sent))
             except TooLong:
                 outcome = RunOutcome(status="error", message=_too_long(check.part, limit, seconds))
                 stuck.add(check.part)

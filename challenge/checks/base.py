@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from challenge.checks.outputs import OutputMismatch, conforms, derived
 
 
 class CheckFailure(AssertionError):
@@ -40,10 +42,36 @@ class Check:
     #: explain(error) -> a hint for an exception the run step raised ("" when none applies);
     #: it sees only the exception, and runs where ``run`` runs.
     explain: Callable[[BaseException], str] | None = None
+    #: the keys of the inputs that ``run`` receives (None: all of them); the rest (expected
+    #: values) stay where ``verify`` runs and never reach student code
+    sends: tuple[str, ...] | None = None
+    #: expects(inputs) -> the output this check accepts (:mod:`challenge.checks.outputs`),
+    #: checked before ``verify`` runs; by default a size derived from the inputs it sent
+    expects: Callable[[Any], Any] | None = None
 
     @property
     def key(self) -> str:
         return f"{self.part}.{self.name}"
+
+    def payload(self, data: Any) -> Any:
+        """What ``run`` receives: the inputs named in ``sends``, never an expected value."""
+        if self.sends is None or not isinstance(data, dict):
+            return data
+        return {k: data[k] for k in self.sends}
+
+    def expected(self, data: Any) -> Any:
+        """The declaration of the output this check accepts for inputs ``data``."""
+        return self.expects(data) if self.expects is not None else derived(self.payload(data))
+
+
+def declare(checks: list[Check], sends: dict[str, tuple[str, ...]],
+            expects: dict[str, Callable[[Any], Any]] | None = None) -> list[Check]:
+    """``checks`` with what each one sends to student code and the output it expects, by name;
+    a check missing from ``sends`` is a mistake of the kit (every check names its inputs)."""
+    missing = [c.name for c in checks if c.name not in sends]
+    assert not missing, f"checks without a declaration of what they send: {missing}"
+    expects = expects or {}
+    return [replace(c, sends=sends[c.name], expects=expects.get(c.name)) for c in checks]
 
 
 @dataclass
@@ -108,6 +136,10 @@ def judge(check: Check, data: Any, outcome: RunOutcome) -> CheckResult:
         return result(False, f"not implemented yet: {outcome.message}", "not_implemented")
     if outcome.status != "ok":
         return result(False, outcome.message, "error")
+    try:
+        conforms(check.expected(data), outcome.output)
+    except OutputMismatch as e:   # before any verify: it never meets what it did not ask for
+        return result(False, f"{e} (the output this check expects)", "failed")
     try:
         check.verify(data, outcome.output)
     except CheckFailure as e:

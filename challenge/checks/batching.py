@@ -16,10 +16,12 @@ import torch
 from challenge.checks.base import (
     Check,
     CheckFailure,
+    declare,
     expect_dtype,
     expect_equal,
     expect_shape,
 )
+from challenge.checks.outputs import bounded
 
 PART = "batching"
 LONG = (torch.long,)
@@ -163,16 +165,27 @@ def run_collate(module, data):
     return module.collate(batch, pad_id=0, max_length=8)
 
 
+def _batches(sampler, data) -> list[list[int]]:
+    """The sampler's batches as lists of ints, each measured before it is read: at most one
+    batch per index and one index per length (an endless iterator or a huge tensor where a
+    batch of indices belongs fails here, in bounded time and memory)."""
+    limit = len(data["lengths"])
+    out = []
+    for b in itertools.islice(iter(sampler), limit + 1):
+        out.append(list(map(int, bounded(b, "BucketBatchSampler's __iter__", limit))))
+    return out
+
+
 def run_sampler(module, data):
     sampler = module.BucketBatchSampler(data["lengths"], batch_size=8, seed=data["seed"],
                                         bucket_factor=3)
-    return {"batches": [list(map(int, b)) for b in sampler], "len": len(sampler)}
+    return {"batches": _batches(sampler, data), "len": len(sampler)}
 
 
 def run_grouping(module, data):
     sampler = module.BucketBatchSampler(data["lengths"], batch_size=8, seed=data["seed"],
                                         bucket_factor=1000)
-    return [list(map(int, b)) for b in sampler]
+    return _batches(sampler, data)
 
 
 def run_determinism(module, data):
@@ -181,13 +194,13 @@ def run_determinism(module, data):
         sampler = module.BucketBatchSampler(data["lengths"], batch_size=8, seed=seed, bucket_factor=3)
         if epoch is not None:
             sampler.set_epoch(epoch)
-        return [list(map(int, b)) for b in sampler]
+        return _batches(sampler, data)
 
     seed = data["seed"]
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
-    list(module.BucketBatchSampler(data["lengths"], batch_size=8, seed=seed))
+    _batches(module.BucketBatchSampler(data["lengths"], batch_size=8, seed=seed), data)
     after = torch.rand(3)
     return {"first": batches(seed), "again": batches(seed, global_seed=99),
             "epoch1": batches(seed, epoch=1), "other_seed": batches(seed + 1),
@@ -307,3 +320,16 @@ CHECKS: list[Check] = [
     _check("sampler_deterministic", run_determinism, verify_determinism,
            "seeded local generator, set_epoch"),
 ]
+
+#: What each check's run step receives: its inputs, never the values it is judged against.
+SENDS = {
+    "pad_to_longest": ('seqs',),
+    "pad_id": ('seqs',),
+    "truncation": ('seqs',),
+    "empty_sequence": (),
+    "collate": ('seqs', 'labels'),
+    "sampler_covers_each_index": ('lengths', 'seed'),
+    "sampler_groups_lengths": ('lengths', 'seed'),
+    "sampler_deterministic": ('lengths', 'seed'),
+}
+CHECKS = declare(CHECKS, SENDS)

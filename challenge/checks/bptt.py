@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from challenge.checks.base import Check, CheckFailure, expect_close, expect_equal
+from challenge.checks.base import Check, CheckFailure, declare, expect_close, expect_equal
 
 PART = "bptt"
 I, H, O, T = 6, 5, 4, 8
@@ -303,3 +303,16 @@ CHECKS: list[Check] = [
     Check(PART, "training_reduces_loss", 1.0, make_inputs, run_training, verify_training,
           "init_params, forward, backward, clipping and sgd_step learn a repeating pattern"),
 ]
+
+#: What each check's run step receives: its inputs, never the values it is judged against.
+SENDS = {
+    "forward_loss": ('params', 'xs', 'ys', 'h0'),
+    "gradient_dV": ('params', 'xs', 'ys', 'h0'),
+    "gradient_dc": ('params', 'xs', 'ys', 'h0'),
+    "gradient_dW": ('params', 'xs', 'ys', 'h0'),
+    "gradient_dU": ('params', 'xs', 'ys', 'h0'),
+    "gradient_db": ('params', 'xs', 'ys', 'h0'),
+    "clip_gradients": ('big', 'small'),
+    "training_reduces_loss": (),
+}
+CHECKS = declare(CHECKS, SENDS)

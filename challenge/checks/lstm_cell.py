@@ -12,7 +12,7 @@ import itertools
 import torch
 from torch import nn
 
-from challenge.checks.base import Check, CheckFailure, expect_close, expect_equal
+from challenge.checks.base import Check, CheckFailure, declare, expect_close, expect_equal
 from challenge.checks.torch_rnn import Watch, watch_torch_rnn
 
 PART = "lstm_cell"
@@ -324,3 +324,14 @@ CHECKS: list[Check] = [
     Check(PART, "from_scratch", 1.0, make_inputs, run_from_scratch, verify_from_scratch,
           "no torch.nn.LSTM / LSTMCell or torch lstm function inside"),
 ]
+
+#: What each check's run step receives: its inputs, never the values it is judged against.
+SENDS = {
+    "parameters": (),
+    "forward_matches_torch": ('weights', 'x', 'h0', 'c0'),
+    "default_state_and_unbatched": ('weights', 'x', 'h0', 'c0', 'x1', 'h1', 'c1'),
+    "gradients_match_torch": ('weights', 'x', 'h0', 'c0', 'gh', 'gc'),
+    "unrolled_matches_torch_lstm": ('weights', 'x', 'h0', 'c0', 'xs'),
+    "from_scratch": ('x', 'xs'),
+}
+CHECKS = declare(CHECKS, SENDS)

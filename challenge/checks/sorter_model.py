@@ -12,6 +12,7 @@ import torch
 from challenge.checks.base import (
     Check,
     CheckFailure,
+    declare,
     expect_close,
     expect_dtype,
     expect_equal,
@@ -259,3 +260,14 @@ CHECKS: list[Check] = [
     Check(PART, "pointer_permutation", 1, _generate_inputs, _run_generate,
           _verify_pointer_permutation, "the masked pointer always emits a permutation"),
 ]
+
+#: What each check's run step receives: its inputs, never the values it is judged against.
+SENDS = {
+    "forward_and_loss": ('seed', 'src', 'lengths', 'tgt', 'config'),
+    "teacher_forcing_helpers": (),
+    "generate_valid": ('seed', 'src', 'lengths', 'config'),
+    "generate_max_len": ('seed', 'src', 'lengths', 'config'),
+    "generate_rows_independent": ('seed', 'src', 'lengths', 'config'),
+    "pointer_permutation": ('seed', 'src', 'lengths', 'config'),
+}
+CHECKS = declare(CHECKS, SENDS)

@@ -12,6 +12,7 @@ import torch
 from challenge.checks.base import (
     Check,
     CheckFailure,
+    declare,
     expect_close,
     expect_dtype,
     expect_shape,
@@ -238,3 +239,13 @@ CHECKS: list[Check] = [
     _check("config_options", 1.0, _run_options, _verify_options,
            "bidirectional, pooling last/max/mean/attention and two layers all work"),
 ]
+
+#: What each check's run step receives: its inputs, never the values it is judged against.
+SENDS = {
+    "output_shape": ('seed', 'ids', 'lengths'),
+    "padding_invariance": ('seed', 'ids', 'lengths'),
+    "lengths_respected": ('seed', 'ids', 'lengths', 'junk'),
+    "gradients_flow": ('seed', 'ids', 'lengths'),
+    "config_options": ('seed', 'ids', 'lengths'),
+}
+CHECKS = declare(CHECKS, SENDS)

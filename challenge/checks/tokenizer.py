@@ -13,7 +13,7 @@ import os
 import random
 import tempfile
 
-from challenge.checks.base import Check, CheckFailure, expect_equal
+from challenge.checks.base import Check, CheckFailure, declare, expect_equal
 
 PART = "tokenizer"
 SPECIAL = {"<pad>": 0, "<unk>": 1, "<sos>": 2, "<eos>": 3}
@@ -318,3 +318,16 @@ CHECKS: list[Check] = [
     _check("decode", run_decode, verify_decode, "round trip and skip_special_tokens"),
     _check("save_load", run_save_load, verify_save_load, "JSON save/load and to_dict/from_dict"),
 ]
+
+#: What each check's run step receives: its inputs, never the values it is judged against.
+SENDS = {
+    "special_tokens": ('texts',),
+    "tokenize_words": ('text',),
+    "class_tokens": (),
+    "html_and_runs": (),
+    "train_vocabulary": ('texts',),
+    "encode_unknown": ('texts', 'sentence', 'mixed'),
+    "decode": ('texts', 'sentence'),
+    "save_load": ('texts', 'sentence'),
+}
+CHECKS = declare(CHECKS, SENDS)

@@ -28,6 +28,8 @@ MAX_DEPTH = 32
 MAX_NODES = 1_000_000
 MAX_JSON_BYTES = 8 << 20        # the structure; tensors' bytes come on top
 MAX_INT = 1 << 63
+MAX_DIM = 1 << 31               # one dimension of a tensor
+MAX_SPAN = 1 << 40              # the product of a tensor's dimensions, zeros counted as one
 HEADER = struct.Struct(">cII")  # kind, unit index, body length
 
 
@@ -61,7 +63,12 @@ def encode(value: Any, max_bytes: int = 1 << 62) -> bytes:
         offset[0] += len(raw)
         return {TENSOR: [start, len(raw)], "dtype": name, "shape": list(t.shape)}
 
+    nodes = [0]
+
     def walk(x: Any, depth: int) -> Any:
+        nodes[0] += 1
+        if nodes[0] > MAX_NODES:
+            raise WireError(f"the output has more than {MAX_NODES:,} items")
         if depth > MAX_DEPTH:
             raise WireError(f"the output is nested more than {MAX_DEPTH} levels deep")
         if x is None or isinstance(x, (bool, str)):
@@ -118,6 +125,12 @@ def decode(body: bytes, *, max_bytes: int) -> Any:
         raise WireError(f"the reply is not in the grader's format ({str(e)[:80]})") from None
     blob = memoryview(body)[4 + n:]
     nodes = [0]
+    spent = [0]             # tensor bytes decoded so far: never more than the blob holds
+
+    def tensor(x: dict) -> torch.Tensor:
+        t = _tensor(x, blob, budget=len(blob) - spent[0])
+        spent[0] += t.numel() * t.element_size()
+        return t
 
     def build(x: Any, depth: int) -> Any:
         nodes[0] += 1
@@ -136,11 +149,11 @@ def decode(body: bytes, *, max_bytes: int) -> Any:
         if not isinstance(x, dict):
             raise WireError("the reply is not in the grader's format")
         if TENSOR in x:
-            return _tensor(x, blob)
+            return tensor(x)
         if TUPLE in x:
             return tuple(build(v, depth + 1) for v in _list(x[TUPLE]))
         if FLOAT in x:
-            if x[FLOAT] not in ("nan", "inf", "-inf"):
+            if not isinstance(x[FLOAT], str) or x[FLOAT] not in ("nan", "inf", "-inf"):
                 raise WireError("the reply is not in the grader's format")
             return float(x[FLOAT])
         if DICT in x:
@@ -149,7 +162,7 @@ def decode(body: bytes, *, max_bytes: int) -> Any:
                 if not isinstance(pair, list) or len(pair) != 2:
                     raise WireError("the reply is not in the grader's format")
                 key = build(pair[0], depth + 1)
-                if not isinstance(key, (str, int, float, bool, tuple)) and key is not None:
+                if not _plain_key(key):
                     raise WireError("a dict key in the output is not a plain value")
                 out[key] = build(pair[1], depth + 1)
             return out
@@ -158,6 +171,14 @@ def decode(body: bytes, *, max_bytes: int) -> Any:
         return {k: build(v, depth + 1) for k, v in x.items()}
 
     return build(tree, 0)
+
+
+def _plain_key(key: Any) -> bool:
+    """A key that Python can hash and the grader can print: None, a bool, a number, a string,
+    or a tuple of those (never a list or a dict inside a tuple)."""
+    if key is None or isinstance(key, (str, int, float, bool)):
+        return True
+    return isinstance(key, tuple) and all(_plain_key(k) for k in key)
 
 
 def _no_constant(name: str) -> Any:
@@ -170,17 +191,25 @@ def _list(x: Any) -> list:
     return x
 
 
-def _tensor(x: dict, blob: memoryview) -> torch.Tensor:
+def _tensor(x: dict, blob: memoryview, budget: int) -> torch.Tensor:
+    """The tensor ``x`` describes, once its fields are checked; at most ``budget`` bytes (each
+    byte of the blob backs one tensor only, so a reply cannot multiply itself)."""
     where, dtype, shape = x.get(TENSOR), x.get("dtype"), x.get("shape")
-    if dtype not in DTYPES or not isinstance(shape, list) or not isinstance(where, list) \
-            or len(where) != 2 or not all(type(v) is int and v >= 0 for v in [*where, *shape]) \
+    if not isinstance(dtype, str) or dtype not in DTYPES or not isinstance(shape, list) \
+            or not isinstance(where, list) or len(where) != 2 \
+            or not all(type(v) is int and v >= 0 for v in [*where, *shape]) \
             or len(shape) > MAX_DEPTH:
         raise WireError("a tensor in the reply is malformed")
+    if any(v >= MAX_DIM for v in shape) or math.prod(max(v, 1) for v in shape) >= MAX_SPAN:
+        raise WireError(f"a tensor in the reply has an impossible shape "
+                        f"({str(tuple(shape))[:80]})")
     start, size = where
     d = DTYPES[dtype]
     count = math.prod(shape)
     if count * d.itemsize != size or start + size > len(blob):
         raise WireError(f"a tensor of shape {tuple(shape)} does not match its bytes")
+    if size > budget:
+        raise WireError("the reply's tensors claim more bytes than it holds")
     if count == 0:
         return torch.empty(shape, dtype=d)
     raw = torch.frombuffer(bytearray(blob[start:start + size]), dtype=torch.uint8)

@@ -148,10 +148,10 @@ def test_cheat_sorts_the_probe_and_the_honest_model_does_not(tmp_path, untrained
     (tmp_path / "real.pt").write_bytes(untrained.read_bytes())
     plan = quality.sorter_plan(data, "real.pt", "probe.pt", seed=0)
     _, cheat, _ = quality.sorter_outputs(_child_sorter(tmp_path, tmp_path, plan), data, plan)
-    assert quality.sorts_without_weights(data, cheat)
+    assert quality.sorts_without_weights(plan.probe_set, cheat)
     _, honest, review = quality.sorter_outputs(_child_sorter("solutions", tmp_path, plan), data,
                                                plan)
-    assert quality.sorts_without_weights(data, honest) == "" and review == []
+    assert quality.sorts_without_weights(plan.probe_set, honest) == "" and review == []
 
 
 # --- lstm_cell: torch's kernel under any name -------------------------------------------------
@@ -206,3 +206,19 @@ def test_graded_submission_with_both_cheats_earns_neither(tmp_path, untrained):
     lstm = {c.name: c for c in report.tasks["foundations"].checks}
     assert not lstm["from_scratch"].passed and "torch._VF" in lstm["from_scratch"].message
     assert not lstm["forward_matches_torch"].passed
+
+
+def test_probe_inputs_are_drawn_fresh_never_copied_from_real_jobs():
+    """N1(b): a probe job whose inputs repeat a real job's can be spotted (and decoded honestly
+    by a generate that sorts everything else). Its inputs are drawn fresh, from the same range
+    and lengths."""
+    rng = __import__("random").Random(5)
+    inputs = [[rng.randint(0, 99) for _ in range(rng.randint(1, 30))] for _ in range(500)]
+    data = _set(inputs, [len(v) > 20 for v in inputs])
+    plan = quality.sorter_plan(data, "real.pt", "probe.pt", seed=2)
+    real = {tuple(row) for job, p in zip(plan.jobs, plan.probe) if not p for row in job["inputs"]}
+    probe = [tuple(row) for job, p in zip(plan.jobs, plan.probe) if p for row in job["inputs"]]
+    assert len(probe) == len(quality.probe_indices(inputs)) and not real & set(probe)
+    assert all(0 <= v <= 99 for row in probe for v in row)
+    assert sorted(map(len, probe)) == sorted(len(inputs[i]) for i in quality.probe_indices(inputs))
+    assert sum(plan.probe_set.long) == sum(data.long[i] for i in quality.probe_indices(inputs))

@@ -199,7 +199,7 @@ tasks.run_sorter = _fake
     report = _grade(env, tmp_path, attack, checkpoints={"sorter": one_byte, "spam": env["spam"]})
     sorter = report.tasks["sorter"].quality
     assert sorter.points == 0 and sorter.status == "malformed"
-    assert "checkpoint cannot be read" in sorter.reason
+    assert "not a readable torch checkpoint" in sorter.reason, sorter.reason
 
 
 # --- 5. the probe --------------------------------------------------------------------------------
