@@ -27,6 +27,19 @@ def record(db: Path, report: dict, job: Job) -> int:
         return record_result(store, report, student=job.student, sha256=job.sha256).board_id
 
 
+def live_workers(engine: Engine) -> int | None:
+    """How many workers grade now: a Dask cluster's connected workers (a killed one that did
+    not come back is missing), or the engine's local slots; None when the cluster is
+    unreachable."""
+    client = getattr(engine, "client", None)
+    if client is None:
+        return engine.free() + len(engine.running())
+    try:
+        return len(client.scheduler_info().get("workers", {}))
+    except Exception:   # the scheduler is gone: say so rather than fail the page
+        return None
+
+
 class Dispatcher(threading.Thread):
     """Runs until :meth:`stop`; ``uploads`` is the folder of stored uploads."""
 
@@ -40,6 +53,11 @@ class Dispatcher(threading.Thread):
         self.errors: list[str] = []          # grader errors seen, for the instructor's page
         self._halt = threading.Event()
         self._beat = 0.0
+
+    def status(self) -> dict:
+        """For the instructor's page: the engine, its live workers, the last grader errors."""
+        return {"engine": self.engine.name, "workers": live_workers(self.engine),
+                "errors": self.errors[-20:]}
 
     def stop(self, timeout: float = 10.0) -> None:
         self._halt.set()

@@ -10,19 +10,20 @@ from grader.serve.routes.deps import (
     Caller,
     ServeState,
     instructor,
+    instructor_api,
     instructor_form,
     serve_state,
 )
 
 views = APIRouter(prefix="/admin", dependencies=[Depends(instructor)])
-api = APIRouter(prefix="/api/admin", dependencies=[Depends(instructor)])
+api = APIRouter(prefix="/api/admin", dependencies=[Depends(instructor_api)])
 
 
 @views.get("", response_class=HTMLResponse)
 def admin_page(caller: Caller = Depends(instructor), state: ServeState = Depends(serve_state)):
     queue = state.queue
     return state.page("admin.html", ident=caller.ident, jobs=list(reversed(queue.jobs())),
-                      counts=queue.counts_by_state(), csrf=state.csrf_for(caller.ident),
+                      counts=queue.counts_by_state(), csrf=state.csrf_for(caller),
                       status=state.status(), revealed=queue.setting("revealed") == "1",
                       students=len(state.tokens.students()))
 

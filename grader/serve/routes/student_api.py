@@ -39,7 +39,7 @@ def status(board: bool = True, caller: Caller = Depends(signed_in),
 
 
 @router.get("/submissions/{job_id}")
-def report(job_id: int, caller: Caller = Depends(signed_in),
+def report(job_id: str, caller: Caller = Depends(signed_in),
            state: ServeState = Depends(serve_state)):
     job = state.own_job(caller.ident, job_id)
     return {**job.public(), "report": job.summary}

@@ -25,7 +25,7 @@ def me(caller: Caller = Depends(signed_in), state: ServeState = Depends(serve_st
         return RedirectResponse("/admin", status_code=303)
     jobs = state.queue.jobs(ident.student)
     return state.page("student.html", ident=ident, jobs=list(reversed(jobs)),
-                      csrf=state.csrf_for(ident),
+                      csrf=state.csrf_for(caller),
                       pending=any(j.state in ("queued", "running") for j in jobs),
                       used=state.queue.used_today(ident.student), config=state.config)
 
@@ -39,14 +39,14 @@ async def upload(caller: Caller = Depends(signed_in), form=Depends(upload_form),
 
 
 @router.get("/me/submissions/{job_id}", response_class=HTMLResponse)
-def report_page(job_id: int, caller: Caller = Depends(signed_in),
+def report_page(job_id: str, caller: Caller = Depends(signed_in),
                 state: ServeState = Depends(serve_state)):
     return state.page("report.html", job=state.own_job(caller.ident, job_id), ident=caller.ident,
-                      csrf=state.csrf_for(caller.ident))
+                      csrf=state.csrf_for(caller))
 
 
 @router.get("/board", response_class=HTMLResponse)
 def board_page(part: str | None = None, caller: Caller = Depends(signed_in),
                state: ServeState = Depends(serve_state)):
     return state.page("board.html", board=state.board_view(caller.ident, part), ident=caller.ident,
-                      csrf=state.csrf_for(caller.ident))
+                      csrf=state.csrf_for(caller))
