@@ -27,6 +27,17 @@ def record(db: Path, report: dict, job: Job) -> int:
         return record_result(store, report, student=job.student, sha256=job.sha256).board_id
 
 
+def headed(summary: str, job: Job, named: str | None) -> str:
+    """``summary`` headed with the uploader's id and their own file name: a report names the
+    student written in the zip's manifest (``named``) and the file as the worker saw it (our
+    stored name), neither of which is what the student knows it by."""
+    first, newline, rest = summary.partition("\n")
+    who = f"{named or '-'}:"
+    if first.startswith(who):
+        first = f"{job.student}:" + first[len(who):]
+    return first.replace(job.stored, job.filename) + newline + rest
+
+
 def live_workers(engine: Engine) -> int | None:
     """How many workers grade now: a Dask cluster's connected workers (a killed one that did
     not come back is missing), or the engine's local slots; None when the cluster is
@@ -116,7 +127,8 @@ class Dispatcher(threading.Thread):
             self.errors.append(f"job {job.id}: {outcome.reason}")
             self.queue.retry(job.id, self.owner, reason=outcome.reason, death=False)
             return
-        report, summary = outcome.result["report"], outcome.result["summary"]
+        report = outcome.result["report"]
+        summary = headed(outcome.result["summary"], job, report.get("student"))
         try:
             board_id = record(self.queue.path, report, job)
         except Exception as e:   # a report the store refuses, a full disk: ours, retried

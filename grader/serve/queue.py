@@ -252,6 +252,34 @@ class JobQueue:
                                + " ORDER BY id", (student,) if student else ()).fetchall()
         return [Job(**dict(r)) for r in rows]
 
+    def find(self, *, student: str = "", state: str = "", limit: int = 50,
+             offset: int = 0) -> tuple[list[Job], int]:
+        """The newest jobs first, filtered by ``student`` and ``state`` when given: one page
+        of ``limit`` from ``offset``, and how many match in all."""
+        where = " AND ".join(w for w, v in (("student=?", student), ("state=?", state)) if v)
+        args = tuple(v for v in (student, state) if v)
+        sql = " FROM serve_jobs" + (f" WHERE {where}" if where else "")
+        with self.transaction() as con:
+            total = con.execute("SELECT count(*)" + sql, args).fetchone()[0]
+            rows = con.execute("SELECT *" + sql + " ORDER BY id DESC LIMIT ? OFFSET ?",
+                               (*args, limit, offset)).fetchall()
+        return [Job(**dict(r)) for r in rows], total
+
+    def queued_ids(self) -> list[int]:
+        """The queued jobs' ids, in the order they will be graded."""
+        with self.transaction() as con:
+            return [r[0] for r in con.execute("SELECT id FROM serve_jobs WHERE state='queued' "
+                                              "ORDER BY id")]
+
+    def mean_grade_seconds(self, last: int = 20) -> float | None:
+        """The mean time of the ``last`` grades (None before the first)."""
+        with self.transaction() as con:
+            rows = con.execute("SELECT started_at, finished_at FROM serve_jobs WHERE state="
+                               "'graded' AND started_at IS NOT NULL AND finished_at IS NOT NULL "
+                               "ORDER BY id DESC LIMIT ?", (last,)).fetchall()
+        times = [max(0.0, datetime.fromisoformat(f).timestamp() - s) for s, f in rows]
+        return sum(times) / len(times) if times else None
+
     def job(self, job_id: int) -> Job | None:
         with self.transaction() as con:
             row = con.execute("SELECT * FROM serve_jobs WHERE id=?", (job_id,)).fetchone()
