@@ -13,7 +13,7 @@ from grader.serve.queue import Job, JobQueue
 # the columns a page leaves out: the file name is long and the student's own; the maximum
 # joins the points ("87.5 / 100")
 _HIDDEN = {"submission", "max_points"}
-_WORDS = {"f1": "F1", "roc_auc": "ROC AUC", "exact": "exact match", "n": "n", "ci_low": "CI low",
+_WORDS = {"lstm": "LSTM", "bptt": "BPTT", "lstm_cell": "LSTM cell", "f1": "F1", "roc_auc": "ROC AUC", "exact": "exact match", "n": "n", "ci_low": "CI low",
           "ci_high": "CI high", "max_points": "max"}
 
 
@@ -62,7 +62,9 @@ def progress(queue: JobQueue, jobs: list[Job], workers: int) -> dict[int, Progre
 
 
 def _about(seconds: float | None) -> str:
-    return "unknown yet" if seconds is None else f"about {duration(seconds)}"
+    if seconds is None:
+        return "unknown yet"
+    return "a few seconds" if seconds < 5 else f"about {duration(seconds)}"
 
 
 def deadline_view(deadline: datetime | None, now: datetime | None = None) -> dict | None:
@@ -73,9 +75,10 @@ def deadline_view(deadline: datetime | None, now: datetime | None = None) -> dic
     now = now or datetime.now(timezone.utc)
     zone = deadline.strftime("%z")
     zone = "UTC" if zone in ("", "+0000") else f"UTC{zone[:3]}:{zone[3:]}"
+    utc = f"{deadline.astimezone(timezone.utc):%a %d %b %Y, %H:%M} UTC"
     return {"iso": deadline.isoformat(), "closed": now >= deadline,
-            "local": f"{deadline:%a %d %b %Y, %H:%M} ({zone})",
-            "utc": f"{deadline.astimezone(timezone.utc):%a %d %b %Y, %H:%M} UTC",
+            "local": utc if zone == "UTC" else f"{deadline:%a %d %b %Y, %H:%M} ({zone})",
+            "utc": utc,
             "left": duration((deadline - now).total_seconds())}
 
 
@@ -103,4 +106,5 @@ def web_board(board: dict, student: str | None) -> dict:
         rows.append({"cells": cells, "kind": kind, "mine": is_mine})
     notes = [n.replace(" (see --student NAME for reasons)", "") for n in board["notes"]]
     return {**board, "headers": [header(columns[i]) for i in keep], "web_rows": rows,
-            "mine": mine, "notes": notes}
+            "mine": mine, "notes": notes,
+            "wraps": [columns[i] == "student" for i in keep]}   # the rest never wrap
