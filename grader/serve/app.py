@@ -11,6 +11,7 @@ The app serves no files at all: not the data folder, not the hidden sets, not th
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 
 from fastapi import Depends, FastAPI, Request
@@ -76,7 +77,8 @@ def serve_state(queue: JobQueue, tokens: Tokens, config: ServeConfig, status) ->
                       boards=BoardCache(queue.path, config.board_cache_s))
 
 
-def refusal(request: Request, status: int, message: str) -> Response:
+def refusal(request: Request, status: int, message: str,
+            retry_after: float | None = None) -> Response:
     """One shape for every refusal: ``{"error": message}`` for the API (and any path that is no
     page of ours), the error page for a browser's page; always with the security headers."""
     first = "/" + request.url.path.strip("/").split("/")[0]
@@ -85,6 +87,8 @@ def refusal(request: Request, status: int, message: str) -> Response:
     else:
         response = request.app.state.serve.page("error.html", status, message=message)
     response.headers.update(_HEADERS)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
 
 
@@ -93,7 +97,7 @@ async def problem(request: Request, e: HTTPProblem) -> Response:
     error page."""
     if e.status == 401 and request.method == "GET" and not request.url.path.startswith("/api/"):
         return RedirectResponse("/", status_code=303)
-    return refusal(request, e.status, e.message)
+    return refusal(request, e.status, e.message, e.retry_after)
 
 
 async def cross_site(request: Request, e: CrossSiteRefused) -> Response:

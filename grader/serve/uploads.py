@@ -51,11 +51,12 @@ class ServeConfig:
 
 
 class HTTPProblem(Exception):
-    """A refusal: the HTTP status and the one-line reason shown to the user."""
+    """A refusal: the HTTP status and the one-line reason shown to the user; ``retry_after``
+    (seconds) when trying again later will work (sent as ``Retry-After``)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, retry_after: float | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.retry_after = status, message, retry_after
 
 
 class RateWindow:
@@ -137,9 +138,10 @@ class UploadDesk:
                                        f"{quota / 1e6:.1f} MB kept, and this upload is "
                                        f"{length / 1e6:.1f} MB; nothing was stored (ask your "
                                        f"instructor to raise --quota-mb)")
-        if time.monotonic() - self._last.get(student, -1e9) < config.upload_interval_s:
+        wait = config.upload_interval_s - (time.monotonic() - self._last.get(student, -1e9))
+        if wait > 0:
             raise HTTPProblem(429, f"one upload every {config.upload_interval_s:g} s; wait a "
-                                   f"moment and try again")
+                                   f"moment and try again", retry_after=wait)
 
     def store(self, ident: Identity, upload) -> int:
         """Store ``upload`` (a form's file, admitted by :meth:`admit`) and queue it; the

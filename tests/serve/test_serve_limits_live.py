@@ -41,6 +41,7 @@ def test_ten_parallel_uploads_from_one_student_give_exactly_one_201(live):
                                 range(10)))
     codes = sorted(r.status_code for r in answers)
     assert codes == [201] + [429] * 9, codes
+    assert all(1 <= int(r.headers["Retry-After"]) <= 5 for r in answers if r.status_code == 429)
     assert len(live["queue"].jobs("alice")) == 1
     assert len(list(live["uploads"].iterdir())) == 1
 

@@ -118,7 +118,7 @@ def _caller(request: Request, state: ServeState, instructor: bool) -> Caller:
     if instructor and not caller.ident.instructor:
         raise HTTPProblem(403, "this needs the instructor's token")
     if not state.rate.allow(caller.ident.token_hash):
-        raise HTTPProblem(429, "too many requests; wait a minute")
+        raise HTTPProblem(429, "too many requests; wait a minute", retry_after=60)
     return caller
 
 
