@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS serve_sessions (
 
 # columns added after the first release: (name, declaration), added to an older file on open
 _ADDED = (("size", "INTEGER NOT NULL DEFAULT 0"),   # bytes of the upload (the storage quota)
-          ("started_at", "REAL"))                     # when its last grade started (the estimate)
+          ("started_at", "REAL"),                     # when its last grade started (the estimate)
+          ("final", "INTEGER NOT NULL DEFAULT 0"))    # 1: its student marked it final
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,13 @@ class Job:
     regrade_of: int | None
     size: int = 0
     started_at: float | None = None
+    final: int = 0
 
     def public(self) -> dict:
         """What the student may see of it (no file names of ours, no lease)."""
         return {k: v for k, v in asdict(self).items()
                 if k in ("id", "filename", "state", "submitted_at", "reason", "points",
-                         "max_points", "regrade_of")}
+                         "max_points", "regrade_of", "final")}
 
 
 class LimitReached(ChallengeError):
@@ -264,6 +266,26 @@ class JobQueue:
             rows = con.execute("SELECT *" + sql + " ORDER BY id DESC LIMIT ? OFFSET ?",
                                (*args, limit, offset)).fetchall()
         return [Job(**dict(r)) for r in rows], total
+
+    def mark_final(self, job: Job, on: bool, most: int) -> None:
+        """Mark ``job`` final (or not); a student may mark at most ``most`` distinct files."""
+        with self.transaction(immediate=True) as con:
+            marked = {r[0] for r in con.execute("SELECT sha256 FROM serve_jobs WHERE student=? "
+                                                "AND final=1", (job.student,))}
+            if on and job.sha256 not in marked and len(marked) >= most:
+                raise LimitReached(f"you marked {len(marked)} submission(s) final already, the "
+                                   f"most this challenge counts; unmark one first")
+            con.execute("UPDATE serve_jobs SET final=? WHERE student=? AND sha256=?",
+                        (int(on), job.student, job.sha256))
+
+    def finals(self) -> dict[str, frozenset[str]]:
+        """The file hashes each student marked final (students who marked none are absent)."""
+        out: dict[str, set[str]] = {}
+        with self.transaction() as con:
+            for student, sha in con.execute("SELECT DISTINCT student, sha256 FROM serve_jobs "
+                                            "WHERE final=1"):
+                out.setdefault(student, set()).add(sha)
+        return {s: frozenset(v) for s, v in out.items()}
 
     def queued_ids(self) -> list[int]:
         """The queued jobs' ids, in the order they will be graded."""

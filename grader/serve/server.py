@@ -102,10 +102,14 @@ class ServeOptions:
     job_seconds: float = 3600.0
     quota_mb: float | None = 500.0
     forwarded_allow_ips: str | None = None
+    final_submissions: int = 0
 
 
 def serve_config(o: ServeOptions, uploads: Path, workers: int) -> ServeConfig:
     """The app's rules from the options (``workers``: grading slots, for the estimates)."""
+    if o.final_submissions < 0:
+        raise ChallengeError(f"--final-submissions must be 0 (the best on the public part "
+                             f"counts) or more, got {o.final_submissions}")
     if o.quota_mb is not None and o.quota_mb < o.max_upload_mb:
         raise ChallengeError(f"--quota-mb {o.quota_mb:g} is below --max-upload-mb "
                              f"{o.max_upload_mb:g}: no upload of the largest size could ever "
@@ -113,7 +117,8 @@ def serve_config(o: ServeOptions, uploads: Path, workers: int) -> ServeConfig:
     return ServeConfig(uploads=uploads, deadline=parse_deadline(o.deadline),
                        daily_limit=o.daily_limit, max_upload_bytes=int(o.max_upload_mb * (1 << 20)),
                        quota_bytes=None if o.quota_mb is None else int(o.quota_mb * (1 << 20)),
-                       forwarded_allow_ips=o.forwarded_allow_ips, workers=max(1, workers))
+                       forwarded_allow_ips=o.forwarded_allow_ips, workers=max(1, workers),
+                       final_submissions=o.final_submissions)
 
 
 def rotate_tokens(students, db: str | Path | None = None) -> list[tuple[str, Path]]:

@@ -48,6 +48,7 @@ class ServeConfig:
     login_failures_per_minute: int = 30  # failed logins per client address
     forwarded_allow_ips: str | None = None   # proxies trusted for X-Forwarded-For
     workers: int = 1                     # grading slots, for the queue's estimate
+    final_submissions: int = 0           # how many a student may mark final (0: best public)
 
 
 class HTTPProblem(Exception):

@@ -245,7 +245,8 @@ def test_every_route_checks_who_calls_it_and_every_browser_form_its_csrf(env):
     job = _send(c, env, "alice").json()["id"]
     assert job == 1
     routes = _every_route()
-    assert len(routes) == 20      # the 17 of the split, un-reveal (page and API), the CSV export
+    assert len(routes) == 22      # the 17 of the split, un-reveal (page and API), the CSV
+    #                               export, marking a final submission (page and API)
     open_to_all = {("GET", "/"), ("POST", "/login"), ("GET", "/healthz")}
     for method, url in routes:
         if (method, url) in open_to_all:

@@ -29,7 +29,7 @@ BOARD = {"part": "public", "title": "Overall", "revealed": False,
 
 
 class FixedBoards:
-    def get(self, part):
+    def get(self, part, finals=None):
         return {**BOARD, "part": part}
 
 

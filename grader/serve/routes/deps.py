@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
 from grader.serve.boards import BoardCache
-from grader.serve.queue import Job, JobQueue
+from grader.serve.queue import Job, JobQueue, LimitReached
 from grader.serve.tokens import Identity, Tokens, hash_token
 from grader.serve.uploads import (
     HTTPProblem,
@@ -67,7 +67,10 @@ class ServeState:
         revealed = self.queue.setting("revealed") == "1"
         if not (part and ident and ident.instructor):
             part = "private" if revealed else "public"
-        return {**self.boards.get(part), "revealed": revealed}
+        # marks choose what counts for the private part; the public board shows every try
+        finals = (self.queue.finals() if self.config.final_submissions and part == "private"
+                  else None)
+        return {**self.boards.get(part, finals), "revealed": revealed}
 
     def own_job(self, ident: Identity, job_id: str | int) -> Job:
         """Job ``job_id`` when it is the caller's (any job, for the instructor), else 404
@@ -78,6 +81,25 @@ class ServeState:
         if job is None or (job.student != ident.student and not ident.instructor):
             raise HTTPProblem(404, f"no submission {text[:20]!r} of yours")
         return job
+
+
+    def mark_final(self, ident: Identity, job_id: str, on: bool) -> None:
+        """Mark the caller's graded submission ``job_id`` final (or not), while the private
+        board is still hidden, within the challenge's number of final submissions."""
+        most = self.config.final_submissions
+        if not most:
+            raise HTTPProblem(403, "this challenge ranks your best submission on the public "
+                                   "part; there is nothing to mark")
+        job = self.own_job(ident, job_id)
+        if on and (job.state != "graded" or job.points is None):
+            raise HTTPProblem(409, f"submission {job.id} is {job.state}; only a graded one can "
+                                   f"be final")
+        if self.queue.setting("revealed") == "1":
+            raise HTTPProblem(409, "the private board is revealed; final submissions are fixed")
+        try:
+            self.queue.mark_final(job, on, most)
+        except LimitReached as e:
+            raise HTTPProblem(409, str(e)) from None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from grader.serve.routes.deps import (
     ServeState,
     serve_state,
     signed_in,
+    student_form,
     upload_form,
 )
 from grader.serve.views import deadline_view, progress, web_board
@@ -49,6 +50,14 @@ def report_page(job_id: str, caller: Caller = Depends(signed_in),
     job = state.own_job(caller.ident, job_id)
     return state.page("report.html", job=job, ident=caller.ident, csrf=state.csrf_for(caller),
                       progress=progress(state.queue, [job], state.config.workers))
+
+
+@router.post("/me/submissions/{job_id}/final")
+def final_form(job_id: str, caller: Caller = Depends(signed_in), form=Depends(student_form),
+               state: ServeState = Depends(serve_state)):
+    on = form is None or str(form.get("on", "yes")) == "yes"
+    state.mark_final(caller.ident, job_id, on)
+    return RedirectResponse("/me", status_code=303)
 
 
 @router.get("/board", response_class=HTMLResponse)
