@@ -10,7 +10,12 @@ Per engine:
 - ``grading_seconds``: from the first upload sent until every submission was graded (polled
   every 0.5 s through the instructor's status), including the workers' start;
 - ``throughput_per_s``: submissions graded per second over ``grading_seconds``;
-- ``graded`` / ``failed``: how the submissions ended (every one must be graded once).
+- ``graded`` / ``failed``: how the submissions ended (every one must be graded once);
+- ``retries``: uploads sent again, as a real client does: after a lost connection (a read or
+  connect error) or a 429/502/503/504 answer, waiting ``Retry-After`` when the server says,
+  else 0.5 s doubling, at most 6 tries; ``retried_because`` counts the reasons, and
+  ``duplicates`` the extra submissions a retry made when the first try had been stored after
+  all (its answer lost).
 
 The hidden sets are made afresh from a throwaway secret in a temporary copy of the data folder
 (``--data-dir``, which must hold the parsed spam corpus), so an instructor's own are never touched.
@@ -64,9 +69,43 @@ def _status(url: str, token: str) -> list[dict]:
     return r.json()["submissions"]
 
 
+RETRY_STATUS = (429, 502, 503, 504)
+
+
+async def upload_retrying(url: str, uploads: list[tuple[str, str, bytes]], *, seconds: float,
+                          connections: int = 64, tries: int = 6) -> tuple[list, dict]:
+    """Send every ``(token, file name, bytes)`` at once (at most ``connections`` open),
+    retrying as a real client does; ``(status, seconds, body)`` of each final answer, and the
+    count of retries by reason."""
+    import httpx
+
+    reasons: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=connections)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=seconds) as client:
+        async def one(token, name, content):
+            start, pause = time.perf_counter(), 0.5
+            for attempt in range(tries):
+                try:
+                    r = await client.post("/api/submissions", files={"file": (name, content)},
+                                          headers={"Authorization": f"Bearer {token}"})
+                except httpx.TransportError as e:   # the connection was lost: send it again
+                    if attempt == tries - 1:
+                        raise
+                    why, wait = type(e).__name__, pause
+                else:
+                    if r.status_code not in RETRY_STATUS or attempt == tries - 1:
+                        return r.status_code, time.perf_counter() - start, r.json()
+                    why = str(r.status_code)
+                    wait = float(r.headers.get("retry-after", pause))
+                reasons[why] = reasons.get(why, 0) + 1
+                await asyncio.sleep(wait)
+                pause *= 2
+        answers = await asyncio.wait_for(asyncio.gather(*(one(*u) for u in uploads)), seconds)
+    return answers, reasons
+
+
 def run_engine(root: Path, data: Path, files: dict[str, bytes], workers: int, dask: str) -> dict:
     import httpx
-    from support.serve import upload_all
 
     run = root / f"run-{workers}-{'dask' if dask else 'local'}"
     run.mkdir()
@@ -92,8 +131,8 @@ def run_engine(root: Path, data: Path, files: dict[str, bytes], workers: int, da
             tokens = {r["student"]: r["token"] for r in csv.DictReader(f)}
         instructor = (run / "serve" / "instructor-token.txt").read_text().strip()
         start = time.perf_counter()
-        answers = asyncio.run(upload_all(url, [(tokens[s], "predictions.csv", c)
-                                               for s, c in files.items()], seconds=600))
+        answers, reasons = asyncio.run(upload_retrying(
+            url, [(tokens[s], "predictions.csv", c) for s, c in files.items()], seconds=600))
         uploaded = time.perf_counter() - start
         if any(a[0] != 201 for a in answers):
             raise SystemExit(f"uploads refused: {[a for a in answers if a[0] != 201][:3]}")
@@ -116,7 +155,9 @@ def run_engine(root: Path, data: Path, files: dict[str, bytes], workers: int, da
             "upload_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
             "uploads_seconds": round(uploaded, 2), "grading_seconds": round(graded, 2),
             "throughput_per_s": round(done / graded, 2), "graded": done,
-            "failed": sum(s["state"] == "failed" for s in subs)}
+            "failed": sum(s["state"] == "failed" for s in subs),
+            "retries": sum(reasons.values()), "retried_because": reasons,
+            "duplicates": max(0, len(subs) - len(files))}
 
 
 def main() -> None:

@@ -3,13 +3,18 @@ back its state, reports and the board (``challenge submit --to``, ``challenge st
 
 The token goes in an ``Authorization: Bearer`` header; it may come from ``$CHALLENGE_TOKEN`` so
 it stays out of the shell's history. Every request has a time limit; an answer the server
-refuses becomes one :class:`ChallengeError` carrying the server's reason.
+refuses becomes one :class:`ChallengeError` carrying the server's reason. A token about to
+travel over plain http to another machine is warned about first (anyone on the way can read
+it).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from challenge.errors import ChallengeError
 
@@ -24,6 +29,24 @@ def _token(token: str | None) -> str:
     return token.strip()
 
 
+def is_local(host: str | None) -> bool:
+    """Whether ``host`` is this machine (a token sent there crosses no network)."""
+    if not host or host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_plain_http(base: str) -> None:
+    """Say so on stderr when ``base`` is plain http to another machine."""
+    where = urlsplit(base)
+    if where.scheme == "http" and not is_local(where.hostname):
+        sys.stderr.write(f"Warning: {base} is plain http: your token crosses the network "
+                         f"unencrypted; ask your instructor for the https:// address\n")
+
+
 def _request(method: str, url: str, token: str | None, path: str, **kwargs) -> dict:
     import httpx
 
@@ -31,9 +54,11 @@ def _request(method: str, url: str, token: str | None, path: str, **kwargs) -> d
     if not base.startswith(("http://", "https://")):
         raise ChallengeError(f"--to {url!r} is not a web address; pass the one your instructor "
                              f"gave, e.g. https://challenge.example.org")
+    token = _token(token)
+    warn_plain_http(base)
     try:
         response = httpx.request(method, base + path, timeout=TIMEOUT,
-                                 headers={"Authorization": f"Bearer {_token(token)}"}, **kwargs)
+                                 headers={"Authorization": f"Bearer {token}"}, **kwargs)
     except httpx.HTTPError as e:
         raise ChallengeError(f"cannot reach the challenge server at {base} ({e}); check --to "
                              f"and your connection, then try again") from None

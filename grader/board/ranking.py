@@ -277,15 +277,18 @@ def _check_rates(chosen: list[Entry], task: str | None) -> list[CheckRate]:
 
 def load_board(db: str | Path | None = None, *, task: str | None = None, part: str = "public",
                select: str = "public", rubric_hash: str | None = None, resamples: int = 1000,
-               seed: int = 0) -> Board:
+               seed: int = 0, keep=None) -> Board:
     """Read the store and rank the rows of one rubric (default: that of the newest row), each
-    file's newest attempt (a regrade supersedes the grade before it)."""
+    file's newest attempt (a regrade supersedes the grade before it); ``keep(entry)``, when
+    given, says which rows may count (the live server's final marks)."""
     with Leaderboard(db, readonly=True) as store:
         rubric = rubric_hash or store.latest_rubric()
         entries = newest(store.entries(examples=task is not None, checks=True))
     current = [e for e in entries if e.rubric_hash == rubric]
-    board = build_board(current, task=task, part=part, select=select, resamples=resamples, seed=seed)
     stale = len(entries) - len(current)
+    if keep is not None:
+        current = [e for e in current if keep(e)]
+    board = build_board(current, task=task, part=part, select=select, resamples=resamples, seed=seed)
     if stale:
         board.notes.append(f"{stale} row(s) graded under another rubric left out: regrade them "
                            "(challenge regrade --all)")

@@ -3,16 +3,22 @@
 :func:`create_app` only composes: the app's state, the routers of :mod:`grader.serve.routes`
 (one per audience; who may call what, and the CSRF and Origin checks, are their
 dependencies), the error handlers and one middleware for request sizes and security headers.
+Every refusal and failure is ``{"error": ...}`` (JSON routes) or the error page, with the same
+security headers as any answer; an error of ours never shows its text.
 The app serves no files at all: not the data folder, not the hidden sets, not the uploads.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import secrets
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grader.serve.boards import BoardCache
 from grader.serve.queue import JobQueue
@@ -23,8 +29,12 @@ from grader.serve.uploads import HTTPProblem, RateWindow, ServeConfig, UploadDes
 
 _HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                        "form-action 'self'; frame-ancestors 'none'",
-            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-store"}
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+            # not no-referrer: with it a browser sends `Origin: null` on our own forms' POSTs,
+            # which the Origin check refuses; same-origin sends no Referer to other sites
+            "Referrer-Policy": "same-origin"}
+_PAGES = {"/", "/login", "/logout", "/me", "/board", "/admin"}   # first parts of pages' paths
+_LOG = logging.getLogger("challenge.serve")
 
 __all__ = ["ServeConfig", "create_app"]
 
@@ -38,7 +48,14 @@ def create_app(queue: JobQueue, tokens: Tokens, config: ServeConfig, *,
     app.add_exception_handler(session.LoginRefused, session.login_refused)
     app.add_exception_handler(HTTPProblem, problem)
     app.add_exception_handler(CrossSiteRefused, cross_site)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Exception, our_error)
     app.middleware("http")(sizes_and_headers)
+    if config.forwarded_allow_ips:    # outermost: the client's address, as the proxy saw it
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=config.forwarded_allow_ips)
     for router in (session.router, student_pages.router, student_api.router, admin.views,
                    admin.api):
         app.include_router(router)
@@ -55,22 +72,55 @@ def serve_state(queue: JobQueue, tokens: Tokens, config: ServeConfig, status) ->
     return ServeState(queue=queue, tokens=tokens, config=config, status=status,
                       templates=templates, csrf_key=key,
                       rate=RateWindow(config.requests_per_minute),
+                      login_rate=RateWindow(config.login_failures_per_minute),
                       desk=UploadDesk(queue, config),
                       boards=BoardCache(queue.path, config.board_cache_s))
+
+
+def refusal(request: Request, status: int, message: str,
+            retry_after: float | None = None) -> Response:
+    """One shape for every refusal: ``{"error": message}`` for the API (and any path that is no
+    page of ours), the error page for a browser's page; always with the security headers."""
+    first = "/" + request.url.path.strip("/").split("/")[0]
+    if first not in _PAGES:
+        response = JSONResponse({"error": message}, status_code=status)
+    else:
+        response = request.app.state.serve.page("error.html", status, message=message)
+    response.headers.update(_HEADERS)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
 
 
 async def problem(request: Request, e: HTTPProblem) -> Response:
     """A refusal: JSON for the API, the login page for a browser without a token, else the
     error page."""
-    if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": e.message}, status_code=e.status)
-    if e.status == 401 and request.method == "GET":
+    if e.status == 401 and request.method == "GET" and not request.url.path.startswith("/api/"):
         return RedirectResponse("/", status_code=303)
-    return request.app.state.serve.page("error.html", e.status, message=e.message)
+    return refusal(request, e.status, e.message, e.retry_after)
 
 
 async def cross_site(request: Request, e: CrossSiteRefused) -> Response:
-    return JSONResponse({"error": "cross-site form refused"}, 403)
+    return refusal(request, 403, "cross-site form refused")
+
+
+async def http_error(request: Request, e: StarletteHTTPException) -> Response:
+    """Routing's own refusals (no such path: 404, a method it does not take: 405)."""
+    words = {404: "no such page or API call", 405: f"{request.method} is not allowed here"}
+    return refusal(request, e.status_code, words.get(e.status_code, str(e.detail)))
+
+
+async def invalid_request(request: Request, e: RequestValidationError) -> Response:
+    where = "; ".join(".".join(str(p) for p in err.get("loc", ())) for err in e.errors()[:3])
+    return refusal(request, 400, f"the request is malformed ({where or 'its parameters'})")
+
+
+async def our_error(request: Request, e: Exception) -> Response:
+    """An exception of ours: logged for the instructor, a plain 500 for the caller (never the
+    exception's text: it may name our paths)."""
+    _LOG.exception("challenge serve: %s %s failed", request.method, request.url.path)
+    return refusal(request, 500, "the server failed on this request; it is logged for the "
+                                 "instructor; try again later")
 
 
 async def sizes_and_headers(request: Request, call_next):
@@ -79,11 +129,11 @@ async def sizes_and_headers(request: Request, call_next):
     config: ServeConfig = request.app.state.serve.config
     length = request.headers.get("content-length")
     if request.method == "POST" and length is None and request.headers.get("transfer-encoding"):
-        return JSONResponse({"error": "send a Content-Length (no chunked uploads)"}, 411)
+        return refusal(request, 411, "send a Content-Length (no chunked uploads)")
     if length is not None and (not length.isdigit() or
                                int(length) > config.max_upload_bytes + (64 << 10)):
-        return JSONResponse({"error": f"upload too large: at most "
-                                      f"{config.max_upload_bytes >> 20} MB"}, 413)
+        return refusal(request, 413, f"upload too large: at most "
+                                     f"{config.max_upload_bytes >> 20} MB")
     response = await call_next(request)
     response.headers.update(_HEADERS)
     return response

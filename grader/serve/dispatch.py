@@ -27,6 +27,30 @@ def record(db: Path, report: dict, job: Job) -> int:
         return record_result(store, report, student=job.student, sha256=job.sha256).board_id
 
 
+def headed(summary: str, job: Job, named: str | None) -> str:
+    """``summary`` headed with the uploader's id and their own file name: a report names the
+    student written in the zip's manifest (``named``) and the file as the worker saw it (our
+    stored name), neither of which is what the student knows it by."""
+    first, newline, rest = summary.partition("\n")
+    who = f"{named or '-'}:"
+    if first.startswith(who):
+        first = f"{job.student}:" + first[len(who):]
+    return first.replace(job.stored, job.filename) + newline + rest
+
+
+def live_workers(engine: Engine) -> int | None:
+    """How many workers grade now: a Dask cluster's connected workers (a killed one that did
+    not come back is missing), or the engine's local slots; None when the cluster is
+    unreachable."""
+    client = getattr(engine, "client", None)
+    if client is None:
+        return engine.free() + len(engine.running())
+    try:
+        return len(client.scheduler_info().get("workers", {}))
+    except Exception:   # the scheduler is gone: say so rather than fail the page
+        return None
+
+
 class Dispatcher(threading.Thread):
     """Runs until :meth:`stop`; ``uploads`` is the folder of stored uploads."""
 
@@ -40,6 +64,11 @@ class Dispatcher(threading.Thread):
         self.errors: list[str] = []          # grader errors seen, for the instructor's page
         self._halt = threading.Event()
         self._beat = 0.0
+
+    def status(self) -> dict:
+        """For the instructor's page: the engine, its live workers, the last grader errors."""
+        return {"engine": self.engine.name, "workers": live_workers(self.engine),
+                "errors": self.errors[-20:]}
 
     def stop(self, timeout: float = 10.0) -> None:
         self._halt.set()
@@ -98,7 +127,8 @@ class Dispatcher(threading.Thread):
             self.errors.append(f"job {job.id}: {outcome.reason}")
             self.queue.retry(job.id, self.owner, reason=outcome.reason, death=False)
             return
-        report, summary = outcome.result["report"], outcome.result["summary"]
+        report = outcome.result["report"]
+        summary = headed(outcome.result["summary"], job, report.get("student"))
         try:
             board_id = record(self.queue.path, report, job)
         except Exception as e:   # a report the store refuses, a full disk: ours, retried

@@ -52,7 +52,14 @@ CREATE TABLE IF NOT EXISTS serve_tokens (
     student TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS serve_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS serve_sessions (
+    session_hash TEXT PRIMARY KEY, student TEXT NOT NULL, expires REAL NOT NULL);
 """
+
+# columns added after the first release: (name, declaration), added to an older file on open
+_ADDED = (("size", "INTEGER NOT NULL DEFAULT 0"),   # bytes of the upload (the storage quota)
+          ("started_at", "REAL"),                     # when its last grade started (the estimate)
+          ("final", "INTEGER NOT NULL DEFAULT 0"))    # 1: its student marked it final
 
 
 @dataclass(frozen=True)
@@ -78,12 +85,15 @@ class Job:
     board_id: int | None
     finished_at: str | None
     regrade_of: int | None
+    size: int = 0
+    started_at: float | None = None
+    final: int = 0
 
     def public(self) -> dict:
         """What the student may see of it (no file names of ours, no lease)."""
         return {k: v for k, v in asdict(self).items()
                 if k in ("id", "filename", "state", "submitted_at", "reason", "points",
-                         "max_points", "regrade_of")}
+                         "max_points", "regrade_of", "final")}
 
 
 class LimitReached(ChallengeError):
@@ -108,9 +118,14 @@ class JobQueue:
         self.clock = time.time    # what leases are measured with (tests pass their own)
         with closing(sqlite3.connect(self.path, timeout=30)) as con:
             con.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
+            have = {r[1] for r in con.execute("PRAGMA table_info(serve_jobs)")}
+            for name, declaration in _ADDED:
+                if name not in have:
+                    con.execute(f"ALTER TABLE serve_jobs ADD COLUMN {name} {declaration}")
+            con.commit()
 
     @contextmanager
-    def _tx(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+    def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
         """One transaction on a fresh connection; ``immediate`` takes the write lock at once."""
         with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as con:
             con.row_factory = sqlite3.Row
@@ -127,15 +142,21 @@ class JobQueue:
     # --- uploads ---------------------------------------------------------------------------
 
     def used_today(self, student: str) -> int:
-        with self._tx() as con:
+        with self.transaction() as con:
             return con.execute("SELECT count(*) FROM serve_jobs WHERE student=? AND day=? AND "
                                "counts=1", (student, today())).fetchone()[0]
 
+    def stored_bytes(self, student: str) -> int:
+        """Bytes of ``student``'s uploads kept on disk (a regrade shares its upload's file)."""
+        with self.transaction() as con:
+            return con.execute("SELECT coalesce(sum(size), 0) FROM serve_jobs WHERE student=? "
+                               "AND regrade_of IS NULL", (student,)).fetchone()[0]
+
     def enqueue(self, student: str, filename: str, stored: str, sha256: str, *,
                 daily_limit: int | None = None, counts: bool = True,
-                regrade_of: int | None = None) -> int:
+                regrade_of: int | None = None, size: int = 0) -> int:
         """A new queued job; :class:`LimitReached` (nothing written) past ``daily_limit``."""
-        with self._tx(immediate=True) as con:
+        with self.transaction(immediate=True) as con:
             if daily_limit is not None:
                 used = con.execute("SELECT count(*) FROM serve_jobs WHERE student=? AND day=? "
                                    "AND counts=1", (student, today())).fetchone()[0]
@@ -145,37 +166,38 @@ class JobQueue:
                                        f"failed for the grader's own reasons do not count)")
             cur = con.execute(
                 "INSERT INTO serve_jobs (student, filename, stored, sha256, state, submitted_at,"
-                " day, counts, regrade_of) VALUES (?,?,?,?,'queued',?,?,?,?)",
-                (student, filename, stored, sha256, now_iso(), today(), int(counts), regrade_of))
+                " day, counts, regrade_of, size) VALUES (?,?,?,?,'queued',?,?,?,?,?)",
+                (student, filename, stored, sha256, now_iso(), today(), int(counts), regrade_of,
+                 size))
             return cur.lastrowid
 
     # --- the dispatcher's side ---------------------------------------------------------------
 
     def release_running(self) -> int:
         """Put every running job back in the queue (a server starting: no one else grades)."""
-        with self._tx(immediate=True) as con:
+        with self.transaction(immediate=True) as con:
             return con.execute("UPDATE serve_jobs SET state='queued', lease_owner=NULL, "
                                "lease_until=NULL WHERE state='running'").rowcount
 
     def claim(self, owner: str, lease_s: float) -> Job | None:
         """Lease the oldest queued job (or a running one whose lease ran out) to ``owner``."""
         now = self.clock()
-        with self._tx(immediate=True) as con:
+        with self.transaction(immediate=True) as con:
             row = con.execute("SELECT * FROM serve_jobs WHERE state='queued' OR "
                               "(state='running' AND lease_until < ?) ORDER BY id LIMIT 1",
                               (now,)).fetchone()
             if row is None:
                 return None
-            con.execute("UPDATE serve_jobs SET state='running', lease_owner=?, lease_until=? "
-                        "WHERE id=?", (owner, now + lease_s, row["id"]))
+            con.execute("UPDATE serve_jobs SET state='running', lease_owner=?, lease_until=?, "
+                        "started_at=? WHERE id=?", (owner, now + lease_s, now, row["id"]))
         return Job(**{**dict(row), "state": "running", "lease_owner": owner,
-                      "lease_until": now + lease_s})
+                      "lease_until": now + lease_s, "started_at": now})
 
     def heartbeat(self, job_ids: list[int], owner: str, lease_s: float) -> set[int]:
         """Renew ``owner``'s leases; returns the ids it still holds."""
         if not job_ids:
             return set()
-        with self._tx(immediate=True) as con:
+        with self.transaction(immediate=True) as con:
             marks = ",".join("?" * len(job_ids))
             con.execute(f"UPDATE serve_jobs SET lease_until=? WHERE state='running' AND "
                         f"lease_owner=? AND id IN ({marks})", (self.clock() + lease_s, owner, *job_ids))
@@ -188,7 +210,7 @@ class JobQueue:
         """The grade was lost (``death``: the worker died) or hit an error of the grader's:
         back to the queue, or failed after too many tries (at once when ``final``: the engine
         retried it already). Returns the new state."""
-        with self._tx(immediate=True) as con:
+        with self.transaction(immediate=True) as con:
             row = con.execute("SELECT deaths, errors FROM serve_jobs WHERE id=? AND "
                               "state='running' AND lease_owner=?", (job_id, owner)).fetchone()
             if row is None:
@@ -216,7 +238,7 @@ class JobQueue:
     def finish(self, job_id: int, owner: str, *, ok: bool, reason: str, points: float,
                max_points: float, summary: str, board_id: int | None) -> bool:
         """Store the outcome of ``owner``'s job; False (nothing written) when it lost the lease."""
-        with self._tx(immediate=True) as con:
+        with self.transaction(immediate=True) as con:
             return con.execute(
                 "UPDATE serve_jobs SET state=?, reason=?, points=?, max_points=?, summary=?, "
                 "board_id=?, finished_at=?, lease_owner=NULL, lease_until=NULL "
@@ -227,25 +249,73 @@ class JobQueue:
     # --- reading and the instructor's actions ---------------------------------------------
 
     def jobs(self, student: str | None = None) -> list[Job]:
-        with self._tx() as con:
+        with self.transaction() as con:
             rows = con.execute("SELECT * FROM serve_jobs" + (" WHERE student=?" if student else "")
                                + " ORDER BY id", (student,) if student else ()).fetchall()
         return [Job(**dict(r)) for r in rows]
 
+    def find(self, *, student: str = "", state: str = "", limit: int = 50,
+             offset: int = 0) -> tuple[list[Job], int]:
+        """The newest jobs first, filtered by ``student`` and ``state`` when given: one page
+        of ``limit`` from ``offset``, and how many match in all."""
+        where = " AND ".join(w for w, v in (("student=?", student), ("state=?", state)) if v)
+        args = tuple(v for v in (student, state) if v)
+        sql = " FROM serve_jobs" + (f" WHERE {where}" if where else "")
+        with self.transaction() as con:
+            total = con.execute("SELECT count(*)" + sql, args).fetchone()[0]
+            rows = con.execute("SELECT *" + sql + " ORDER BY id DESC LIMIT ? OFFSET ?",
+                               (*args, limit, offset)).fetchall()
+        return [Job(**dict(r)) for r in rows], total
+
+    def mark_final(self, job: Job, on: bool, most: int) -> None:
+        """Mark ``job`` final (or not); a student may mark at most ``most`` distinct files."""
+        with self.transaction(immediate=True) as con:
+            marked = {r[0] for r in con.execute("SELECT sha256 FROM serve_jobs WHERE student=? "
+                                                "AND final=1", (job.student,))}
+            if on and job.sha256 not in marked and len(marked) >= most:
+                raise LimitReached(f"you marked {len(marked)} submission(s) final already, the "
+                                   f"most this challenge counts; unmark one first")
+            con.execute("UPDATE serve_jobs SET final=? WHERE student=? AND sha256=?",
+                        (int(on), job.student, job.sha256))
+
+    def finals(self) -> dict[str, frozenset[str]]:
+        """The file hashes each student marked final (students who marked none are absent)."""
+        out: dict[str, set[str]] = {}
+        with self.transaction() as con:
+            for student, sha in con.execute("SELECT DISTINCT student, sha256 FROM serve_jobs "
+                                            "WHERE final=1"):
+                out.setdefault(student, set()).add(sha)
+        return {s: frozenset(v) for s, v in out.items()}
+
+    def queued_ids(self) -> list[int]:
+        """The queued jobs' ids, in the order they will be graded."""
+        with self.transaction() as con:
+            return [r[0] for r in con.execute("SELECT id FROM serve_jobs WHERE state='queued' "
+                                              "ORDER BY id")]
+
+    def mean_grade_seconds(self, last: int = 20) -> float | None:
+        """The mean time of the ``last`` grades (None before the first)."""
+        with self.transaction() as con:
+            rows = con.execute("SELECT started_at, finished_at FROM serve_jobs WHERE state="
+                               "'graded' AND started_at IS NOT NULL AND finished_at IS NOT NULL "
+                               "ORDER BY id DESC LIMIT ?", (last,)).fetchall()
+        times = [max(0.0, datetime.fromisoformat(f).timestamp() - s) for s, f in rows]
+        return sum(times) / len(times) if times else None
+
     def job(self, job_id: int) -> Job | None:
-        with self._tx() as con:
+        with self.transaction() as con:
             row = con.execute("SELECT * FROM serve_jobs WHERE id=?", (job_id,)).fetchone()
         return Job(**dict(row)) if row else None
 
     def counts_by_state(self) -> dict[str, int]:
-        with self._tx() as con:
+        with self.transaction() as con:
             found = dict(con.execute("SELECT state, count(*) FROM serve_jobs GROUP BY state"))
         return {s: found.get(s, 0) for s in STATES}
 
     def regrade_all(self) -> int:
         """Queue every distinct upload again (say after a rubric change); these never count
         against a daily limit. Uploads already waiting are not queued twice."""
-        with self._tx(immediate=True) as con:
+        with self.transaction(immediate=True) as con:
             waiting = {(r[0], r[1]) for r in con.execute(
                 "SELECT student, sha256 FROM serve_jobs WHERE state IN ('queued','running')")}
             latest = con.execute(
@@ -263,23 +333,10 @@ class JobQueue:
             return n
 
     def setting(self, key: str, default: str = "") -> str:
-        with self._tx() as con:
+        with self.transaction() as con:
             row = con.execute("SELECT value FROM serve_settings WHERE key=?", (key,)).fetchone()
         return row[0] if row else default
 
     def set_setting(self, key: str, value: str) -> None:
-        with self._tx(immediate=True) as con:
+        with self.transaction(immediate=True) as con:
             con.execute("INSERT OR REPLACE INTO serve_settings VALUES (?,?)", (key, value))
-
-    # --- tokens (hashes only) ---------------------------------------------------------------
-
-    def token_hashes(self) -> list[tuple[str, str, str]]:
-        """Every ``(student, role, token_hash)``."""
-        with self._tx() as con:
-            return [tuple(r) for r in con.execute("SELECT student, role, token_hash FROM serve_tokens")]
-
-    def add_tokens(self, rows: list[tuple[str, str, str]]) -> None:
-        """Store ``(student, role, token_hash)`` rows, all or none."""
-        with self._tx(immediate=True) as con:
-            con.executemany("INSERT INTO serve_tokens VALUES (?,?,?,?)",
-                            [(*r, now_iso()) for r in rows])

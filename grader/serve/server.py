@@ -21,6 +21,7 @@ from grader.board.leaderboard import default_db_path
 from grader.board.roster import read_roster
 from grader.serve.queue import JobQueue
 from grader.serve.tokens import Tokens
+from grader.serve.uploads import ServeConfig
 
 
 @dataclass
@@ -99,6 +100,38 @@ class ServeOptions:
     data_dir: str | None = None
     max_upload_mb: float = 120.0
     job_seconds: float = 3600.0
+    quota_mb: float | None = 500.0
+    forwarded_allow_ips: str | None = None
+    final_submissions: int = 0
+
+
+def serve_config(o: ServeOptions, uploads: Path, workers: int) -> ServeConfig:
+    """The app's rules from the options (``workers``: grading slots, for the estimates)."""
+    if o.final_submissions < 0:
+        raise ChallengeError(f"--final-submissions must be 0 (the best on the public part "
+                             f"counts) or more, got {o.final_submissions}")
+    if o.quota_mb is not None and o.quota_mb < o.max_upload_mb:
+        raise ChallengeError(f"--quota-mb {o.quota_mb:g} is below --max-upload-mb "
+                             f"{o.max_upload_mb:g}: no upload of the largest size could ever "
+                             f"be stored; raise --quota-mb")
+    return ServeConfig(uploads=uploads, deadline=parse_deadline(o.deadline),
+                       daily_limit=o.daily_limit, max_upload_bytes=int(o.max_upload_mb * (1 << 20)),
+                       quota_bytes=None if o.quota_mb is None else int(o.quota_mb * (1 << 20)),
+                       forwarded_allow_ips=o.forwarded_allow_ips, workers=max(1, workers),
+                       final_submissions=o.final_submissions)
+
+
+def rotate_tokens(students, db: str | Path | None = None) -> list[tuple[str, Path]]:
+    """New tokens for ``students`` (:meth:`Tokens.rotate`); ``(student, new CSV)`` each."""
+    db = Path(db) if db is not None else default_db_path()
+    if not db.is_file():
+        raise ChallengeError(f"no leaderboard file at {db}: pass the --db that `challenge "
+                             f"serve` uses")
+    queue = JobQueue(db)
+    folder = queue.path.parent / "serve"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tokens = Tokens(queue)
+    return [(s, tokens.rotate(s, folder)) for s in students]
 
 
 def serve(options: ServeOptions | None = None, *, grade_fn: Callable | None = None,
@@ -111,7 +144,7 @@ def serve(options: ServeOptions | None = None, *, grade_fn: Callable | None = No
 
     from grader.engines import open_engine
     from grader.engines.base import Work
-    from grader.serve.app import ServeConfig, create_app
+    from grader.serve.app import create_app
     from grader.serve.dispatch import Dispatcher
 
     o = options or ServeOptions(**fields)
@@ -121,7 +154,7 @@ def serve(options: ServeOptions | None = None, *, grade_fn: Callable | None = No
         raise ChallengeError(f"--daily-limit must be at least 1, got {daily_limit}")
     if dask and workers != 2:
         raise ChallengeError("pass either --workers (local processes) or --dask, not both")
-    when = parse_deadline(o.deadline)
+    serve_config(o, Path("."), 1)    # bad options are named before anything is written
     if roster is not None:
         read_roster(roster)         # a bad roster is named before anything is written
     if grade_fn is None:
@@ -141,21 +174,20 @@ def serve(options: ServeOptions | None = None, *, grade_fn: Callable | None = No
         else:
             kwargs = dict(grade_kwargs or {})
         engine = open_engine(Work(grade_fn, kwargs, o.job_seconds), workers=workers, dask=dask)
-        config = ServeConfig(uploads=uploads, deadline=when, daily_limit=daily_limit,
-                             max_upload_bytes=int(o.max_upload_mb * (1 << 20)))
+        config = serve_config(o, uploads, engine.free())
         dispatcher = Dispatcher(ready.queue, engine, uploads)
-        app = create_app(ready.queue, ready.tokens, config,
-                         status=lambda: {"engine": engine.name, "errors": dispatcher.errors[-20:]})
+        app = create_app(ready.queue, ready.tokens, config, status=dispatcher.status)
         _announce(ready, host, port, engine.name, echo)
         dispatcher.start()
-        try:
+        try:   # the proxy's headers are trusted only through --forwarded-allow-ips (the app)
             uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                          access_log=False)).run()
-        except KeyboardInterrupt:   # uvicorn shut down gracefully, then re-raised Ctrl-C
-            echo("challenge serve: stopped; a restart picks up every queued submission")
+                                          access_log=False, proxy_headers=False)).run()
+        except KeyboardInterrupt:   # some uvicorn versions re-raise Ctrl-C after shutting down
+            pass
         finally:
             dispatcher.stop()
             engine.close()
+            echo("challenge serve: stopped; a restart picks up every queued submission")
 
 
 def _announce(ready: Prepared, host: str, port: int, engine: str, echo) -> None:

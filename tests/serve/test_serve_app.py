@@ -207,7 +207,10 @@ def test_the_instructor_reveals_the_private_board_and_regrades_everything(env):
     _finish(env["queue"], job)
     csrf = _login(c, env, "instructor")
     assert c.post("/admin/reveal", data={}).status_code == 403                   # no CSRF token
-    assert c.post("/admin/reveal", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    unconfirmed = c.post("/admin/reveal", data={"csrf": csrf}, follow_redirects=False)
+    assert unconfirmed.status_code == 400 and "confirm" in unconfirmed.text
+    assert c.post("/admin/reveal", data={"csrf": csrf, "confirm": "yes"},
+                  follow_redirects=False).status_code == 303
     assert c.get("/api/status", headers=_auth(env, "bob")).json()["board"]["part"] == "private"
     assert c.post("/api/admin/regrade", headers=_auth(env, "instructor")).json() == {"queued": 1}
     assert env["queue"].used_today("alice") == 1    # a regrade is not a submission
@@ -242,7 +245,8 @@ def test_every_route_checks_who_calls_it_and_every_browser_form_its_csrf(env):
     job = _send(c, env, "alice").json()["id"]
     assert job == 1
     routes = _every_route()
-    assert len(routes) == 17                      # as many as before the split
+    assert len(routes) == 22      # the 17 of the split, un-reveal (page and API), the CSV
+    #                               export, marking a final submission (page and API)
     open_to_all = {("GET", "/"), ("POST", "/login"), ("GET", "/healthz")}
     for method, url in routes:
         if (method, url) in open_to_all:
@@ -264,7 +268,7 @@ def test_every_route_checks_who_calls_it_and_every_browser_form_its_csrf(env):
         assert refused.status_code == 403 and "CSRF" in refused.text, url
     admin_browser = TestClient(c.app, base_url="http://127.0.0.1")
     _login(admin_browser, env, "instructor")
-    for url in ("/admin/reveal", "/admin/regrade"):
+    for url in ("/admin/reveal", "/admin/regrade", "/admin/unreveal"):
         refused = admin_browser.post(url, data={"csrf": csrf_for["alice"]}, follow_redirects=False)
         assert refused.status_code == 403 and "CSRF" in refused.text, url
     assert env["queue"].setting("revealed") != "1" and len(env["queue"].jobs()) == 1

@@ -108,3 +108,19 @@ def test_grade_dask_names_an_unreachable_scheduler(tmp_path, monkeypatch):
     run = CliRunner().invoke(main, ["grade", "--hidden", str(subs), "--dask", "tcp://127.0.0.1:9",
                                     "--db", str(tmp_path / "b.sqlite")])
     assert run.exit_code == 1 and "cannot reach the Dask scheduler" in run.output
+
+
+def test_serve_tokens_rotate_gives_a_new_token_and_the_old_one_stops(server, tmp_path):
+    db = server["queue"].path
+    run = CliRunner().invoke(main, ["serve", "tokens", "--rotate", "bob", "--db", str(db)])
+    assert run.exit_code == 0, run.output
+    path = run.output.split("new token for bob: ")[1].split(" (")[0]
+    new = read_tokens(path)["bob"]
+    from support.serve import wait_for
+
+    def refused(token):
+        return CliRunner().invoke(main, ["status", "--to", server["url"], "--token", token])
+    wait_for(lambda: refused(server["tokens"]["bob"]).exit_code == 1, 10)   # the running server
+    assert refused(new).exit_code == 0
+    unknown = CliRunner().invoke(main, ["serve", "tokens", "--rotate", "zed", "--db", str(db)])
+    assert unknown.exit_code == 1 and "Error: no token for 'zed'" in unknown.output

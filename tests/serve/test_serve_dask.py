@@ -93,3 +93,20 @@ def test_the_real_grader_on_dask_matches_the_local_grade(tmp_path, cluster):
             return dict(con.execute("SELECT student, points FROM submissions"))
     assert points(tmp_path / "dask.sqlite") == points(tmp_path / "local.sqlite")
     assert points(tmp_path / "dask.sqlite")["alice"] > points(tmp_path / "dask.sqlite")["bob"]
+
+
+def test_the_instructor_sees_how_many_workers_are_live(tmp_path, cluster):
+    from grader.engines.local import LocalEngine
+    from grader.serve.dispatch import live_workers
+
+    engine = DaskEngine(Work(fake_grade), cluster)
+    try:
+        dispatcher = Dispatcher(JobQueue(tmp_path / "board.sqlite"), engine, tmp_path)
+        assert wait_for(lambda: dispatcher.status()["workers"] == 2, 60)   # after any restart
+    finally:
+        engine.close()
+
+    class Gone:      # a cluster whose scheduler went away
+        client = type("C", (), {"scheduler_info": lambda self: (_ for _ in ()).throw(OSError())})()
+    assert live_workers(Gone()) is None
+    assert live_workers(LocalEngine(Work(fake_grade), 3)) == 3     # no process started yet

@@ -221,3 +221,19 @@ def test_the_real_grader_grades_a_predictions_upload_into_the_board(tmp_path):
     assert job.state == "graded" and job.points == pytest.approx(result["report"]["points"])
     assert job.points > 0 and "alice" in job.summary and "predictions mode" in job.summary
     assert [r[0] for r in _board_rows(queue.path)] == ["alice"]
+
+
+def test_ctrl_c_prints_the_stop_line(tmp_path):
+    db = tmp_path / "data" / "board.sqlite"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    server = _start_server(port, db, write_roster(tmp_path / "roster.csv", ["alice"]), env)
+    try:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert "challenge serve: stopped; a restart picks up every queued submission" in out, out
+    assert "Traceback" not in out

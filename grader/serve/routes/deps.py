@@ -1,9 +1,12 @@
 """What every router of the live challenge depends on: the app's state, who is calling
-(``Authorization: Bearer TOKEN`` from the CLI, or the cookie the login form sets in a browser),
-and the checks a browser's form must pass (CSRF, Origin), all as FastAPI dependencies.
+(``Authorization: Bearer TOKEN`` from the CLI, or the session cookie the login form sets in a
+browser), and the checks a browser's request must pass (CSRF, Origin), all as FastAPI
+dependencies.
 
-A form sent with the cookie must carry a CSRF value derived from the caller's token; a request
-with the header needs none (browsers never add that header by themselves).
+A POST sent with the cookie must carry a CSRF value derived from the caller's session (a form
+field, or the ``X-CSRF-Token`` header on the JSON API); a request with the header needs none
+(browsers never add that header by themselves). A POST whose ``Origin`` is another site's, or
+``null`` (a sandboxed frame, a ``data:`` page), is refused.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
 from grader.serve.boards import BoardCache
-from grader.serve.queue import Job, JobQueue
-from grader.serve.tokens import Identity, Tokens
+from grader.serve.queue import Job, JobQueue, LimitReached
+from grader.serve.tokens import Identity, Tokens, hash_token
 from grader.serve.uploads import (
     HTTPProblem,
     RateWindow,
@@ -29,7 +32,8 @@ from grader.serve.uploads import (
     disk_problem,
 )
 
-COOKIE = "challenge_token"
+COOKIE = "challenge_session"
+CSRF_HEADER = "x-csrf-token"
 
 
 @dataclass
@@ -43,12 +47,15 @@ class ServeState:
     templates: Environment
     csrf_key: str
     rate: RateWindow
+    login_rate: RateWindow     # failed logins per client address
     desk: UploadDesk
     boards: BoardCache
 
-    def csrf_for(self, ident: Identity) -> str:
-        return hmac.new(self.csrf_key.encode(), ident.token_hash.encode(),
-                        hashlib.sha256).hexdigest()
+    def csrf_for(self, caller: "Caller") -> str:
+        """The CSRF value of ``caller``'s forms: bound to the session (or, for a caller by
+        header, to the token), so a new session has new values."""
+        basis = caller.session or caller.ident.token_hash
+        return hmac.new(self.csrf_key.encode(), basis.encode(), hashlib.sha256).hexdigest()
 
     def page(self, name: str, status_code: int = 200, **context) -> HTMLResponse:
         return HTMLResponse(self.templates.get_template(name).render(**context),
@@ -60,20 +67,46 @@ class ServeState:
         revealed = self.queue.setting("revealed") == "1"
         if not (part and ident and ident.instructor):
             part = "private" if revealed else "public"
-        return {**self.boards.get(part), "revealed": revealed}
+        # marks choose what counts for the private part; the public board shows every try
+        finals = (self.queue.finals() if self.config.final_submissions and part == "private"
+                  else None)
+        return {**self.boards.get(part, finals), "revealed": revealed}
 
-    def own_job(self, ident: Identity, job_id: int) -> Job:
-        """Job ``job_id`` when it is the caller's (any job, for the instructor), else 404."""
-        job = self.queue.job(job_id)
+    def own_job(self, ident: Identity, job_id: str | int) -> Job:
+        """Job ``job_id`` when it is the caller's (any job, for the instructor), else 404
+        (an id that is no number SQLite can hold included)."""
+        text = str(job_id)
+        number = int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+        job = self.queue.job(number) if number else None
         if job is None or (job.student != ident.student and not ident.instructor):
-            raise HTTPProblem(404, f"no submission {job_id} of yours")
+            raise HTTPProblem(404, f"no submission {text[:20]!r} of yours")
         return job
+
+
+    def mark_final(self, ident: Identity, job_id: str, on: bool) -> None:
+        """Mark the caller's graded submission ``job_id`` final (or not), while the private
+        board is still hidden, within the challenge's number of final submissions."""
+        most = self.config.final_submissions
+        if not most:
+            raise HTTPProblem(403, "this challenge ranks your best submission on the public "
+                                   "part; there is nothing to mark")
+        job = self.own_job(ident, job_id)
+        if on and (job.state != "graded" or job.points is None):
+            raise HTTPProblem(409, f"submission {job.id} is {job.state}; only a graded one can "
+                                   f"be final")
+        if self.queue.setting("revealed") == "1":
+            raise HTTPProblem(409, "the private board is revealed; final submissions are fixed")
+        try:
+            self.queue.mark_final(job, on, most)
+        except LimitReached as e:
+            raise HTTPProblem(409, str(e)) from None
 
 
 @dataclass(frozen=True)
 class Caller:
     ident: Identity
-    by_cookie: bool    # then its forms need the CSRF value
+    by_cookie: bool      # then its POSTs need the CSRF value
+    session: str = ""    # the hash of its session (a caller by cookie)
 
 
 class CrossSiteRefused(Exception):
@@ -84,29 +117,31 @@ def serve_state(request: Request) -> ServeState:
     return request.app.state.serve
 
 
-def identify(request: Request, state: ServeState) -> tuple[Identity | None, bool]:
-    """The caller's identity, if any, and whether it came from the cookie."""
+def identify(request: Request, state: ServeState) -> Caller | None:
+    """The caller, if any: by its token in the header, or by its live session's cookie."""
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
-        return state.tokens.identify(auth[7:].strip()), False
-    return state.tokens.identify(request.cookies.get(COOKIE)), True
+        ident = state.tokens.identify(auth[7:].strip())
+        return Caller(ident, False) if ident else None
+    value = request.cookies.get(COOKIE)
+    ident = state.tokens.session(value)
+    return Caller(ident, True, hash_token(value)) if ident else None
 
 
 def maybe_signed_in(request: Request,
                     state: ServeState = Depends(serve_state)) -> Caller | None:
-    ident, by_cookie = identify(request, state)
-    return None if ident is None else Caller(ident, by_cookie)
+    return identify(request, state)
 
 
 def _caller(request: Request, state: ServeState, instructor: bool) -> Caller:
-    ident, by_cookie = identify(request, state)
-    if ident is None:
+    caller = identify(request, state)
+    if caller is None:
         raise HTTPProblem(401, "no valid token: log in with the token your instructor sent you")
-    if instructor and not ident.instructor:
+    if instructor and not caller.ident.instructor:
         raise HTTPProblem(403, "this needs the instructor's token")
-    if not state.rate.allow(ident.token_hash):
-        raise HTTPProblem(429, "too many requests; wait a minute")
-    return Caller(ident, by_cookie)
+    if not state.rate.allow(caller.ident.token_hash):
+        raise HTTPProblem(429, "too many requests; wait a minute", retry_after=60)
+    return caller
 
 
 def signed_in(request: Request, state: ServeState = Depends(serve_state)) -> Caller:
@@ -120,11 +155,28 @@ def instructor(request: Request, state: ServeState = Depends(serve_state)) -> Ca
 
 
 def same_origin(request: Request) -> None:
-    """Refuse a POST that a page of another site sent."""
+    """Refuse a POST that a page of another site, or of no site (``Origin: null``), sent. Our
+    pages' Referrer-Policy (same-origin) keeps a browser sending their real origin."""
     origin = request.headers.get("origin")
-    if (request.method == "POST" and origin and origin != "null"
-            and urlsplit(origin).netloc != request.headers.get("host")):
+    if (request.method == "POST" and origin is not None
+            and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host"))):
         raise CrossSiteRefused()
+
+
+def check_csrf(state: ServeState, caller: Caller, value) -> None:
+    """A caller by cookie must send its CSRF value (403 otherwise)."""
+    if caller.by_cookie and not hmac.compare_digest(str(value or ""), state.csrf_for(caller)):
+        raise HTTPProblem(403, "the form is out of date (CSRF check failed); reload the "
+                               "page and try again")
+
+
+def instructor_api(request: Request, caller: Caller = Depends(instructor),
+                   state: ServeState = Depends(serve_state)) -> Caller:
+    """The instructor's JSON API: by header, or by cookie with the CSRF value in
+    ``X-CSRF-Token`` for a POST (the cookie alone is what a forged request would carry)."""
+    if request.method == "POST":
+        check_csrf(state, caller, request.headers.get(CSRF_HEADER))
+    return caller
 
 
 def csrf_form(who: Callable = signed_in, *, upload: bool = False) -> Callable:
@@ -135,21 +187,25 @@ def csrf_form(who: Callable = signed_in, *, upload: bool = False) -> Callable:
 
     async def form(request: Request, caller: Caller = Depends(who),
                    state: ServeState = Depends(serve_state)):
-        if upload:
-            state.desk.check_open(caller.ident)
+        if not upload:
+            if not caller.by_cookie:
+                yield None
+                return
+            data = await request.form()
+            check_csrf(state, caller, data.get("csrf"))
+            yield data
+            return
+        length = int(request.headers.get("content-length") or 0)
+        with state.desk.admit(caller.ident, length):    # every rule, before the body is read
             try:
                 data = await request.form(max_files=1, max_fields=4)
             except OSError as e:
                 raise disk_problem(e) from None
-        elif not caller.by_cookie:
-            return None
-        else:
-            data = await request.form()
-        if caller.by_cookie and not hmac.compare_digest(str(data.get("csrf", "")),
-                                                        state.csrf_for(caller.ident)):
-            raise HTTPProblem(403, "the form is out of date (CSRF check failed); reload the "
-                                   "page and try again")
-        return data
+            try:
+                check_csrf(state, caller, data.get("csrf"))
+                yield data
+            finally:
+                await data.close()
 
     return form
 

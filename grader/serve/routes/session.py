@@ -1,5 +1,10 @@
 """Logging in and out: the login page, the login form (with its own double-submit CSRF
-cookie, since the caller has no token yet) and the health check."""
+cookie, since the caller has no token yet) and the health check.
+
+A valid token always logs in: only failed attempts are counted, per client address (the
+proxy's ``X-Forwarded-For`` when ``--forwarded-allow-ips`` trusts it), so neither one student's
+loop nor a class behind one NAT locks anyone out. Logging in opens a server-side session;
+logging out deletes it."""
 
 from __future__ import annotations
 
@@ -44,9 +49,7 @@ async def login_refused(request: Request, e: LoginRefused) -> Response:
 
 
 async def login_attempt(request: Request, state: ServeState = Depends(serve_state)):
-    """The login form, once the address is under its rate and the double submit matches."""
-    if not state.rate.allow(f"ip:{request.client.host if request.client else ''}"):
-        raise HTTPProblem(429, "too many attempts; wait a minute")
+    """The login form, once the double submit matches."""
     form = await request.form(max_files=0, max_fields=3)
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(str(form.get("csrf", "")), expected):
@@ -71,16 +74,22 @@ def login(request: Request, form=Depends(login_attempt), state: ServeState = Dep
     token = str(form.get("token", "")).strip()
     ident = state.tokens.identify(token)
     if ident is None:
+        client = request.client.host if request.client else ""
+        if not state.login_rate.allow(f"ip:{client}"):
+            raise LoginRefused(429, "too many failed logins from your address; wait a minute")
         raise LoginRefused(401, "that token is not valid")
+    session = state.tokens.open_session(ident, state.config.session_seconds)
     response = RedirectResponse(home(Caller(ident, True)), status_code=303)
     response.delete_cookie(LOGIN_COOKIE)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
+    response.set_cookie(COOKIE, session, httponly=True, samesite="strict",
+                        max_age=int(state.config.session_seconds),
                         secure=request.url.scheme == "https")
     return response
 
 
 @router.post("/logout", dependencies=[Depends(student_form)])
-def logout():
+def logout(request: Request, state: ServeState = Depends(serve_state)):
+    state.tokens.close_session(request.cookies.get(COOKIE))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE)
     return response

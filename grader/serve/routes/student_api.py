@@ -12,6 +12,7 @@ from grader.serve.routes.deps import (
     ServeState,
     serve_state,
     signed_in,
+    student_form,
     upload_form,
 )
 
@@ -39,7 +40,15 @@ def status(board: bool = True, caller: Caller = Depends(signed_in),
 
 
 @router.get("/submissions/{job_id}")
-def report(job_id: int, caller: Caller = Depends(signed_in),
+def report(job_id: str, caller: Caller = Depends(signed_in),
            state: ServeState = Depends(serve_state)):
     job = state.own_job(caller.ident, job_id)
     return {**job.public(), "report": job.summary}
+
+
+@router.post("/submissions/{job_id}/final")
+def final(job_id: str, on: bool = True, caller: Caller = Depends(signed_in),
+          form=Depends(student_form), state: ServeState = Depends(serve_state)):
+    """Mark (``on``) or unmark a graded submission as one that counts for the private board."""
+    state.mark_final(caller.ident, job_id, on)
+    return {"id": int(job_id), "final": on}

@@ -1,5 +1,7 @@
-"""The student's browser pages: their submissions with an upload box, each report, and the
-board. Every page is a Jinja2 template with autoescaping, so what students wrote is text."""
+"""The student's browser pages: their submissions with an upload box (while the challenge is
+open), where each waiting one stands, each report, their rank, and the board. Every page is a
+Jinja2 template with autoescaping, so what students wrote is text; pages run no script, so
+times and estimates are computed here and the page refreshes itself while one is pending."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from grader.serve.routes.deps import (
     ServeState,
     serve_state,
     signed_in,
+    student_form,
     upload_form,
 )
+from grader.serve.views import deadline_view, progress, web_board
 
 router = APIRouter()
 
@@ -23,10 +27,12 @@ def me(caller: Caller = Depends(signed_in), state: ServeState = Depends(serve_st
     ident = caller.ident
     if ident.instructor:
         return RedirectResponse("/admin", status_code=303)
-    jobs = state.queue.jobs(ident.student)
-    return state.page("student.html", ident=ident, jobs=list(reversed(jobs)),
-                      csrf=state.csrf_for(ident),
+    jobs = list(reversed(state.queue.jobs(ident.student)))
+    return state.page("student.html", ident=ident, jobs=jobs, csrf=state.csrf_for(caller),
                       pending=any(j.state in ("queued", "running") for j in jobs),
+                      progress=progress(state.queue, jobs, state.config.workers),
+                      deadline=deadline_view(state.config.deadline),
+                      board=web_board(state.board_view(ident), ident.student),
                       used=state.queue.used_today(ident.student), config=state.config)
 
 
@@ -39,14 +45,23 @@ async def upload(caller: Caller = Depends(signed_in), form=Depends(upload_form),
 
 
 @router.get("/me/submissions/{job_id}", response_class=HTMLResponse)
-def report_page(job_id: int, caller: Caller = Depends(signed_in),
+def report_page(job_id: str, caller: Caller = Depends(signed_in),
                 state: ServeState = Depends(serve_state)):
-    return state.page("report.html", job=state.own_job(caller.ident, job_id), ident=caller.ident,
-                      csrf=state.csrf_for(caller.ident))
+    job = state.own_job(caller.ident, job_id)
+    return state.page("report.html", job=job, ident=caller.ident, csrf=state.csrf_for(caller),
+                      progress=progress(state.queue, [job], state.config.workers))
+
+
+@router.post("/me/submissions/{job_id}/final")
+def final_form(job_id: str, caller: Caller = Depends(signed_in), form=Depends(student_form),
+               state: ServeState = Depends(serve_state)):
+    on = form is None or str(form.get("on", "yes")) == "yes"
+    state.mark_final(caller.ident, job_id, on)
+    return RedirectResponse("/me", status_code=303)
 
 
 @router.get("/board", response_class=HTMLResponse)
 def board_page(part: str | None = None, caller: Caller = Depends(signed_in),
                state: ServeState = Depends(serve_state)):
-    return state.page("board.html", board=state.board_view(caller.ident, part), ident=caller.ident,
-                      csrf=state.csrf_for(caller.ident))
+    board = web_board(state.board_view(caller.ident, part), caller.ident.student)
+    return state.page("board.html", board=board, ident=caller.ident, csrf=state.csrf_for(caller))

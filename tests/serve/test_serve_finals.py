@@ -1,0 +1,86 @@
+"""Final submissions, as Kaggle has them: a student marks up to N graded submissions, and the
+private board ranks them on those alone; without a mark, their best on the public part counts.
+The public board always shows every try."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from fastapi.testclient import TestClient
+from support.serve import fake_grade, read_tokens, write_roster
+
+from grader.engines.base import Outcome, grade_task
+from grader.serve.app import ServeConfig, create_app
+from grader.serve.dispatch import Dispatcher
+from grader.serve.server import prepare
+
+
+@pytest.fixture
+def env(tmp_path):
+    ready = prepare(tmp_path / "data" / "board.sqlite",
+                    write_roster(tmp_path / "roster.csv", ["alice", "bob"]))
+    tokens = read_tokens(ready.tokens_csv)
+    tokens["instructor"] = ready.instructor_file.read_text().strip()
+    uploads = ready.folder / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    dispatcher = Dispatcher(ready.queue, None, uploads)
+
+    def graded(student: str, name: str, content: bytes) -> int:
+        stored = f"{student}__{name}"
+        (uploads / stored).write_bytes(content)
+        job_id = ready.queue.enqueue(student, name, stored, hashlib.sha256(content).hexdigest())
+        dispatcher.inflight[job_id] = ready.queue.claim(dispatcher.owner, 60)
+        result = grade_task(fake_grade, str(uploads / stored), {})
+        dispatcher.handle(Outcome(job_id, "ok", result=result))
+        return job_id
+
+    def client(n: int) -> TestClient:
+        cfg = ServeConfig(uploads=uploads, upload_interval_s=0, final_submissions=n,
+                          board_cache_s=0)
+        return TestClient(create_app(ready.queue, ready.tokens, cfg), base_url="http://127.0.0.1")
+    return {"tokens": tokens, "graded": graded, "client": client, "queue": ready.queue}
+
+
+def _as(env, who):
+    return {"Authorization": f"Bearer {env['tokens'][who]}"}
+
+
+def _row(board: dict, student: str) -> dict:
+    rows = [dict(zip(board["columns"], r)) for r in board["rows"]]
+    return next(r for r in rows if r["student"] == student)
+
+
+def test_the_private_board_follows_the_students_marks(env):
+    first = env["graded"]("alice", "a.csv", b"x" * 10)
+    second = env["graded"]("alice", "b.csv", b"y" * 20)
+    bob = env["graded"]("bob", "c.csv", b"z" * 30)
+    c = env["client"](1)
+    private = lambda: c.get("/api/admin/board?part=private", headers=_as(env, "instructor")).json()
+    for mark in (first, second):
+        r = c.post(f"/api/submissions/{mark}/final", headers=_as(env, "alice"))
+        if mark == second:   # one final at most: the first mark must go first
+            assert r.status_code == 409 and "unmark one first" in r.json()["error"]
+            c.post(f"/api/submissions/{first}/final?on=false", headers=_as(env, "alice"))
+            r = c.post(f"/api/submissions/{mark}/final", headers=_as(env, "alice"))
+        assert r.json() == {"id": mark, "final": True}
+        assert _row(private(), "alice")["submission"] == f"alice__{'ab'[mark - first]}.csv"
+    assert _row(private(), "bob")["submission"] == "bob__c.csv"      # no mark: all count
+    public = c.get("/api/admin/board?part=public", headers=_as(env, "instructor")).json()
+    assert _row(public, "alice")["attempts"] == "2"
+    assert c.post(f"/api/submissions/{bob}/final", headers=_as(env, "alice")).status_code == 404
+    mine = c.get("/api/status", headers=_as(env, "alice")).json()["submissions"]
+    assert [s["final"] for s in mine] == [0, 1]
+
+
+def test_marks_are_refused_when_the_course_takes_none_or_after_the_reveal(env):
+    job = env["graded"]("alice", "a.csv", b"x")
+    none = env["client"](0).post(f"/api/submissions/{job}/final", headers=_as(env, "alice"))
+    assert none.status_code == 403 and "nothing to mark" in none.json()["error"]
+    waiting = env["queue"].enqueue("alice", "w.csv", "alice__w.csv", "w")
+    c = env["client"](2)
+    assert c.post(f"/api/submissions/{waiting}/final", headers=_as(env, "alice")).status_code == 409
+    assert "mark final" in c.get("/me", headers=_as(env, "alice")).text
+    env["queue"].set_setting("revealed", "1")
+    late = c.post(f"/api/submissions/{job}/final", headers=_as(env, "alice"))
+    assert late.status_code == 409 and "revealed" in late.json()["error"]
