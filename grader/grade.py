@@ -25,6 +25,7 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -202,6 +203,9 @@ def _quality_unit(task: TaskRubric, data, checkpoint: Path | None, files: dict, 
 def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden: bool, data_dir,
                 mode: str, student: str, submission: Path | None = None,
                 isolate: bool = True) -> GradeReport:
+    sources, refusals = _read_sources(impl)
+    if refusals:                       # nothing it would run could be trusted: no run at all
+        return _failed(rub, submission, student, mode, "; ".join(refusals), hidden)
     sets = _sets(rub, hidden, data_dir)
     seed = hidden_sets.checks_seed(data_dir) if hidden else 0
     units: list[Unit] = []
@@ -228,7 +232,6 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
     finally:
         shutil.rmtree(probe_dir, ignore_errors=True)
     by_key = {r.key: r for r in run.results}
-    sources = _sources(impl)
     tasks = {}
     for name, (task, checks, inputs, q, how) in plan.items():
         results = _check_results(task, checks, inputs, by_key, sources)
@@ -265,23 +268,18 @@ def _probe_seed(seed: int, submission: Path | None, task: str) -> int:
     return int.from_bytes(digest.digest()[:8], "big")
 
 
-def _sources(impl: str) -> dict[str, str]:
-    """The student modules' source text, read here, where none of it ran."""
+def _read_sources(impl: str) -> tuple[dict[str, str], list[str]]:
+    """The student modules' source text, read here, where none of it ran, exactly as Python
+    reads it; and why the submission is refused (:func:`grader.scan.read_modules`)."""
     folder = Path(impl) if impl not in ("solutions", "challenge") else KIT_ROOT / impl
-    out = {}
-    for name in STUDENT_MODULES:
-        try:
-            out[name] = (folder / f"{name}.py").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-    return out
+    return scan.read_modules(folder, STUDENT_MODULES)
 
 
 def _check_results(task: TaskRubric, checks, inputs, by_key: dict,
                    sources: dict[str, str]) -> list[CheckResult]:
     weight = sum(c.points for c in checks) or 1.0
-    kernels = scan.recurrent_kernels(sources["lstm_cell"]) if "lstm_cell" in sources and \
-        any(c.part == "lstm_cell" for c in checks) else []
+    broken = {part: rule.scan(sources[part]) for part, rule in SOURCE_RULES.items()
+              if part in sources and any(c.part == part for c in checks)}
     out = []
     for check, data in zip(checks, inputs):
         unit = by_key[f"check:{check.key}"]
@@ -292,12 +290,12 @@ def _check_results(task: TaskRubric, checks, inputs, by_key: dict,
         else:
             outcome = RunOutcome(status="error", message=f"{unit.status}: {unit.reason}")
         verdict = judge(check, data, outcome)
-        if kernels and check.part == "lstm_cell" and check.name in KERNEL_RULE_CHECKS:
+        rule = SOURCE_RULES.get(check.part)
+        if broken.get(check.part) and check.name in rule.checks:
             verdict.passed, verdict.status = False, "failed"
-            verdict.message = (f"your lstm_cell.py uses torch's recurrent kernels or code the "
-                               f"grader cannot read ({'; '.join(kernels[:3])}); this part asks "
-                               f"for the gate equations written out with matrix products, "
-                               f"torch.sigmoid and torch.tanh")
+            verdict.message = (f"your {check.part}.py uses {rule.what} or code the grader cannot "
+                               f"read ({'; '.join(broken[check.part][:3])}); this part asks for "
+                               f"{rule.asks}")
         verdict.message = one_line(verdict.message, 600)
         scale = task.checks * check.points / weight
         verdict.max_points = round(scale, 6)
@@ -311,6 +309,31 @@ def _check_results(task: TaskRubric, checks, inputs, by_key: dict,
 #: The lstm_cell checks that forbid torch's own recurrent kernels (every one but "parameters").
 KERNEL_RULE_CHECKS = ("forward_matches_torch", "default_state_and_unbatched",
                       "gradients_match_torch", "unrolled_matches_torch_lstm", "from_scratch")
+#: The bptt checks that forbid autograd: every one that a gradient decides.
+AUTOGRAD_RULE_CHECKS = ("gradient_dV", "gradient_dc", "gradient_dW", "gradient_dU", "gradient_db",
+                        "training_reduces_loss")
+
+
+class SourceRule(NamedTuple):
+    """A part's from-scratch rule: the checks it decides, the scan of the part's source that
+    finds what breaks it, what that is, and what the part asks for instead."""
+
+    checks: tuple[str, ...]
+    scan: Callable[[str], list[str]]
+    what: str
+    asks: str
+
+
+SOURCE_RULES = {
+    "lstm_cell": SourceRule(KERNEL_RULE_CHECKS, scan.recurrent_kernels,
+                            "torch's recurrent kernels",
+                            "the gate equations written out with matrix products, "
+                            "torch.sigmoid and torch.tanh"),
+    "bptt": SourceRule(AUTOGRAD_RULE_CHECKS, scan.autograd_calls,
+                       "autograd (or torch's recurrent kernels)",
+                       "the gradients written out, step by step backwards through time, with "
+                       "NumPy"),
+}
 
 
 def _quality(task: TaskRubric, data, unit: UnitResult, how) -> tuple[QualityResult, dict | None]:
