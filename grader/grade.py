@@ -203,9 +203,6 @@ def _quality_unit(task: TaskRubric, data, checkpoint: Path | None, files: dict, 
 def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden: bool, data_dir,
                 mode: str, student: str, submission: Path | None = None,
                 isolate: bool = True) -> GradeReport:
-    sources, refusals = _read_sources(impl)
-    if refusals:                       # nothing it would run could be trusted: no run at all
-        return _failed(rub, submission, student, mode, "; ".join(refusals), hidden)
     sets = _sets(rub, hidden, data_dir)
     seed = hidden_sets.checks_seed(data_dir) if hidden else 0
     units: list[Unit] = []
@@ -232,11 +229,15 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
     finally:
         shutil.rmtree(probe_dir, ignore_errors=True)
     by_key = {r.key: r for r in run.results}
+    sources, refusals = _read_sources(impl)
     tasks = {}
     for name, (task, checks, inputs, q, how) in plan.items():
-        results = _check_results(task, checks, inputs, by_key, sources)
+        results = _check_results(task, checks, inputs, by_key, sources, refusals)
         result, examples = (_quality(task, sets[name], by_key[q.key], how) if isinstance(q, Unit)
                             else (q, None))
+        refused = [refusals[part] for part in task.parts if part in refusals]
+        if refused and result is not None:       # a refused module is zero for its part
+            result, examples = quality.failed(task, "refused", refused[0]), None
         if name == "sorter" and result is not None and "sorter_model" in sources:
             calls = scan.sorting_calls(sources["sorter_model"])
             if calls:
@@ -268,15 +269,15 @@ def _probe_seed(seed: int, submission: Path | None, task: str) -> int:
     return int.from_bytes(digest.digest()[:8], "big")
 
 
-def _read_sources(impl: str) -> tuple[dict[str, str], list[str]]:
+def _read_sources(impl: str) -> tuple[dict[str, str], dict[str, str]]:
     """The student modules' source text, read here, where none of it ran, exactly as Python
-    reads it; and why the submission is refused (:func:`grader.scan.read_modules`)."""
+    reads it; and the modules refused, with why (:func:`grader.scan.read_modules`)."""
     folder = Path(impl) if impl not in ("solutions", "challenge") else KIT_ROOT / impl
     return scan.read_modules(folder, STUDENT_MODULES)
 
 
-def _check_results(task: TaskRubric, checks, inputs, by_key: dict,
-                   sources: dict[str, str]) -> list[CheckResult]:
+def _check_results(task: TaskRubric, checks, inputs, by_key: dict, sources: dict[str, str],
+                   refusals: dict[str, str]) -> list[CheckResult]:
     weight = sum(c.points for c in checks) or 1.0
     broken = {part: rule.scan(sources[part]) for part, rule in SOURCE_RULES.items()
               if part in sources and any(c.part == part for c in checks)}
@@ -291,7 +292,9 @@ def _check_results(task: TaskRubric, checks, inputs, by_key: dict,
             outcome = RunOutcome(status="error", message=f"{unit.status}: {unit.reason}")
         verdict = judge(check, data, outcome)
         rule = SOURCE_RULES.get(check.part)
-        if broken.get(check.part) and check.name in rule.checks:
+        if check.part in refusals:
+            verdict.passed, verdict.status, verdict.message = False, "failed", refusals[check.part]
+        elif broken.get(check.part) and check.name in rule.checks:
             verdict.passed, verdict.status = False, "failed"
             verdict.message = (f"your {check.part}.py uses {rule.what} or code the grader cannot "
                                f"read ({'; '.join(broken[check.part][:3])}); this part asks for "

@@ -354,12 +354,12 @@ def _sorts_in(fn: ast.AST, name: str, aliases: set[str], todo: list[str]) -> lis
     return found
 
 
-def read_modules(folder: Path, names) -> tuple[dict[str, str], list[str]]:
-    """The text of each module ``folder/<name>.py`` that exists, as Python reads it, and why
-    the grader refuses the submission: a module it cannot read as Python would
+def read_modules(folder: Path, names) -> tuple[dict[str, str], dict[str, str]]:
+    """The text of each module ``folder/<name>.py`` that exists, as Python reads it, and the
+    modules the grader refuses, with why: one it cannot read as Python would
     (:func:`read_source`) or one that imports the grader (:func:`refused`)."""
     sources: dict[str, str] = {}
-    refusals: list[str] = []
+    refusals: dict[str, str] = {}
     for name in names:
         try:
             raw = (folder / f"{name}.py").read_bytes()
@@ -368,11 +368,11 @@ def read_modules(folder: Path, names) -> tuple[dict[str, str], list[str]]:
         try:
             sources[name] = read_source(raw)
         except Unreadable as e:
-            refusals.append(f"{name}.py: {e}")
+            refusals[name] = f"your {name}.py is refused: {e}"
             continue
         lines = refused(sources[name])
         if lines:
-            refusals.append(f"{name}.py imports the grader ({'; '.join(lines[:3])}): student "
-                            f"modules may use the kit (challenge.*), torch and the standard "
-                            f"library, never grader.*; remove it")
+            refusals[name] = (f"your {name}.py imports the grader ({'; '.join(lines[:3])}): "
+                              f"student modules may use the kit (challenge.*), torch and the "
+                              f"standard library, never grader.*; remove it")
     return sources, refusals

@@ -1,7 +1,7 @@
 """The scan's verdicts decide the grade, attacks first: an rnn_backward that lets autograd make
 the gradients passes every gradient check in the child and earns none of them; a module that
-imports the grader (or hides code behind a UTF-7 coding line) refuses the whole submission
-before anything runs; the in-child watch of torch's kernels cannot be cleared from student
+imports the grader (or hides code behind a UTF-7 coding line) is zero for its part, whatever its
+checks said; the in-child watch of torch's kernels cannot be cleared from student
 code."""
 
 from __future__ import annotations
@@ -68,20 +68,23 @@ def test_autograd_in_rnn_backward_earns_no_gradient_point(tmp_path):
 
 
 @pytest.mark.parametrize("source", [
-    b"from grader.child import tasks\ntasks.KINDS.clear()\n",
-    b"import sys\nsys.modules['grader.child.tasks'].KINDS['sorter'] = print\n",
+    b"import grader.child.tasks as _t\n",
+    b"import sys\n_t = sys.modules.get('grader.child.tasks')\n",
     b"# -*- coding: utf-7 -*-\nx = 1  # +AAo-import grader.child.tasks\n",
 ], ids=["import", "sys.modules", "utf-7"])
-def test_a_module_that_reaches_the_grader_refuses_the_submission_before_it_runs(tmp_path,
-                                                                                 source):
+def test_a_module_that_reaches_the_grader_is_zero_for_its_part(tmp_path, source):
     folder = _folder(tmp_path)
-    (folder / "tokenizer.py").write_bytes(source)
-    report = grade(impl=str(folder), rubric=_bptt_rubric(), data_dir=tmp_path / "data",
-                   isolate=False)
-    assert report.status == "failed" and report.points == 0
-    assert report.reason.startswith("tokenizer.py")
-    assert "grader" in report.reason or "utf-7" in report.reason
-    assert all(not t.checks for t in report.tasks.values())          # nothing ran
+    (folder / "bptt.py").write_bytes(source + (REPO / "solutions" / "bptt.py").read_bytes()
+                                     .split(b"from __future__ import annotations\n", 1)[1])
+    rubric = tiny_rubric(tasks={"foundations": {"parts": ["bptt"], "checks": 10},
+                                "cell": {"parts": ["lstm_cell"], "checks": 5}})
+    report = grade(impl=str(folder), rubric=rubric, data_dir=tmp_path / "data", isolate=False)
+    assert report.status == "ok", report.reason
+    bptt = report.tasks["foundations"]
+    assert bptt.points == 0 and bptt.checks and not any(c.passed for c in bptt.checks)
+    assert all(c.message.startswith("your bptt.py ") for c in bptt.checks)
+    assert all("grader" in c.message or "utf-7" in c.message for c in bptt.checks)
+    assert report.tasks["cell"].points == 5                   # the other part is untouched
 
 
 CLEARS_THE_WATCH = '''
