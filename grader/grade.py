@@ -45,7 +45,7 @@ from challenge.submission import (
 )
 from challenge.submit import modules_dir
 from challenge.text import one_line
-from grader import bands, quality, scan
+from grader import bands, evidence, quality, scan
 from grader import hidden as hidden_sets
 from grader.predictions import PredictionsError, read_predictions
 from grader.prepare import prepare_reference
@@ -197,7 +197,11 @@ def _quality_unit(task: TaskRubric, data, checkpoint: Path | None, files: dict, 
         return quality.failed(task, "malformed", str(e)), None
     files[real], files[probe] = checkpoint, probe_dir / probe
     plan = quality.sorter_plan(data, real, probe, rng.getrandbits(32))
-    return Unit("quality:sorter", "sorter", {"jobs": plan.jobs}), plan
+    moved = f"{rng.getrandbits(64):016x}.pt"       # the same model, weights moved a little
+    evidence.moved_checkpoint(checkpoint, probe_dir / moved, rng.getrandbits(32))
+    files[moved] = probe_dir / moved
+    how = evidence.with_moved_job(plan, moved, data.inputs, rng.getrandbits(32))
+    return Unit("quality:sorter", "sorter", {"jobs": how.jobs}), how
 
 
 def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden: bool, data_dir,
@@ -349,9 +353,11 @@ def _quality(task: TaskRubric, data, unit: UnitResult, how) -> tuple[QualityResu
         if task.name == "spam":
             scores, threshold = quality.spam_scores(reply["output"], len(data.ids))
             return quality.spam_quality(task, data, scores, threshold)
-        rows, random_rows, review = quality.sorter_outputs(reply["output"], data, how)
+        output, moved = evidence.split(reply["output"], how)
+        plan = how.plan if isinstance(how, evidence.Perturbed) else how
+        rows, random_rows, review = quality.sorter_outputs(output, data, plan)
         result, examples = quality.sorter_quality(task, data, rows, random_rows)
-        result.review.extend(review)
+        result.review.extend(review + evidence.review(data, rows, how, moved))
         return result, examples
     except quality.Malformed as e:
         return quality.failed(task, e.status, one_line(str(e), 600)), None
