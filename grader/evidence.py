@@ -42,11 +42,21 @@ class Perturbed:
     inputs: list
 
 
-def moved_checkpoint(src: Path, dst: Path, seed: int, noise: float = NOISE) -> None:
+def moved_checkpoint(src: Path, dst: Path, seed: int, noise: float = NOISE) -> bool:
     """Write to ``dst`` the checkpoint ``src`` with each floating tensor ``t`` of its state dict
     replaced by ``t + noise * std(t) * N(0, 1)`` (``|t|`` for a single value), from a seeded
     generator; everything else unchanged. Call after the checkpoint was measured and read once
-    (:func:`grader.quality.randomised_checkpoint` refuses a malformed one)."""
+    (:func:`grader.quality.randomised_checkpoint` refuses a malformed one). False, and nothing
+    written, where it cannot (then there is no such evidence; the grade goes on)."""
+    try:
+        _write_moved(src, dst, seed, noise)
+    except Exception:  # noqa: BLE001 - the file is the submission's; quality reports its fault
+        dst.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _write_moved(src: Path, dst: Path, seed: int, noise: float) -> None:
     ckpt = torch.load(src, map_location="cpu", weights_only=True)
     g = torch.Generator().manual_seed(seed)
     state = {}

@@ -198,7 +198,8 @@ def _quality_unit(task: TaskRubric, data, checkpoint: Path | None, files: dict, 
     files[real], files[probe] = checkpoint, probe_dir / probe
     plan = quality.sorter_plan(data, real, probe, rng.getrandbits(32))
     moved = f"{rng.getrandbits(64):016x}.pt"       # the same model, weights moved a little
-    evidence.moved_checkpoint(checkpoint, probe_dir / moved, rng.getrandbits(32))
+    if not evidence.moved_checkpoint(checkpoint, probe_dir / moved, rng.getrandbits(32)):
+        return Unit("quality:sorter", "sorter", {"jobs": plan.jobs}), plan
     files[moved] = probe_dir / moved
     how = evidence.with_moved_job(plan, moved, data.inputs, rng.getrandbits(32))
     return Unit("quality:sorter", "sorter", {"jobs": how.jobs}), how

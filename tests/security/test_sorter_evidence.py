@@ -165,3 +165,10 @@ def test_graded_nameless_fingerprint_sorter_gets_a_review_flag(tmp_path, fingerp
     assert report.status == "ok" and q.metrics["exact_match"] == 1.0
     assert any("moved by 1%" in r for r in q.review), q.review
     assert "REVIEW" in report.summary()
+
+
+def test_a_checkpoint_that_cannot_be_moved_gives_no_evidence_and_no_error(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert evidence.moved_checkpoint(tmp_path / "junk.pt", tmp_path / "moved.pt", 0) is False
+    assert not (tmp_path / "moved.pt").exists()
+    assert evidence.split([1, 2], quality.SorterPlan([], [], [])) == ([1, 2], None)
