@@ -4,10 +4,25 @@ shape of docs/interfaces.md ("Grade reports") and ``summary()``, a table for peo
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import asdict, dataclass, field
 
 from challenge.checks.base import CheckResult
 from challenge.text import printable
+
+
+# "raised ValueError at tokenizer.py:42 in encode (`code`): <message>" (checks.base): on the
+# hidden sets a student sees the type and the place; the message may echo a hidden input
+_RAISED = re.compile(r"raised [A-Za-z_][\w.]*(?: at [^\s]+:\d+ in [^\s(:]+)?|"
+                     r"not implemented yet(?=: )")
+WITHHELD = " (the error's message is withheld on the hidden sets: it may show hidden inputs)"
+
+
+def withhold_error_text(message: str) -> str:
+    """``message`` cut after the first exception it names (type and the student's file:line),
+    so that nothing the student's code put in an exception's text reaches the student."""
+    found = _RAISED.search(message or "")
+    return message if found is None else message[:found.end()] + WITHHELD
 
 
 @dataclass
@@ -93,12 +108,26 @@ class GradeReport:
             q.review = []             # the instructor's evidence may quote whole-set figures
             q.notes = [*q.notes, "measured on the public part of the hidden set"]
         view.points = round(sum(t.points for t in view.tasks.values()), 6)
-        return view
+        return view._without_hidden_text()
+
+    def _without_hidden_text(self) -> "GradeReport":
+        """On the hidden sets: no child log, and of an error raised by student code only its
+        type and place (:func:`withhold_error_text`); on the dev sets, unchanged."""
+        if self.sets != "hidden":
+            return self
+        self.log = ""
+        for task in self.tasks.values():
+            for check in task.checks:
+                check.message = withhold_error_text(check.message)
+            if task.quality is not None:
+                task.quality.reason = withhold_error_text(task.quality.reason)
+        return self
 
     def student_dict(self) -> dict:
         """The report a student may receive: no per-example labels, predictions or correctness
-        (on the hidden sets those would give the labels away)."""
-        out = self.to_dict()
+        (on the hidden sets those would give the labels away), and on the hidden sets no child
+        log and no error message text of student code."""
+        out = copy.deepcopy(self)._without_hidden_text().to_dict()
         for task in out["tasks"].values():
             task["examples"] = None
         return out

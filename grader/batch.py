@@ -42,7 +42,7 @@ from challenge.progress import bar
 from challenge.text import printable
 from grader.board.late import apply_late, file_time
 from grader.board.leaderboard import Leaderboard, files_dir
-from grader.board.names import SUFFIXES, lookalike_problem, student_from_filename
+from grader.board.names import SUFFIXES, imitators, lookalike_problem, student_from_filename
 from grader.engines import open_engine
 from grader.engines.base import Engine, Outcome, Work, record_result
 from grader.similarity import identical_modules
@@ -161,9 +161,10 @@ def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
     """What to grade: safe names that look like no other student's, not yet stored, each
     (student, hash) once.
 
-    A new name that looks like one on the board is refused. Two new names of one batch that look
-    alike (``alice`` and ``a1ice``) are both refused: which came first in file order says
-    nothing about who is the real student, so the instructor renames one.
+    A new name that looks like one on the board is refused. Of new names of one batch that look
+    alike, the look-alike of a plain name (``a1ice`` or ``alice.`` beside ``alice``) is held
+    back alone and the plain one is graded; look-alikes with no plain name among them are all
+    held back (:func:`grader.board.names.imitators`), whatever their file order.
     """
     named = []
     for p in paths:
@@ -181,14 +182,10 @@ def plan(paths: Iterable[str | Path], done: set, rubric_hash: str,
             continue
         named.append((p, student))
     on_board = {key[0] for key in done}
-    new = {student for _, student in named} - on_board
+    held = imitators({student for _, student in named} - on_board)
     todo, seen = [], set()
     for p, student in named:
-        problem = lookalike_problem(student, on_board)
-        if not problem and student in new:
-            problem = lookalike_problem(
-                student, new - {student}, "also in this batch, so neither is graded",
-                "rename one of the two files (to the same name if they are one student)")
+        problem = lookalike_problem(student, on_board) or held.get(student, "")
         if problem:
             result.rejected.append((p.name, problem))
             continue

@@ -1,7 +1,13 @@
-"""One memory and process limit for a whole sandbox: a control group per grading run, in the
-grader's own group (cgroup v1 memory and pids hierarchies, or v2), made by the grader before the
-sandbox starts and removed, with anything left in it, when the run ends. Groups left by a grader
-that was killed are cleaned at the next start (:func:`clean_stale`).
+"""One memory and process limit and one CPU share for a whole sandbox: a control group per
+grading run, in the grader's own group (cgroup v1 memory, pids and, where mounted, cpu
+hierarchies, or v2), made by the grader before the sandbox starts and removed, with anything left
+in it, when the run ends. Groups left by a grader that was killed are cleaned at the next start
+(:func:`clean_stale`).
+
+The CPU share: every sandbox's group has the same weight (v1 ``cpu.shares`` 1024, v2
+``cpu.weight`` 100, the kernel's defaults), so when the CPUs are busy the kernel's fair scheduler
+divides them between sandboxes, not between processes: a submission that runs 60 busy threads
+gets the same CPU time as one that runs one, and cannot starve another student's grade.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
 PREFIX = "challenge-grade"
+CPU_SHARES = 1024          # v1 cpu.shares of every sandbox (the kernel's default weight)
+CPU_WEIGHT = 100           # v2 cpu.weight of every sandbox (the kernel's default weight)
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,17 @@ class Group:
 
     folders: tuple[str, ...]
     version: int
+
+    def cpu_share(self) -> str:
+        """The group's CPU weight as the kernel holds it (``cpu.shares 1024``), or "" when no
+        cpu controller governs it."""
+        for folder in self.folders:
+            for name in ("cpu.shares", "cpu.weight"):
+                try:
+                    return f"{name} {Path(folder, name).read_text().strip()}"
+                except OSError:
+                    continue
+        return ""
 
     def join(self, pid: int) -> None:
         """Move ``pid`` in (call from the new process before it runs anything: preexec)."""
@@ -97,9 +116,13 @@ def _own(controller: str) -> Path | None:
 
 
 def _parents() -> tuple[list[Path], int] | None:
-    """Where this process may make groups holding memory and pids limits."""
+    """Where this process may make groups holding memory and pids limits (and, on v1, the cpu
+    hierarchy's folder too where it is mounted and writable)."""
     v1 = [_own("memory"), _own("pids")]
     if all(p is not None and (p / "cgroup.procs").exists() for p in v1):
+        cpu = _own("cpu")
+        if cpu is not None and (cpu / "cpu.shares").exists() and os.access(cpu, os.W_OK):
+            v1.append(cpu)
         return [p for p in v1 if p is not None], 1
     v2 = _own("")
     if v2 is not None and (v2 / "cgroup.controllers").exists():
@@ -134,6 +157,7 @@ def make(run: str, *, memory_mb: int, processes: int) -> tuple[Group | None, str
                     pass                                   # no swap accounting
             if (folder / "pids.max").exists():
                 (folder / "pids.max").write_text(str(processes))
+            _share_cpu(folder)
             if version == 2:
                 (folder / "memory.max").write_text(str(memory_mb << 20))
                 try:
@@ -146,12 +170,21 @@ def make(run: str, *, memory_mb: int, processes: int) -> tuple[Group | None, str
     return Group(tuple(folders), version), ""
 
 
+def _share_cpu(folder: Path) -> None:
+    """Give the group the sandboxes' one CPU weight (see the module docstring)."""
+    for name, value in (("cpu.shares", CPU_SHARES), ("cpu.weight", CPU_WEIGHT)):
+        if (folder / name).exists():
+            (folder / name).write_text(str(value))
+
+
 def _enable(parent: Path, home: Path) -> None:
     for folder in (parent, home):
-        try:
-            (folder / "cgroup.subtree_control").write_text("+memory +pids")
-        except OSError:
-            pass
+        for controllers in ("+memory +pids +cpu", "+memory +pids"):   # cpu where delegated
+            try:
+                (folder / "cgroup.subtree_control").write_text(controllers)
+                break
+            except OSError:
+                continue
 
 
 def clean_stale() -> list[str]:

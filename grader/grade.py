@@ -25,6 +25,7 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -44,7 +45,7 @@ from challenge.submission import (
 )
 from challenge.submit import modules_dir
 from challenge.text import one_line
-from grader import bands, quality, scan
+from grader import bands, evidence, quality, scan
 from grader import hidden as hidden_sets
 from grader.predictions import PredictionsError, read_predictions
 from grader.prepare import prepare_reference
@@ -200,7 +201,12 @@ def _quality_unit(task: TaskRubric, data, checkpoint: Path | None, files: dict, 
         return quality.failed(task, "malformed", str(e)), None
     files[real], files[probe] = checkpoint, probe_dir / probe
     plan = quality.sorter_plan(data, real, probe, rng.getrandbits(32))
-    return Unit("quality:sorter", "sorter", {"jobs": plan.jobs}), plan
+    moved = f"{rng.getrandbits(64):016x}.pt"       # the same model, weights moved a little
+    if not evidence.moved_checkpoint(checkpoint, probe_dir / moved, rng.getrandbits(32)):
+        return Unit("quality:sorter", "sorter", {"jobs": plan.jobs}), plan
+    files[moved] = probe_dir / moved
+    how = evidence.with_moved_job(plan, moved, data.inputs, rng.getrandbits(32))
+    return Unit("quality:sorter", "sorter", {"jobs": how.jobs}), how
 
 
 def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden: bool, data_dir,
@@ -233,12 +239,15 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
     finally:
         shutil.rmtree(probe_dir, ignore_errors=True)
     by_key = {r.key: r for r in run.results}
-    sources = _sources(impl)
+    sources, refusals = _read_sources(impl)
     tasks = {}
     for name, (task, checks, inputs, q, how) in plan.items():
-        results = _check_results(task, checks, inputs, by_key, sources)
+        results = _check_results(task, checks, inputs, by_key, sources, refusals)
         result, examples = (_quality(task, sets[name], by_key[q.key], how) if isinstance(q, Unit)
                             else (q, None))
+        refused = [refusals[part] for part in task.parts if part in refusals]
+        if refused and result is not None:       # a refused module is zero for its part
+            result, examples = quality.failed(task, "refused", refused[0]), None
         if name == "sorter" and result is not None and "sorter_model" in sources:
             calls = scan.sorting_calls(sources["sorter_model"])
             if calls:
@@ -276,23 +285,18 @@ def _probe_seed(seed: int, submission: Path | None, task: str) -> int:
     return int.from_bytes(digest.digest()[:8], "big")
 
 
-def _sources(impl: str) -> dict[str, str]:
-    """The student modules' source text, read here, where none of it ran."""
+def _read_sources(impl: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The student modules' source text, read here, where none of it ran, exactly as Python
+    reads it; and the modules refused, with why (:func:`grader.scan.read_modules`)."""
     folder = Path(impl) if impl not in ("solutions", "challenge") else KIT_ROOT / impl
-    out = {}
-    for name in STUDENT_MODULES:
-        try:
-            out[name] = (folder / f"{name}.py").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-    return out
+    return scan.read_modules(folder, STUDENT_MODULES)
 
 
-def _check_results(task: TaskRubric, checks, inputs, by_key: dict,
-                   sources: dict[str, str]) -> list[CheckResult]:
+def _check_results(task: TaskRubric, checks, inputs, by_key: dict, sources: dict[str, str],
+                   refusals: dict[str, str]) -> list[CheckResult]:
     weight = sum(c.points for c in checks) or 1.0
-    kernels = scan.recurrent_kernels(sources["lstm_cell"]) if "lstm_cell" in sources and \
-        any(c.part == "lstm_cell" for c in checks) else []
+    broken = {part: rule.scan(sources[part]) for part, rule in SOURCE_RULES.items()
+              if part in sources and any(c.part == part for c in checks)}
     out = []
     for check, data in zip(checks, inputs):
         unit = by_key[f"check:{check.key}"]
@@ -303,12 +307,14 @@ def _check_results(task: TaskRubric, checks, inputs, by_key: dict,
         else:
             outcome = RunOutcome(status="error", message=f"{unit.status}: {unit.reason}")
         verdict = judge(check, data, outcome)
-        if kernels and check.part == "lstm_cell" and check.name in KERNEL_RULE_CHECKS:
+        rule = SOURCE_RULES.get(check.part)
+        if check.part in refusals:
+            verdict.passed, verdict.status, verdict.message = False, "failed", refusals[check.part]
+        elif broken.get(check.part) and check.name in rule.checks:
             verdict.passed, verdict.status = False, "failed"
-            verdict.message = (f"your lstm_cell.py uses torch's recurrent kernels or code the "
-                               f"grader cannot read ({'; '.join(kernels[:3])}); this part asks "
-                               f"for the gate equations written out with matrix products, "
-                               f"torch.sigmoid and torch.tanh")
+            verdict.message = (f"your {check.part}.py uses {rule.what} or code the grader cannot "
+                               f"read ({'; '.join(broken[check.part][:3])}); this part asks for "
+                               f"{rule.asks}")
         verdict.message = one_line(verdict.message, 600)
         scale = task.checks * check.points / weight
         verdict.max_points = round(scale, 6)
@@ -322,6 +328,31 @@ def _check_results(task: TaskRubric, checks, inputs, by_key: dict,
 #: The lstm_cell checks that forbid torch's own recurrent kernels (every one but "parameters").
 KERNEL_RULE_CHECKS = ("forward_matches_torch", "default_state_and_unbatched",
                       "gradients_match_torch", "unrolled_matches_torch_lstm", "from_scratch")
+#: The bptt checks that forbid autograd: every one that a gradient decides.
+AUTOGRAD_RULE_CHECKS = ("gradient_dV", "gradient_dc", "gradient_dW", "gradient_dU", "gradient_db",
+                        "training_reduces_loss")
+
+
+class SourceRule(NamedTuple):
+    """A part's from-scratch rule: the checks it decides, the scan of the part's source that
+    finds what breaks it, what that is, and what the part asks for instead."""
+
+    checks: tuple[str, ...]
+    scan: Callable[[str], list[str]]
+    what: str
+    asks: str
+
+
+SOURCE_RULES = {
+    "lstm_cell": SourceRule(KERNEL_RULE_CHECKS, scan.recurrent_kernels,
+                            "torch's recurrent kernels",
+                            "the gate equations written out with matrix products, "
+                            "torch.sigmoid and torch.tanh"),
+    "bptt": SourceRule(AUTOGRAD_RULE_CHECKS, scan.autograd_calls,
+                       "autograd (or torch's recurrent kernels)",
+                       "the gradients written out, step by step backwards through time, with "
+                       "NumPy"),
+}
 
 
 def _quality(task: TaskRubric, data, unit: UnitResult, how) -> tuple[QualityResult, dict | None]:
@@ -334,9 +365,11 @@ def _quality(task: TaskRubric, data, unit: UnitResult, how) -> tuple[QualityResu
         if task.name == "spam":
             scores, threshold = quality.spam_scores(reply["output"], len(data.ids))
             return quality.spam_quality(task, data, scores, threshold)
-        rows, random_rows, review = quality.sorter_outputs(reply["output"], data, how)
-        result, examples = quality.sorter_quality(task, data, rows, random_rows, how.probe_set)
-        result.review.extend(review)
+        output, moved = evidence.split(reply["output"], how)
+        plan = how.plan if isinstance(how, evidence.Perturbed) else how
+        rows, random_rows, review = quality.sorter_outputs(output, data, plan)
+        result, examples = quality.sorter_quality(task, data, rows, random_rows, plan.probe_set)
+        result.review.extend(review + evidence.review(data, rows, how, moved))
         return result, examples
     except quality.Malformed as e:
         return quality.failed(task, e.status, one_line(str(e), 600)), None

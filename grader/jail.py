@@ -12,6 +12,11 @@ and any file not named here, so that a new file in the kit stays hidden.
 Fresh user, mount, PID, IPC, UTS, network and cgroup namespaces; every capability dropped;
 ``no_new_privs``; uid and gid 65534; a new session; killed with its parent; ``/proc/sys``
 read-only; a minimal ``/dev``; no further user namespaces inside.
+
+Nothing of the host's environment: the child starts with only the variables the grader names
+(``--clearenv``), and it is process 1 of its PID namespace (``--as-pid-1``), so no bubblewrap
+process shows in its ``/proc``: ``/proc/1/environ`` and ``/proc/1/cmdline`` are the child's own,
+not the grader's PATH or the bind list of host paths.
 """
 
 from __future__ import annotations
@@ -79,8 +84,8 @@ def kit_files(impl: str) -> list[Path]:
 
 def command(*, stage: Path, impl: str, work_mb: int, argv: list[str], env: dict) -> list[str]:
     """The ``bwrap`` command line that runs ``argv`` in the sandbox."""
-    args = [bwrap_path() or "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
-            "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+    args = [bwrap_path() or "bwrap", "--as-pid-1", "--unshare-all", "--unshare-user",
+            "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--uid", str(UID), "--gid", str(UID), "--hostname", "sandbox"]
     for path in _SYSTEM:
         if os.path.islink(path):
@@ -145,6 +150,9 @@ def _try() -> str:
         return f"bubblewrap could not start ({e})"
     if done.returncode != 0:
         text = done.stderr.decode(errors="replace").strip().splitlines()
+        if text and "--as-pid-1" in text[-1]:
+            return (f"this bubblewrap is too old ({text[-1]}); the grader needs one that knows "
+                    f"--as-pid-1 (bubblewrap 0.8 has it): update the `bwrap` package")
         return (f"bubblewrap could not make the sandbox ({text[-1] if text else done.returncode}"
                 f"); it needs unprivileged user namespaces or root")
     return ""

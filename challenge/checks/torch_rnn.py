@@ -2,6 +2,11 @@
 aten operators they run, whatever Python name reached them: torch.nn.LSTMCell, torch.lstm_cell,
 an alias of torch._VF.lstm_cell saved at import, torch.ops.aten or a helper thread all end in the
 same dispatcher operator, and torch's profiler records every operator the dispatcher runs.
+
+The watch keeps no state that student code can reach: the table of operators is read-only, and
+:func:`watch_torch_rnn` holds its own copy of it (and of what it calls), bound when this module
+is imported, so clearing or replacing ``FORBIDDEN`` (or ``profile``) from student code changes
+nothing. It stays a hint: the grader's verdict rests on its scan of the source.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Iterator
 
 from torch._C._profiler import _ExperimentalConfig
@@ -16,7 +22,7 @@ from torch.autograd.profiler import profile, record_function
 
 #: Operator -> what a student reads; torch.nn.LSTMCell, torch.lstm_cell and torch._VF.lstm_cell
 #: all run aten::lstm_cell, torch.nn.LSTM runs aten::lstm, and so on.
-FORBIDDEN = {
+FORBIDDEN = MappingProxyType({
     "aten::lstm_cell": "torch's LSTM cell (aten::lstm_cell: torch.nn.LSTMCell, torch.lstm_cell)",
     "aten::lstm": "torch's LSTM layer (aten::lstm: torch.nn.LSTM, torch.lstm)",
     "aten::_thnn_fused_lstm_cell": "torch's fused LSTM cell (aten::_thnn_fused_lstm_cell)",
@@ -35,7 +41,7 @@ FORBIDDEN = {
     "aten::_cudnn_rnn": "torch's cuDNN RNN kernel (aten::_cudnn_rnn)",
     "aten::miopen_rnn": "torch's MIOpen RNN kernel (aten::miopen_rnn)",
     "aten::mkldnn_rnn_layer": "torch's oneDNN RNN kernel (aten::mkldnn_rnn_layer)",
-}
+})
 _END = "challenge::watch_end"
 
 
@@ -63,18 +69,21 @@ def _all_threads() -> _ExperimentalConfig:
 
 
 @contextlib.contextmanager
-def watch_torch_rnn() -> Iterator[Watch]:
+def watch_torch_rnn(*, _bound=(tuple(FORBIDDEN.items()), _END, profile, record_function,
+                               _all_threads, Watch)) -> Iterator[Watch]:
     """Record the operators the block runs, on every thread; the yielded :class:`Watch` is filled
-    in when the block ends normally."""
+    in when the block ends normally. (``_bound``: what it uses, fixed at import; never pass it.)"""
+    table, end, profile_, record, all_threads, make_watch = _bound
+    forbidden = dict(table)
     # kineto reads its log level once, when the first profiler starts; its default prints two
     # "profiler_start/stop" lines per use into the student's log
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")
-    watch = Watch()
-    prof = profile(experimental_config=_all_threads())
+    watch = make_watch()
+    prof = profile_(experimental_config=all_threads())
     with prof:
         yield watch
-        with record_function(_END):   # missing from the events if the recording was cut off
+        with record(end):   # missing from the events if the recording was cut off
             pass
     names = [e.name for e in (prof.function_events or [])]
-    watch.blind = _END not in names
-    watch.kernels = list(dict.fromkeys(FORBIDDEN[n] for n in names if n in FORBIDDEN))
+    watch.blind = end not in names
+    watch.kernels = list(dict.fromkeys(forbidden[n] for n in names if n in forbidden))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 import unicodedata
 
 from challenge.errors import ChallengeError
@@ -108,6 +109,10 @@ _LOOKALIKES = str.maketrans("АВЕЅІЈКМНОРСТУХԚԜӀаеѕіјор�
                             "ABESIJKMHOPCTYXQWIaesijopcyxdhqwlABEZHIKMNOPTYXaopiuvxk")
 
 
+# ASCII punctuation, dropped from a skeleton: a dot, a dash or an underscore is easily missed
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
 def _scripts(name: str) -> set[str]:
     """The scripts of the letters of ``name`` (the first word of each letter's Unicode name)."""
     return {unicodedata.name(c, "UNKNOWN").split()[0] for c in name if c.isalpha()}
@@ -120,10 +125,12 @@ def name_skeletons(name: str) -> frozenset[str]:
     like ``l`` in many fonts and is ``i`` by case, and the digit ``1`` passes for ``l`` or for
     a capital ``I``, so a name has one skeleton for each reading of those. Two students who
     share a skeleton (``alice``, ``Alice``, ``a1ice``, ``aIice``, ``AL1CE``, an all-Cyrillic
-    ``аlісе``) cannot be told apart on the board. Accents are not folded: ``jose`` and ``josé``
-    stay two names."""
-    latin = unicodedata.normalize("NFKC", name).translate(_LOOKALIKES).replace("0", "o")
-    latin = latin.replace("rn", "m").replace("vv", "w")          # drawn alike in many fonts
+    ``аlісе``) cannot be told apart on the board. ASCII punctuation is dropped, as a reader
+    skips it (``al-ice``, ``alice.``, ``b.o.b``, ``bob_``, ``rn.allory``), unless the name is
+    nothing else. Accents are not folded: ``jose`` and ``josé`` stay two names."""
+    latin = unicodedata.normalize("NFKC", name).translate(_LOOKALIKES)
+    latin = latin.translate(_PUNCTUATION) or latin   # "al-ice", "b.o.b", "bob_" read as letters
+    latin = latin.replace("0", "o").replace("rn", "m").replace("vv", "w")   # drawn alike
     return frozenset(latin.replace("I", capital_i).replace("1", one).casefold()
                      for capital_i in "il" for one in "il")
 
@@ -159,3 +166,40 @@ def student_from_filename(path) -> str:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     return student_id(name.split("__", 1)[0] if not name.startswith("__") else name)
+
+
+def is_plain(name: str) -> bool:
+    """Whether ``name`` is made of ASCII letters alone (``alice``, ``bob``): no digit drawn
+    like a letter, no punctuation, no other script, so when it shares a skeleton with a name
+    that is not plain, that other name imitates it. (``arnold`` and ``amold`` are both plain:
+    neither imitates the other.)"""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return folded.isascii() and folded.isalpha()
+
+
+def imitators(names) -> dict[str, str]:
+    """Among ``names`` (new in one batch), each name that looks like another of them, with the
+    reason. A look-alike of a plain name (:func:`is_plain`: ``a1ice``, ``alice.`` beside
+    ``alice``) is held back alone and the plain name is graded; two look-alikes with no plain
+    name between them (``a1ice`` and ``al1ce``) are both held back, since nothing says which one
+    is the real student."""
+    names = set(names)
+    out: dict[str, str] = {}
+    for name in sorted(names):
+        others = {o for o in names - {name} if name_skeletons(o) & name_skeletons(name)}
+        if not others:
+            continue
+        plain = sorted(o for o in others if is_plain(o))
+        if is_plain(name) and not plain:
+            continue                                  # the others imitate this one
+        if plain and not is_plain(name):
+            out[name] = (f"student name {name!r} looks like {plain[0]!r}, also in this batch, "
+                         f"so it is held back and {plain[0]!r} is graded; if it is the same "
+                         f"student, name the file {plain[0]!r}, else choose a name that cannot "
+                         f"be mistaken for it")
+        else:
+            other = sorted(others)[0]
+            out[name] = (f"student name {name!r} looks like {other!r}, also in this batch, so "
+                         f"neither is graded; rename one of the two files (to the same name if "
+                         f"they are one student)")
+    return out

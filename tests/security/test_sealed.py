@@ -121,7 +121,8 @@ os.fork()
     report = _grade(env, tmp_path, attack)
     checks = _lstm(report)
     assert all(not c.passed for c in checks.values())
-    assert all("refuses starting processes" in c.message for c in checks.values())
+    # the child refused the fork; the parent's scan refuses the import of grader.child itself
+    assert all("your lstm_cell.py imports the grader" in c.message for c in checks.values())
     assert report.tasks["foundations"].points > 0       # bptt untouched
 
 
