@@ -103,12 +103,15 @@ def mixed_grade(path: str, **kwargs):
 async def upload_all(url: str, uploads: list[tuple[str, str, bytes]], *, seconds: float = 120.0,
                      connections: int = 64) -> list[tuple[int, float, dict]]:
     """Send every ``(token, file name, bytes)`` at once (at most ``connections`` open);
-    ``(status, seconds, body)`` of each, in order."""
+    ``(status, seconds, body)`` of each, in order. Each upload opens its own connection: a
+    pooled one can be closed by the server's keep-alive timer just as it is reused, which
+    httpx reports as a ReadError and never retries for a POST (a race of the client's pool,
+    not of the server under test)."""
     import asyncio
 
     import httpx
 
-    limits = httpx.Limits(max_connections=connections)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=seconds) as client:
         async def one(token, name, content):
             start = time.perf_counter()
