@@ -11,7 +11,13 @@ split, scored on its hidden test part; prints one JSON object.
 instead of the split on disk, split the corpus once per seed (in a temporary data folder, so
 the one on disk is untouched), train and score every model on each split with that seed, and
 report each run and, per model, the mean, standard deviation, min and max of every figure, so
-a claim such as "the LSTM beats the baselines" rests on several splits, not one.
+a claim such as "the LSTM beats the baselines" rests on several splits, not one: ``comparison``
+holds each model's per-seed F1 (a list, seed order) with its sample sd, the paired difference
+of the LSTM against each baseline with its standard error, and ``verdicts``, one line per
+baseline: "ahead beyond noise" (difference > 2 SE), "tie" or "behind" (< -2 SE), also printed
+on stderr (bench/compare.py). ``tfidf_wordchar_lr`` is a stronger linear baseline: word 1-2
+and char 2-5 grams, LogisticRegression with C and the threshold chosen on dev
+(bench/linear.py).
 
 ``--lstm`` changes one setting of the reference run (repeatable), e.g. ``--lstm max_length=600
 --lstm threads=2 --lstm hidden_size=64``: a field of SpamDataConfig (max_length, vocab_size,
@@ -41,8 +47,11 @@ import tempfile
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-MODELS = ("lstm", "tfidf_logreg", "tfidf_cnb")
+from compare import compare  # noqa: E402  (bench/compare.py, beside this file)
+
+MODELS = ("lstm", "tfidf_logreg", "tfidf_cnb", "tfidf_wordchar_lr")
 KEYS = ("accuracy", "precision", "recall", "f1", "roc_auc", "threshold")
 
 
@@ -135,8 +144,13 @@ def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | 
         extra = {"epochs": round(run.epochs, 2), "steps": run.steps, "stopped": run.stopped,
                  "dev_f1": round(run.metrics["f1"], 4)}
     else:
-        model = TfidfBaseline(name.split("_")[1], random_state=train_seed)
+        if name == "tfidf_wordchar_lr":
+            from linear import WordCharBaseline     # bench/linear.py
+            model = WordCharBaseline(random_state=train_seed)
+        else:
+            model = TfidfBaseline(name.split("_")[1], random_state=train_seed)
         model.fit(*train, *dev)
+        extra = {"C": model.C_} if hasattr(model, "C_") else {}
         seconds = time.perf_counter() - start
         predict, threshold = (lambda texts: model.predict_proba(texts)[:, 1]), model.threshold_
     metrics = binary_metrics(test_labels, predict(test_texts), threshold).to_dict()
@@ -176,24 +190,31 @@ def _gap(models: dict) -> float | None:
 
 
 def spread(values: list[float]) -> dict:
-    """Mean, population standard deviation, min and max of ``values``, rounded to 4 places."""
+    """Mean, sample standard deviation (ddof=1; None for one value), min and max of
+    ``values``, rounded to 4 places."""
     import statistics
 
     return {"mean": round(statistics.fmean(values), 4),
-            "std": round(statistics.pstdev(values), 4),
+            "sd": round(statistics.stdev(values), 4) if len(values) > 1 else None,
             "min": min(values), "max": max(values)}
 
 
 def summarise(runs: dict[int, dict]) -> dict:
-    """Per model, the spread over seeds of each test figure; and the LSTM's mean F1 less the
-    best baseline's mean F1 (the claim that the reference beats the baselines, over seeds)."""
+    """Per model, the spread over seeds of each test figure; the LSTM's mean F1 less the best
+    baseline's mean F1; and the comparison as it should be read (bench/compare.py): per-seed
+    F1 lists, sample sd, the paired difference against each baseline with its standard error,
+    and one verdict line per baseline."""
     names = list(next(iter(runs.values())))
     summary = {name: {k: spread([runs[s][name][k] for s in runs]) for k in KEYS if k != "threshold"}
                for name in names}
     baselines = [summary[n]["f1"]["mean"] for n in names if n != "lstm"]
     gap = (round(summary["lstm"]["f1"]["mean"] - max(baselines), 4)
            if "lstm" in summary and baselines else None)
-    return {"summary": summary, "lstm_mean_f1_minus_best_baseline_mean": gap}
+    comparison = compare(runs, reference="lstm", key="f1")
+    for verdict_line in comparison.get("verdicts", []):
+        print(f"bench/spam.py: {verdict_line}", file=sys.stderr, flush=True)
+    return {"summary": summary, "lstm_mean_f1_minus_best_baseline_mean": gap,
+            "comparison": comparison, "verdicts": comparison.get("verdicts", [])}
 
 
 def _seeded_runs(chosen: list[str], seeds: list[int], data_dir: str, corpus: str, args) -> dict:

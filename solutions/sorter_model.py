@@ -238,35 +238,66 @@ class Sorter(nn.Module):
         # BEGIN SOLUTION
         # HINT: loop over steps with the decoder on (B, 1) inputs, carrying (h, c); keep a
         # HINT: `finished` mask; force <eos> when a row reaches its cap; stop when all finished.
+        # Speed (bench/sorter.py): the decoder runs as one LSTM cell on the rows still going,
+        # each step's input projection read from a table of every token's, and a finished row
+        # leaves the batch, so a step costs what its live rows cost. Rows are decoded longest
+        # first (a pointer row ends at its length), so the live rows are mostly a prefix: a
+        # slice, not a copy. The output goes back to the caller's order at the end.
         B, S = src.shape
         lengths = src_lengths.to(src.device)
         cap = lengths.clone() if max_len is None else torch.full_like(lengths, max(int(max_len), 0))
         steps = int(cap.max()) + 1 if B else 1
-        enc, state = self.encode(src, lengths)
+        order = lengths.argsort(descending=True, stable=True)  # (B,); cap is one value or lengths
+        src, lengths, cap = src[order], lengths[order], cap[order]
+
+        def cell(x_gates, h, c, lstm):  # one LSTM step; x_gates: input projection + biases
+            i, f, g, o = torch.addmm(x_gates, h, lstm.weight_hh_l0.t()).chunk(4, dim=1)
+            c = f.sigmoid() * c + i.sigmoid() * g.tanh()  # (b, H)
+            return o.sigmoid() * c.tanh(), c  # (b, H) each
+
+        def table(lstm):  # (V, 4H): every token's embedding through the input weights
+            return F.linear(self.embed.weight, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
+
+        # the encoder, as encode() computes it: longest rows first, row r reads while t < length
+        e_table, H = table(self.encoder), self.config.hidden_size
+        enc = e_table.new_zeros(B, S, H)  # (B, S, H); zeros after each row's end
+        h, c = e_table.new_zeros(B, H), e_table.new_zeros(B, H)
+        for t in range(S):
+            n = int((lengths > t).sum())  # rows 0..n-1 still reading
+            h[:n], c[:n] = cell(e_table[src[:n, t]], h[:n], c[:n], self.encoder)
+            enc[:n, t] = h[:n]
+        pointer = self.config.arch == "pointer"
         valid = src != PAD_ID  # (B, S)
-        if self.config.arch == "pointer":
-            keys = self._keys(src, enc)  # (B, S, H)
-            used = ~valid  # (B, S)
+        keys = self._keys(src, enc) if pointer else enc  # (B, S, H)
+        used = ~valid  # (B, S): pointer only
+        d_table = table(self.decoder)  # (V, 4H)
         out = torch.full((B, steps), PAD_ID, dtype=torch.long, device=src.device)
         token = torch.full((B,), SOS_ID, dtype=torch.long, device=src.device)
-        finished = torch.zeros(B, dtype=torch.bool, device=src.device)
+        rows = torch.arange(B, device=src.device)  # the rows still decoding
         for t in range(steps):
-            dec, state = self.decoder(self.embed(token)[:, None, :], state)  # (B, 1, H)
-            if self.config.arch == "pointer":
-                u = self._pointer_scores(dec, keys)[:, 0].masked_fill(used, float("-inf"))
-                pos = u.argmax(dim=-1)  # (B,): the best unused position
-                at_end = used.all(dim=-1)  # (B,): nothing left to point at: <eos>
+            h, c = cell(d_table[token], h, c, self.decoder)  # (b, H) each
+            if pointer:
+                u = self._pointer_scores(h[:, None], keys)[:, 0].masked_fill(used, float("-inf"))
+                pos = u.argmax(dim=-1)  # (b,): the best unused position
+                at_end = used.all(dim=-1)  # (b,): nothing left to point at: <eos>
                 token = torch.where(at_end, EOS_ID, src.gather(1, pos[:, None])[:, 0])
-                used = used | (F.one_hot(pos, S).bool() & ~at_end[:, None])  # (B, S)
+                used = used | (F.one_hot(pos, S).bool() & ~at_end[:, None])  # (b, S)
             else:
-                logits = (self.out(dec) if self.config.arch == "seq2seq"
-                          else self._attend(dec, enc, valid))[:, 0]  # (B, V)
+                logits = (self.out(h) if self.config.arch == "seq2seq"
+                          else self._attend(h[:, None], keys, valid)[:, 0])  # (b, V)
                 logits[:, :EOS_ID] = float("-inf")  # never <pad>, <unk> or <sos>
-                token = logits.argmax(dim=-1)  # (B,)
+                token = logits.argmax(dim=-1)  # (b,)
             token = torch.where(cap <= t, EOS_ID, token)
-            out[:, t] = token.masked_fill(finished, PAD_ID)
-            finished |= token == EOS_ID
-            if bool(finished.all()):
-                return out[:, :t + 1]
-        return out
+            out[rows, t] = token
+            going = token != EOS_ID  # (b,)
+            live = int(going.sum())
+            if live < len(going):
+                if live == 0:
+                    break
+                keep = slice(live) if bool(going[:live].all()) else going.nonzero()[:, 0]
+                rows, token, h, c, cap = rows[keep], token[keep], h[keep], c[keep], cap[keep]
+                src, keys, valid, used = src[keep], keys[keep], valid[keep], used[keep]
+        result = torch.empty_like(out[:, :t + 1])
+        result[order] = out[:, :t + 1]
+        return result
         # END SOLUTION

@@ -8,6 +8,7 @@ import json
 import click
 
 from challenge.cli.trace import DEVICE, TRACEBACK, full_trace
+from challenge.cli.train_threads import THREADS, choose_threads
 from challenge.tasks.config import (  # noqa: F401 (torch-free)
     EMBEDDING_INITS,
     PRECISIONS,
@@ -57,16 +58,18 @@ SCHEME_HELP = ("Which split the model must be trained on: random or temporal. Th
               help="Adversarial training on the embeddings: each step also fits every message "
                    "with its embedded tokens pushed EPS (L2 norm, whole message) the way that "
                    f"raises its loss most; 0 turns it off [default: {_DEFAULT.adversarial:g}].")
+@THREADS
 @DEVICE
 @TRACEBACK
 @click.option("--json", "as_json", is_flag=True,
-              help="Print the run (dev metrics, checkpoint path) as one JSON object.")
+              help="Print the run (dev metrics, checkpoint path, threads) as one JSON object.")
 def spam(minutes: float, out: str | None, data_dir: str | None, as_json: bool, device: str,
-         show_traceback: bool, **settings: object) -> None:
+         show_traceback: bool, threads: int | None, **settings: object) -> None:
     """Train the spam classifier on the train split, select it on dev, save a checkpoint.
 
     Prints the dev metrics at the decision threshold chosen on dev (stored in the checkpoint).
     """
+    choice = choose_threads(threads, cap=_DEFAULT.loop.threads)   # before torch loads
     from challenge.progress import enabled as progress_enabled
     from challenge.tasks.config import override
     from challenge.tasks.spam import train_spam
@@ -76,14 +79,16 @@ def spam(minutes: float, out: str | None, data_dir: str | None, as_json: bool, d
     if progress_enabled():   # with the progress bar, on stderr; CHALLENGE_QUIET=1 silences both
         click.echo(f"train spam: {budget}; it stops sooner when dev stops improving, and keeps "
                    f"the weights best on dev", err=True)
+        click.echo(f"train spam: {choice.summary()}", err=True)
     # --impl, --corpus, --scheme, --epochs, --seed, --precision, --embedding-init,
     # --adversarial: fields of SpamTraining, changed only where given
     given = {name: value for name, value in settings.items() if value is not None}
     with full_trace(show_traceback):
-        config = override(SpamTraining(), minutes=minutes or None,
+        config = override(SpamTraining(), minutes=minutes or None, threads=choice.threads,
                           **{k: v for k, v in given.items() if v is not None})
         run = train_spam(config, out=out, data_dir=data_dir, device=device)
-    click.echo(json.dumps(run.to_dict()) if as_json else run.summary())
+    click.echo(json.dumps({**run.to_dict(), "threads": choice.to_dict()}) if as_json
+               else run.summary())
 
 
 @click.group("baseline")
