@@ -82,6 +82,17 @@ def prepare(db: str | Path | None = None, roster: str | Path | None = None) -> P
     return Prepared(queue, tokens, folder, released, csv_path, instructor)
 
 
+def uploads_folder(db: str | Path) -> Path:
+    """The folder where the server on leaderboard file ``db`` keeps its uploads (each named
+    ``STUDENT__ID.zip|csv``, the uploader's id first)."""
+    db = Path(db)
+    folder = db.parent / "serve" / "uploads"
+    if not db.is_file() or not folder.is_dir():
+        raise ChallengeError(f"no uploads of a live server beside {db}: pass the --db that "
+                             f"`challenge serve` uses")
+    return folder
+
+
 def default_grade_kwargs(db: Path, uploads: Path, rubric=None, data_dir=None) -> dict:
     """What :func:`grader.batch.grade_hidden` needs. The store and the uploads need no hiding:
     the sandbox shows the student's code an allow list that names neither."""

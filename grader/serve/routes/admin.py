@@ -44,7 +44,8 @@ def admin_page(student: str = "", state_is: str = Query("", alias="state"), page
                       counts=queue.counts_by_state(), csrf=state.csrf_for(caller),
                       status=state.status(), revealed=queue.setting("revealed") == "1",
                       students=len(state.tokens.students()),
-                      deadline=deadline_view(state.config.deadline))
+                      deadline=deadline_view(state.config.deadline),
+                      identical=state.review.notes())
 
 
 @views.get("/jobs.csv")
