@@ -346,15 +346,19 @@ class JobQueue:
             found = dict(con.execute("SELECT state, count(*) FROM serve_jobs GROUP BY state"))
         return {s: found.get(s, 0) for s in STATES}
 
-    def regrade_all(self) -> int:
-        """Queue every distinct upload again (say after a rubric change); these never count
-        against a daily limit. Uploads already waiting are not queued twice."""
+    def regrade_all(self, student: str | None = None) -> int:
+        """Queue every distinct upload again (say after a rubric change), or ``student``'s
+        alone; these never count against a daily limit. Uploads already waiting are not
+        queued twice. Each regrade is a new job pointing at the one it regrades: the old
+        grade stays for the instructor, the board takes the newest."""
+        one = " WHERE student=?" if student is not None else ""
+        args = (student,) if student is not None else ()
         with self.transaction(immediate=True) as con:
             waiting = {(r[0], r[1]) for r in con.execute(
                 "SELECT student, sha256 FROM serve_jobs WHERE state IN ('queued','running')")}
             latest = con.execute(
-                "SELECT student, sha256, max(id) AS id, filename, stored FROM serve_jobs "
-                "GROUP BY student, sha256 ORDER BY id").fetchall()
+                "SELECT student, sha256, max(id) AS id, filename, stored FROM serve_jobs"
+                + one + " GROUP BY student, sha256 ORDER BY id", args).fetchall()
             n = 0
             for r in latest:
                 if (r["student"], r["sha256"]) in waiting:
