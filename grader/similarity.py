@@ -15,6 +15,7 @@ pairs as HTML (matched lines side by side) and CSV. Evidence for a person, never
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import keyword
@@ -24,6 +25,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from challenge.errors import ChallengeError
 from challenge.impl import STUDENT_MODULES
@@ -236,9 +238,9 @@ def _ranges(fp: Fingerprints | None, hashes: set[int]) -> tuple[tuple[int, int],
 
 def identical_modules(paths: list[Path]) -> list[str]:
     """For the folder grade's review: students whose zips hold a byte-identical module that
-    is not the untouched stub (a stub is identical for everyone and proves nothing)."""
-    seen: dict[tuple[str, str], set[str]] = {}
-    stubs: dict[str, set[str]] = {}
+    is not the untouched stub (a stub is identical for everyone and proves nothing); each
+    student is named by the file's name."""
+    found = []
     for path in paths:
         if path.suffix.lower() != ".zip":
             continue
@@ -246,18 +248,35 @@ def identical_modules(paths: list[Path]) -> list[str]:
             student = student_from_filename(path)
         except ChallengeError:
             continue
-        for part, source in read_modules(path).items():
-            if part not in stubs:
-                stubs[part] = _stub_hashes(part)
-            digest = hashlib.sha256(source.encode()).hexdigest()
-            if digest not in stubs[part]:
-                seen.setdefault((part, digest), set()).add(student)
+        found.append((student, module_digests(path)))
+    return identical_notes(found)
+
+
+def module_digests(path: Path) -> dict[str, str]:
+    """The sha256 of each student module in the zip at ``path`` that is not the untouched
+    stub ({} for a zip that cannot be read: no evidence of anything)."""
+    out = {}
+    for part, source in read_modules(path).items():
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        if digest not in _stub_hashes(part):
+            out[part] = digest
+    return out
+
+
+def identical_notes(found: Iterable[tuple[str, dict[str, str]]]) -> list[str]:
+    """One note per module that two or more students share byte for byte, from each
+    student's :func:`module_digests` (a student may come with several files)."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for student, digests in found:
+        for part, digest in digests.items():
+            seen.setdefault((part, digest), set()).add(student)
     return [f"{', '.join(sorted(who))}: byte-identical modules/{part}.py (evidence for you to "
             f"judge: `challenge similarity` ranks near copies too)"
             for (part, _), who in sorted(seen.items()) if len(who) > 1]
 
 
-def _stub_hashes(part: str) -> set[str]:
+@functools.lru_cache(maxsize=None)
+def _stub_hashes(part: str) -> frozenset[str]:
     from grader.stubs import generate_stub, repo_root
 
     root = repo_root()
@@ -269,4 +288,4 @@ def _stub_hashes(part: str) -> set[str]:
     if reference.is_file():
         stub = generate_stub(reference.read_text(encoding="utf-8"), str(reference))
         out.add(hashlib.sha256(stub.encode()).hexdigest())
-    return out
+    return frozenset(out)

@@ -76,19 +76,31 @@ def feedback(out, db, roster, private, as_json) -> None:
 
 
 @click.command()
-@click.argument("subs", type=click.Path(file_okay=False))
+@click.argument("subs", required=False, type=click.Path(file_okay=False))
+@click.option("--db", type=click.Path(dir_okay=False), default=None,
+              help="Compare the uploads a live server (`challenge serve --db DB`) stored, "
+                   "instead of a folder SUBS.")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Folder for similarity.html and similarity.csv (default: "
                    "<data folder>/similarity).")
 @_JSON
-def similarity(subs, out, as_json) -> None:
-    """Compare every pair of students' code submissions in SUBS, part by part (winnowed
-    fingerprints, the given stubs left out), and write a ranked HTML report and a CSV.
+def similarity(subs, db, out, as_json) -> None:
+    """Compare every pair of students' code submissions in SUBS (or the live server's stored
+    uploads, --db), part by part (winnowed fingerprints, the given stubs left out), and write
+    a ranked HTML report and a CSV.
 
     Evidence for you to read and judge, never a grade: nothing on the board changes.
     """
+    from challenge.errors import ChallengeError
     from grader.similarity_report import similarity as run
 
+    if (subs is None) == (db is None):
+        raise ChallengeError("give either a folder of submissions (SUBS) or the live server's "
+                             "--db, not both and not neither")
+    if db is not None:
+        from grader.serve.server import uploads_folder
+
+        subs = uploads_folder(db)
     result = run(subs, out=out)
     click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
 

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grader.serve.boards import BoardCache
 from grader.serve.queue import JobQueue
+from grader.serve.review import IdenticalReview
 from grader.serve.routes import admin, session, student_api, student_pages
 from grader.serve.routes.deps import CrossSiteRefused, ServeState, same_origin
 from grader.serve.tokens import Tokens
@@ -74,7 +75,8 @@ def serve_state(queue: JobQueue, tokens: Tokens, config: ServeConfig, status) ->
                       rate=RateWindow(config.requests_per_minute),
                       login_rate=RateWindow(config.login_failures_per_minute),
                       desk=UploadDesk(queue, config),
-                      boards=BoardCache(queue.path, config.board_cache_s))
+                      boards=BoardCache(queue.path, config.board_cache_s),
+                      review=IdenticalReview(queue, config.uploads))
 
 
 def refusal(request: Request, status: int, message: str,

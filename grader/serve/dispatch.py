@@ -16,15 +16,36 @@ import time
 import uuid
 from pathlib import Path
 
+from challenge.rubric import LatePolicy
+from grader.board.late import apply_late
 from grader.board.leaderboard import Leaderboard
 from grader.engines.base import Engine, Outcome, record_result
 from grader.serve.queue import Job, JobQueue
 
 
 def record(db: Path, report: dict, job: Job) -> int:
-    """The leaderboard row of ``job``'s report: stored now, or found when stored before."""
+    """The leaderboard row of ``job``'s report: stored now, or found when stored before. A
+    regrade's report becomes the next attempt of its file's row (the board takes the newest;
+    the instructor still sees the older ones)."""
     with Leaderboard(db) as store:
-        return record_result(store, report, student=job.student, sha256=job.sha256).board_id
+        return record_result(store, report, student=job.student, sha256=job.sha256,
+                             regrade=job.regrade_of is not None).board_id
+
+
+def with_late(queue: JobQueue, report: dict, job: Job, late: LatePolicy | None) -> dict:
+    """``report`` under the rubric's late policy, exactly as a folder grade applies it
+    (:func:`grader.board.late.apply_late`): timed by the server's upload time (a regrade
+    keeps its upload's), with the student's extension from the roster."""
+    if late is None:
+        return report
+    return apply_late(report, late, queue.uploaded_at(job),
+                      queue.extensions().get(job.student, ""))
+
+
+def late_line(note: dict) -> str:
+    """The report's line for its late note: the deadline that applied and any penalty."""
+    penalty = f"; late penalty -{note['penalty']:g} points" if note.get("penalty") else ""
+    return f"Deadline: {note['why']}{penalty}"
 
 
 def headed(summary: str, job: Job, named: str | None) -> str:
@@ -55,9 +76,10 @@ class Dispatcher(threading.Thread):
     """Runs until :meth:`stop`; ``uploads`` is the folder of stored uploads."""
 
     def __init__(self, queue: JobQueue, engine: Engine, uploads: Path, *, lease_s: float = 30.0,
-                 poll_s: float = 0.1):
+                 poll_s: float = 0.1, late: LatePolicy | None = None):
         super().__init__(name="challenge-dispatcher", daemon=True)
         self.queue, self.engine, self.uploads = queue, engine, Path(uploads)
+        self.late = late                     # the rubric's [late] policy, applied on record
         self.owner = f"dispatcher-{uuid.uuid4().hex[:12]}"
         self.lease_s, self.poll_s = lease_s, poll_s
         self.inflight: dict[int, Job] = {}
@@ -127,16 +149,26 @@ class Dispatcher(threading.Thread):
             self.errors.append(f"job {job.id}: {outcome.reason}")
             self.queue.retry(job.id, self.owner, reason=outcome.reason, death=False)
             return
-        report = outcome.result["report"]
-        summary = headed(outcome.result["summary"], job, report.get("student"))
-        try:
+        try:   # a bad extension, a report the store refuses, a full disk: ours, retried
+            report, summary, shown = self.judged(outcome, job)
             board_id = record(self.queue.path, report, job)
-        except Exception as e:   # a report the store refuses, a full disk: ours, retried
+        except Exception as e:
             self.errors.append(f"job {job.id}: not recorded: {type(e).__name__}: {e}")
             self.queue.retry(job.id, self.owner, reason=f"report not recorded: {e}", death=False)
             return
         ok = report.get("status") == "ok"
         self.queue.finish(job.id, self.owner, ok=ok, reason="" if ok else str(report.get("reason", "")),
-                          points=float(outcome.result.get("points", report.get("points", 0.0))),
-                          max_points=float(report.get("max_points", 0.0)), summary=summary,
-                          board_id=board_id)
+                          points=shown, max_points=float(report.get("max_points", 0.0)),
+                          summary=summary, board_id=board_id, late=report.get("late"))
+
+    def judged(self, outcome: Outcome, job: Job) -> tuple[dict, str, float]:
+        """The report as the board records it (the late policy applied), the summary the
+        student reads (headed with their id, the late line last) and the points they see."""
+        report = outcome.result["report"]
+        summary = headed(outcome.result["summary"], job, report.get("student"))
+        shown = float(outcome.result.get("points", report.get("points", 0.0)))
+        report = with_late(self.queue, report, job, self.late)
+        if report.get("late"):
+            shown = round(shown * report["late"]["kept"], 6)
+            summary = summary.rstrip("\n") + "\n" + late_line(report["late"])
+        return report, summary, shown

@@ -12,6 +12,7 @@ its own connection, so the web threads and the dispatcher never share one.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from contextlib import closing, contextmanager
@@ -59,7 +60,8 @@ CREATE TABLE IF NOT EXISTS serve_sessions (
 # columns added after the first release: (name, declaration), added to an older file on open
 _ADDED = (("size", "INTEGER NOT NULL DEFAULT 0"),   # bytes of the upload (the storage quota)
           ("started_at", "REAL"),                     # when its last grade started (the estimate)
-          ("final", "INTEGER NOT NULL DEFAULT 0"))    # 1: its student marked it final
+          ("final", "INTEGER NOT NULL DEFAULT 0"),    # 1: its student marked it final
+          ("late", "TEXT NOT NULL DEFAULT ''"))       # JSON: the deadline that applied, penalty
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,19 @@ class Job:
     size: int = 0
     started_at: float | None = None
     final: int = 0
+    late: str = ""
+
+    @property
+    def late_note(self) -> dict:
+        """The late note its grade was recorded with (:func:`grader.board.late.late_note`
+        and its ``penalty``), or {} without a late policy."""
+        return json.loads(self.late) if self.late else {}
 
     def public(self) -> dict:
         """What the student may see of it (no file names of ours, no lease)."""
         return {k: v for k, v in asdict(self).items()
                 if k in ("id", "filename", "state", "submitted_at", "reason", "points",
-                         "max_points", "regrade_of", "final")}
+                         "max_points", "regrade_of", "final")} | {"late": self.late_note or None}
 
 
 class LimitReached(ChallengeError):
@@ -236,15 +245,40 @@ class JobQueue:
             return state
 
     def finish(self, job_id: int, owner: str, *, ok: bool, reason: str, points: float,
-               max_points: float, summary: str, board_id: int | None) -> bool:
-        """Store the outcome of ``owner``'s job; False (nothing written) when it lost the lease."""
+               max_points: float, summary: str, board_id: int | None,
+               late: dict | None = None) -> bool:
+        """Store the outcome of ``owner``'s job (``late``: its late note, if any); False
+        (nothing written) when it lost the lease."""
         with self.transaction(immediate=True) as con:
             return con.execute(
                 "UPDATE serve_jobs SET state=?, reason=?, points=?, max_points=?, summary=?, "
-                "board_id=?, finished_at=?, lease_owner=NULL, lease_until=NULL "
+                "board_id=?, finished_at=?, late=?, lease_owner=NULL, lease_until=NULL "
                 "WHERE id=? AND state='running' AND lease_owner=?",
                 ("graded" if ok else "failed", reason, points, max_points, summary, board_id,
-                 now_iso(), job_id, owner)).rowcount == 1
+                 now_iso(), json.dumps(late, sort_keys=True) if late else "", job_id,
+                 owner)).rowcount == 1
+
+    def uploaded_at(self, job: Job) -> datetime:
+        """When ``job``'s file was uploaded, as the server timed it: a regrade keeps the time
+        of the upload it regrades (the late policy judges the upload, not the regrade)."""
+        seen, current = set(), job
+        with self.transaction() as con:
+            while current.regrade_of is not None and current.regrade_of not in seen:
+                seen.add(current.regrade_of)
+                row = con.execute("SELECT * FROM serve_jobs WHERE id=?",
+                                  (current.regrade_of,)).fetchone()
+                if row is None:
+                    break
+                current = Job(**dict(row))
+        return datetime.fromisoformat(current.submitted_at)
+
+    def extensions(self) -> dict[str, str]:
+        """Each student's extension (the roster's ``extension`` cell, kept by
+        :meth:`set_extensions`), for the late policy."""
+        return json.loads(self.setting("extensions", "{}"))
+
+    def set_extensions(self, extensions: dict[str, str]) -> None:
+        self.set_setting("extensions", json.dumps(extensions, sort_keys=True))
 
     # --- reading and the instructor's actions ---------------------------------------------
 
@@ -312,15 +346,19 @@ class JobQueue:
             found = dict(con.execute("SELECT state, count(*) FROM serve_jobs GROUP BY state"))
         return {s: found.get(s, 0) for s in STATES}
 
-    def regrade_all(self) -> int:
-        """Queue every distinct upload again (say after a rubric change); these never count
-        against a daily limit. Uploads already waiting are not queued twice."""
+    def regrade_all(self, student: str | None = None) -> int:
+        """Queue every distinct upload again (say after a rubric change), or ``student``'s
+        alone; these never count against a daily limit. Uploads already waiting are not
+        queued twice. Each regrade is a new job pointing at the one it regrades: the old
+        grade stays for the instructor, the board takes the newest."""
+        one = " WHERE student=?" if student is not None else ""
+        args = (student,) if student is not None else ()
         with self.transaction(immediate=True) as con:
             waiting = {(r[0], r[1]) for r in con.execute(
                 "SELECT student, sha256 FROM serve_jobs WHERE state IN ('queued','running')")}
             latest = con.execute(
-                "SELECT student, sha256, max(id) AS id, filename, stored FROM serve_jobs "
-                "GROUP BY student, sha256 ORDER BY id").fetchall()
+                "SELECT student, sha256, max(id) AS id, filename, stored FROM serve_jobs"
+                + one + " GROUP BY student, sha256 ORDER BY id", args).fetchall()
             n = 0
             for r in latest:
                 if (r["student"], r["sha256"]) in waiting:

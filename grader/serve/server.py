@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from challenge.errors import ChallengeError
+from challenge.rubric import load_rubric
 from grader.board.leaderboard import default_db_path
 from grader.board.roster import read_roster
 from grader.serve.queue import JobQueue
@@ -65,8 +66,11 @@ def prepare(db: str | Path | None = None, roster: str | Path | None = None) -> P
     """Open the store and its queue, put back what a killed server left running, and issue the
     tokens the roster's new students (and the instructor) need."""
     db = Path(db) if db is not None else default_db_path()
-    names = read_roster(roster).students if roster is not None else None
+    rows = read_roster(roster) if roster is not None else None
+    names = rows.students if rows is not None else None
     queue = JobQueue(db)
+    if rows is not None:   # kept in the store: a restart without --roster keeps them
+        queue.set_extensions({r.student: r.extension for r in rows if r.extension})
     folder = queue.path.parent / "serve"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     released = queue.release_running()
@@ -76,6 +80,17 @@ def prepare(db: str | Path | None = None, roster: str | Path | None = None) -> P
         raise ChallengeError("no student has a token yet: pass --roster roster.csv (a CSV whose "
                              "header row starts with `student`)")
     return Prepared(queue, tokens, folder, released, csv_path, instructor)
+
+
+def uploads_folder(db: str | Path) -> Path:
+    """The folder where the server on leaderboard file ``db`` keeps its uploads (each named
+    ``STUDENT__ID.zip|csv``, the uploader's id first)."""
+    db = Path(db)
+    folder = db.parent / "serve" / "uploads"
+    if not db.is_file() or not folder.is_dir():
+        raise ChallengeError(f"no uploads of a live server beside {db}: pass the --db that "
+                             f"`challenge serve` uses")
+    return folder
 
 
 def default_grade_kwargs(db: Path, uploads: Path, rubric=None, data_dir=None) -> dict:
@@ -114,7 +129,8 @@ def serve_config(o: ServeOptions, uploads: Path, workers: int) -> ServeConfig:
         raise ChallengeError(f"--quota-mb {o.quota_mb:g} is below --max-upload-mb "
                              f"{o.max_upload_mb:g}: no upload of the largest size could ever "
                              f"be stored; raise --quota-mb")
-    return ServeConfig(uploads=uploads, deadline=parse_deadline(o.deadline),
+    late = load_rubric(o.rubric, data_dir=o.data_dir).late
+    return ServeConfig(uploads=uploads, deadline=parse_deadline(o.deadline), late=late,
                        daily_limit=o.daily_limit, max_upload_bytes=int(o.max_upload_mb * (1 << 20)),
                        quota_bytes=None if o.quota_mb is None else int(o.quota_mb * (1 << 20)),
                        forwarded_allow_ips=o.forwarded_allow_ips, workers=max(1, workers),
@@ -175,7 +191,7 @@ def serve(options: ServeOptions | None = None, *, grade_fn: Callable | None = No
             kwargs = dict(grade_kwargs or {})
         engine = open_engine(Work(grade_fn, kwargs, o.job_seconds), workers=workers, dask=dask)
         config = serve_config(o, uploads, engine.free())
-        dispatcher = Dispatcher(ready.queue, engine, uploads)
+        dispatcher = Dispatcher(ready.queue, engine, uploads, late=config.late)
         app = create_app(ready.queue, ready.tokens, config, status=dispatcher.status)
         _announce(ready, host, port, engine.name, echo)
         dispatcher.start()

@@ -21,10 +21,12 @@ import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
+from challenge.rubric import LatePolicy
+from grader.board.late import deadline_for
 from grader.serve.queue import JobQueue, LimitReached
 from grader.serve.tokens import Identity
 
@@ -49,6 +51,18 @@ class ServeConfig:
     forwarded_allow_ips: str | None = None   # proxies trusted for X-Forwarded-For
     workers: int = 1                     # grading slots, for the queue's estimate
     final_submissions: int = 0           # how many a student may mark final (0: best public)
+    late: LatePolicy | None = None       # the rubric's [late] policy (grader.board.late)
+
+
+def closing_time(config: ServeConfig, student: str, extensions: dict[str, str]) -> datetime | None:
+    """When ``student``'s uploads close: ``--deadline`` for everybody; under a [late] policy
+    also the student's own deadline (the extension's) plus the last day late work is taken,
+    whichever comes first. None: never."""
+    times = [config.deadline] if config.deadline is not None else []
+    if config.late is not None:
+        own = deadline_for(config.late, extensions.get(student, ""))
+        times.append(own.when + timedelta(days=config.late.last_day))
+    return min(times) if times else None
 
 
 class HTTPProblem(Exception):
@@ -101,9 +115,9 @@ class UploadDesk:
         """What refuses any upload of ``ident`` (the instructor's, after the deadline)."""
         if ident.instructor:
             raise HTTPProblem(403, "the instructor's token cannot submit; use a student's")
-        deadline = self.config.deadline
-        if deadline is not None and datetime.now(timezone.utc) >= deadline:
-            raise HTTPProblem(403, f"the deadline ({deadline.isoformat()}) has passed; "
+        closes = closing_time(self.config, ident.student, self.queue.extensions())
+        if closes is not None and datetime.now(timezone.utc) >= closes:
+            raise HTTPProblem(403, f"the deadline ({closes.isoformat()}) has passed; "
                                    f"uploads are closed")
 
     @contextmanager

@@ -8,7 +8,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from grader.board.late import deadline_for
 from grader.serve.queue import Job, JobQueue
+from grader.serve.uploads import ServeConfig, closing_time
 
 # the columns a page leaves out: the file name is long and the student's own; the maximum
 # joins the points ("87.5 / 100")
@@ -80,6 +82,21 @@ def deadline_view(deadline: datetime | None, now: datetime | None = None) -> dic
             "local": utc if zone == "UTC" else f"{deadline:%a %d %b %Y, %H:%M} ({zone})",
             "utc": utc,
             "left": duration((deadline - now).total_seconds())}
+
+
+def own_deadline(config: ServeConfig, student: str, extensions: dict[str, str],
+                 now: datetime | None = None) -> dict | None:
+    """The deadline a page shows ``student`` (:func:`deadline_view`). Under the rubric's [late]
+    policy it is theirs (the course deadline moved by their extension) with why it applies,
+    and the time late uploads close with the penalty a day; else the server's --deadline."""
+    if config.late is None:
+        return deadline_view(config.deadline, now)
+    now = now or datetime.now(timezone.utc)
+    own = deadline_for(config.late, extensions.get(student, ""))
+    closes = deadline_view(closing_time(config, student, extensions), now)
+    return {**deadline_view(own.when, now), "why": own.why, "passed": now >= own.when,
+            "closed": closes["closed"], "closes": closes["local"],
+            "penalty": f"{config.late.penalty_per_day:.0%}"}
 
 
 def header(column: str) -> str:

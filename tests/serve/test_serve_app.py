@@ -245,8 +245,9 @@ def test_every_route_checks_who_calls_it_and_every_browser_form_its_csrf(env):
     job = _send(c, env, "alice").json()["id"]
     assert job == 1
     routes = _every_route()
-    assert len(routes) == 22      # the 17 of the split, un-reveal (page and API), the CSV
-    #                               export, marking a final submission (page and API)
+    assert len(routes) == 23      # the 17 of the split, un-reveal (page and API), the CSV
+    #                               export, marking a final submission (page and API), the
+    #                               per-student regrade button
     open_to_all = {("GET", "/"), ("POST", "/login"), ("GET", "/healthz")}
     for method, url in routes:
         if (method, url) in open_to_all:
@@ -268,7 +269,7 @@ def test_every_route_checks_who_calls_it_and_every_browser_form_its_csrf(env):
         assert refused.status_code == 403 and "CSRF" in refused.text, url
     admin_browser = TestClient(c.app, base_url="http://127.0.0.1")
     _login(admin_browser, env, "instructor")
-    for url in ("/admin/reveal", "/admin/regrade", "/admin/unreveal"):
+    for url in ("/admin/reveal", "/admin/regrade", "/admin/unreveal", "/admin/regrade/student"):
         refused = admin_browser.post(url, data={"csrf": csrf_for["alice"]}, follow_redirects=False)
         assert refused.status_code == 403 and "CSRF" in refused.text, url
     assert env["queue"].setting("revealed") != "1" and len(env["queue"].jobs()) == 1

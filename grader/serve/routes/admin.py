@@ -1,6 +1,7 @@
 """The instructor's side: the admin page (every submission, filtered by student and state, a
 page at a time, exported as CSV; the live worker count) with its forms (reveal the private
-board, hide it again, re-grade everything; each asks for a confirming tick) and the same
+board, hide it again, re-grade everything; each asks for a confirming tick; re-grade one
+student's submissions, a button on each row) and the same
 actions as JSON. The reveal is refused before the deadline unless forced. Every route needs the
 instructor's token."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -44,7 +46,8 @@ def admin_page(student: str = "", state_is: str = Query("", alias="state"), page
                       counts=queue.counts_by_state(), csrf=state.csrf_for(caller),
                       status=state.status(), revealed=queue.setting("revealed") == "1",
                       students=len(state.tokens.students()),
-                      deadline=deadline_view(state.config.deadline))
+                      deadline=deadline_view(state.config.deadline),
+                      identical=state.review.notes())
 
 
 @views.get("/jobs.csv")
@@ -100,6 +103,21 @@ def regrade_form(form=Depends(instructor_form), state: ServeState = Depends(serv
     return RedirectResponse("/admin", status_code=303)
 
 
+def regrade_one(state: ServeState, student: str) -> int:
+    """Queue ``student``'s stored submissions again under the current rubric (404 for a
+    student with no token)."""
+    if student not in state.tokens.students():
+        raise HTTPProblem(404, f"no student {student[:40]!r} on this server's roster")
+    return state.queue.regrade_all(student)
+
+
+@views.post("/regrade/student")
+def regrade_student_form(form=Depends(instructor_form), state: ServeState = Depends(serve_state)):
+    student = str(form.get("student", "")) if form is not None else ""
+    regrade_one(state, student)
+    return RedirectResponse(f"/admin?student={quote(student)}", status_code=303)
+
+
 @api.post("/reveal")
 def reveal(force: bool = False, state: ServeState = Depends(serve_state)):
     reveal_now(state, force)
@@ -113,7 +131,10 @@ def unreveal(state: ServeState = Depends(serve_state)):
 
 
 @api.post("/regrade")
-def regrade(state: ServeState = Depends(serve_state)):
+def regrade(student: str | None = None, state: ServeState = Depends(serve_state)):
+    """Every stored submission again, or ``student``'s alone."""
+    if student is not None:
+        return {"queued": regrade_one(state, student), "student": student}
     return {"queued": state.queue.regrade_all()}
 
 

@@ -23,6 +23,7 @@ from jinja2 import Environment
 
 from grader.serve.boards import BoardCache
 from grader.serve.queue import Job, JobQueue, LimitReached
+from grader.serve.review import IdenticalReview
 from grader.serve.tokens import Identity, Tokens, hash_token
 from grader.serve.uploads import (
     HTTPProblem,
@@ -50,6 +51,7 @@ class ServeState:
     login_rate: RateWindow     # failed logins per client address
     desk: UploadDesk
     boards: BoardCache
+    review: IdenticalReview          # byte-identical modules, for the instructor's page
 
     def csrf_for(self, caller: "Caller") -> str:
         """The CSRF value of ``caller``'s forms: bound to the session (or, for a caller by

@@ -15,6 +15,7 @@ from grader.serve.routes.deps import (
     student_form,
     upload_form,
 )
+from grader.serve.views import own_deadline
 
 router = APIRouter(prefix="/api")
 
@@ -36,6 +37,7 @@ def status(board: bool = True, caller: Caller = Depends(signed_in),
                                           if ident.instructor else {}) for j in jobs],
             "used_today": state.queue.used_today(ident.student), "daily_limit": config.daily_limit,
             "deadline": config.deadline.isoformat() if config.deadline else None,
+            "your_deadline": own_deadline(config, ident.student, state.queue.extensions()),
             "board": state.board_view(ident) if board else None}
 
 

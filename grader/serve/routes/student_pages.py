@@ -17,7 +17,7 @@ from grader.serve.routes.deps import (
     student_form,
     upload_form,
 )
-from grader.serve.views import deadline_view, progress, web_board
+from grader.serve.views import own_deadline, progress, web_board
 
 router = APIRouter()
 
@@ -31,7 +31,7 @@ def me(caller: Caller = Depends(signed_in), state: ServeState = Depends(serve_st
     return state.page("student.html", ident=ident, jobs=jobs, csrf=state.csrf_for(caller),
                       pending=any(j.state in ("queued", "running") for j in jobs),
                       progress=progress(state.queue, jobs, state.config.workers),
-                      deadline=deadline_view(state.config.deadline),
+                      deadline=own_deadline(state.config, ident.student, state.queue.extensions()),
                       board=web_board(state.board_view(ident), ident.student),
                       used=state.queue.used_today(ident.student), config=state.config)
 
