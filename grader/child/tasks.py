@@ -106,17 +106,20 @@ def _decode(model: torch.nn.Module, inputs: list, caps: dict | None = None) -> l
                                                             dtype=torch.long)
                 cap = {"max_len": int(caps["long_cap"])} if long else {}
                 parts.append((rows, model.generate(src, lengths, **cap)))
-            outputs.append(_in_order(parts, len(chunk)))
+            merged = _in_order(parts, len(chunk))
+            outputs += merged if isinstance(merged, list) else [merged]
     return outputs
 
 
 def _in_order(parts: list, n: int):
     """The outputs of the chunk's sub-batches put back in the order of its rows, padded with
-    <pad> to the widest; a single sub-batch is returned as generate gave it."""
+    <pad> to the widest; a single sub-batch is returned as generate gave it, and outputs that
+    are not (rows, L) integer tensors as a list of what generate gave (the parent refuses
+    them, naming what is wrong)."""
     from challenge.data.sequences import PAD_ID
 
     if len(parts) == 1:
-        return parts[0][1]
+        return [parts[0][1]]
     tensors = [t for _, t in parts]
     if not all(isinstance(t, torch.Tensor) and t.dim() == 2 and t.shape[0] == len(rows)
                and not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)

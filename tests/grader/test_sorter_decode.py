@@ -111,3 +111,15 @@ def test_sorter_quality_carries_the_decoding_note():
     result, _ = quality.sorter_quality(tiny_rubric().task("sorter"), data, rows, [])
     assert result.notes[-1] == quality.decode_note({"long_from": 3, "long_cap": 5})
     assert result.metrics["exact_match"] == result.metrics["exact_match_long"] == 1.0
+
+
+def test_outputs_that_are_not_row_tensors_reach_the_parent_as_they_came():
+    class _Words:
+        def generate(self, src, src_lengths, max_len=None):
+            return "sorted!"
+
+    inputs = [[1, 2], [1, 2, 3, 4, 5]]
+    out = _decode(_Words(), inputs, {"long_from": 5, "long_cap": 5})
+    assert out == ["sorted!", "sorted!"]                 # flat: the parent names the type
+    with pytest.raises(quality.Malformed, match="returned str"):
+        quality.sorter_rows(out, 2)
