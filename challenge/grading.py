@@ -173,17 +173,31 @@ def _spam(task: TaskRubric, data: SpamSet, checkpoint: Path, impl: str) -> Quali
 
 
 def _sorter(task: TaskRubric, data: SorterSet, checkpoint: Path, impl: str) -> QualityResult:
+    """The sorter decoded as the grader does: generate's default cap (the contract) for the
+    in-range measure; only the longer sequences get ``max_len`` = the longest of them."""
     from challenge.data.sequences import PAD_ID, encode_values
     from challenge.tasks.sorter import load_sorter
 
     model = load_sorter(checkpoint, impl=impl)[0]
-    rows: list[list[int]] = []
+    long_cap = max((len(v) for v, long in zip(data.inputs, data.long) if long), default=0)
+    rows: list[list[int] | None] = [None] * len(data.inputs)
     with torch.no_grad():
-        for start in range(0, len(data.inputs), SORT_BATCH):
-            chunk = data.inputs[start:start + SORT_BATCH]
-            lengths = torch.tensor([len(v) for v in chunk], dtype=torch.long)
-            src = torch.full((len(chunk), int(lengths.max())), PAD_ID, dtype=torch.long)
-            for row, values in enumerate(chunk):
-                src[row, :len(values)] = torch.tensor(encode_values(values), dtype=torch.long)
-            rows += model.generate(src, lengths, max_len=int(lengths.max())).long().tolist()
-    return sorter_metrics(task, data, rows)[0]
+        for long in (False, True):
+            index = [i for i, flag in enumerate(data.long) if flag == long]
+            for start in range(0, len(index), SORT_BATCH):
+                chunk = index[start:start + SORT_BATCH]
+                lengths = torch.tensor([len(data.inputs[i]) for i in chunk], dtype=torch.long)
+                src = torch.full((len(chunk), int(lengths.max())), PAD_ID, dtype=torch.long)
+                for row, i in enumerate(chunk):
+                    src[row, :len(data.inputs[i])] = torch.tensor(encode_values(data.inputs[i]),
+                                                                  dtype=torch.long)
+                cap = {"max_len": long_cap} if long else {}
+                for i, ids in zip(chunk, model.generate(src, lengths, **cap).long().tolist()):
+                    rows[i] = ids
+    result = sorter_metrics(task, data, rows)[0]
+    result.notes.append("in-range sequences decoded as the contract says, with generate's "
+                        "default cap (each row's own length)" + (
+                            f"; longer sequences (the length-generalisation measure) with "
+                            f"max_len={long_cap}, so the model must stop itself"
+                            if long_cap else ""))
+    return result

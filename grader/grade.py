@@ -203,10 +203,12 @@ def _quality_unit(task: TaskRubric, data, checkpoint: Path | None, files: dict, 
     plan = quality.sorter_plan(data, real, probe, rng.getrandbits(32))
     moved = f"{rng.getrandbits(64):016x}.pt"       # the same model, weights moved a little
     if not evidence.moved_checkpoint(checkpoint, probe_dir / moved, rng.getrandbits(32)):
-        return Unit("quality:sorter", "sorter", {"jobs": plan.jobs}), plan
+        return Unit("quality:sorter", "sorter", {"jobs": plan.jobs,
+                                                 "caps": quality.decode_caps(data)}), plan
     files[moved] = probe_dir / moved
     how = evidence.with_moved_job(plan, moved, data.inputs, rng.getrandbits(32))
-    return Unit("quality:sorter", "sorter", {"jobs": how.jobs}), how
+    return Unit("quality:sorter", "sorter", {"jobs": how.jobs,
+                                             "caps": quality.decode_caps(data)}), how
 
 
 def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden: bool, data_dir,

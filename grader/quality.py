@@ -301,6 +301,29 @@ def sorts_without_weights(data: SorterSet, random_rows: Sequence[Sequence[int]])
     return ""
 
 
+def decode_caps(data: SorterSet) -> dict:
+    """How the child decodes ``data``: sequences of ``long_from`` values or more (the
+    length-generalisation measure) with ``max_len=long_cap``, the longest input of the set, so
+    a model must stop itself; all others with generate's default cap (the contract: each row's
+    own length). Empty when the set has no longer sequences."""
+    in_range = [len(v) for v, long in zip(data.inputs, data.long) if not long]
+    longer = [len(v) for v, long in zip(data.inputs, data.long) if long]
+    if not longer:
+        return {}
+    return {"long_from": max(in_range, default=min(longer) - 1) + 1, "long_cap": max(longer)}
+
+
+def decode_note(caps: dict) -> str:
+    """The sentence a sorter's quality carries about how it was decoded."""
+    rule = ("in-range sequences decoded as the contract says, with generate's default cap (each "
+            "row's own length)")
+    if not caps:
+        return rule
+    return (f"{rule}; longer sequences ({caps['long_from']} values or more, the "
+            f"length-generalisation measure) with max_len={caps['long_cap']}, so the model "
+            f"must stop itself")
+
+
 def sorter_quality(task: TaskRubric, data: SorterSet, rows: Sequence[Sequence[int]],
                    random_rows: Sequence[Sequence[int]], probe: SorterSet | None = None
                    ) -> tuple[QualityResult, dict | None]:
@@ -310,10 +333,12 @@ def sorter_quality(task: TaskRubric, data: SorterSet, rows: Sequence[Sequence[in
     cheat = sorts_without_weights(probe if probe is not None else data, random_rows)
     if cheat:
         return failed(task, "rejected", cheat), None
-    return sorter_metrics(task, data, rows)
+    result, examples = sorter_metrics(task, data, rows)
+    result.notes.append(decode_note(decode_caps(data)))
+    return result, examples
 
 
 __all__ = ["Malformed", "failed", "spam_quality", "spam_scores", "sorter_quality",
-           "sorter_outputs", "sorter_rows", "sorter_plan", "randomised_checkpoint",
+           "sorter_outputs", "sorter_rows", "sorter_plan", "decode_caps", "decode_note", "randomised_checkpoint",
            "probe_indices", "sorts_without_weights", "SorterPlan", "fresh_probe",
            "load_measured", "measure_state"]

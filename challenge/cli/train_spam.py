@@ -136,15 +136,21 @@ def baseline_spam(corpus: str | None, scheme: str | None, seed: int, with_test: 
 @click.option("--part", default="dev", show_default=True,
               help="dev (public), test (the hidden test part: instructors only) or all (every "
                    "message of the corpus; no split needed).")
+@click.option("--threshold", default="stored", show_default=True,
+              help="stored (the checkpoint's), best (the best F1 on this part: an upper bound, "
+                   "chosen on its labels) or a spam probability such as 0.5. The best "
+                   "threshold's F1 is printed beside the stored one's either way.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Data folder (default: $CHALLENGE_DATA_DIR or ./data).")
-def evaluate(checkpoint: str, corpus: str | None, part: str, as_json: bool,
+def evaluate(checkpoint: str, corpus: str | None, part: str, threshold: str, as_json: bool,
              data_dir: str | None) -> None:
-    """Score a spam CHECKPOINT on a corpus part: F1, precision, recall, ROC-AUC, threshold."""
+    """Score a spam CHECKPOINT on a corpus part: F1, precision, recall, ROC-AUC, threshold,
+    and the messages it shares with the checkpoint's training data."""
     from challenge.evaluate import evaluate_spam
 
-    result = evaluate_spam(checkpoint, corpus=corpus, part=part, data_dir=data_dir)
+    result = evaluate_spam(checkpoint, corpus=corpus, part=part, data_dir=data_dir,
+                           threshold=threshold)
     click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
 
 

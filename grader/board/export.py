@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from challenge.errors import ChallengeError
@@ -22,6 +22,7 @@ from grader.board.ranking import PRIMARY, Board, build_board, load_board, task_o
 FORMATS = ("table", "csv", "md", "html", "canvas", "moodle")
 GRADEBOOKS = ("csv", "canvas", "moodle")      # one row per student: take --roster
 LMS_FORMATS = ("canvas", "moodle")           # files those systems import as they are
+PUBLIC_DETAILS = ("none", "points", "messages")   # what the HTML page says of each student
 
 
 @dataclass(frozen=True)
@@ -137,21 +138,23 @@ def to_markdown(table: Table) -> str:
     return "\n".join(lines + [""] + [f"- {_md(n)}" for n in table.notes]) + "\n"
 
 
-def to_html(table: Table, board: Board | None = None, details: list[Entry] | None = None) -> str:
+def to_html(table: Table, board: Board | None = None, details: list[Entry] | None = None,
+            options: PageOptions | None = None, names: dict[str, str] | None = None) -> str:
     """One self-contained page (:mod:`grader.board.page`): inline CSS, no scripts."""
     from grader.board.page import page
 
-    return page(table, board, details)
+    return page(table, board, details, (options or PageOptions()).details, names)
 
 
 def render(table: Table, fmt: str, board: Board | None = None,
-           details: list[Entry] | None = None) -> str:
+           details: list[Entry] | None = None, options: PageOptions | None = None,
+           names: dict[str, str] | None = None) -> str:
     if fmt == "csv":
         return to_csv(table)
     if fmt == "md":
         return to_markdown(table)
     if fmt == "html":
-        return to_html(table, board, details)
+        return to_html(table, board, details, options, names)
     if fmt == "table":
         return to_text(table)
     raise ChallengeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -183,13 +186,14 @@ def _board_extras(db, board: Board) -> tuple[list[str], dict[str, float], list[E
 def leaderboard(*, db: str | Path | None = None, task: str | None = None, private: bool = False,
                 fmt: str = "table", out: str | Path | None = None, student: str | None = None,
                 select: str = "public", roster: str | Path | None = None,
-                lms: LmsOptions | None = None) -> Shown:
+                lms: LmsOptions | None = None, page: PageOptions | None = None) -> Shown:
     """The ``challenge leaderboard`` command: rank (or one student's history) and render.
 
     A missing default database is an empty board; a missing ``db`` that was given is an error.
     ``roster`` (:mod:`grader.board.roster`): every student of it gets a gradebook row
     (:mod:`grader.board.gradebook`); ``lms``: the assignment name and bonus cap of the
-    ``canvas`` and ``moodle`` formats.
+    ``canvas`` and ``moodle`` formats; ``page``: what the ``html`` page shows of each student
+    (always on the board's part of the hidden set alone) and whether it names them.
     """
     from grader.board.roster import read_roster
 
@@ -200,11 +204,15 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
                              "csv, canvas or moodle and without --student")
     if student is not None and fmt in LMS_FORMATS:
         raise ChallengeError(f"--format {fmt} exports a board's grades; leave out --student")
+    page = page or PageOptions()
+    if not page.default and (fmt != "html" or student is not None):
+        raise ChallengeError("--public-details and --anonymise shape the HTML page of a board; "
+                             "use them with --format html and without --student")
     names = read_roster(roster) if roster is not None else None
     part = "private" if private else "public"
     board, table, message = _board_or_history(db, task, part, select, student)
     if board is not None:
-        text = _board_text(db, board, fmt, names, lms or LmsOptions())
+        text = _board_text(db, board, fmt, names, (lms or LmsOptions(), page))
     else:
         text = render(table, fmt)
     if out is None:
@@ -213,6 +221,38 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
         f.write(text)
     return Shown("", message or f"wrote {out}", Path(out))
 
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """``--public-details`` and ``--anonymise`` of ``leaderboard --format html``: what each
+    student's detail shows ("none", "points": points per task and part and the names of failed
+    checks, "messages": their messages too) and whether names become "Student N"."""
+
+    details: str = "points"
+    anonymise: bool = False
+
+    def __post_init__(self) -> None:
+        if self.details not in PUBLIC_DETAILS:
+            raise ChallengeError(f"--public-details {self.details!r}: use one of "
+                                 f"{', '.join(PUBLIC_DETAILS)}")
+
+    @property
+    def default(self) -> bool:
+        return self == PageOptions()
+
+
+def anonymised(board: Board) -> tuple[Board, dict[str, str]]:
+    """``board`` with each student row named "Student N" in board order and its submission's
+    file name left out (it often carries the name); marked rows keep theirs. Also the map."""
+    names: dict[str, str] = {}
+    rows = []
+    for r in board.rows:
+        if r.kind == "student":
+            names.setdefault(r.student, f"Student {len(names) + 1}")
+            r = replace(r, student=names[r.student], submission="")
+        rows.append(r)
+    return replace(board, rows=rows), names
 
 
 @dataclass(frozen=True)
@@ -247,9 +287,10 @@ def _board_or_history(db, task, part, select, student) -> tuple[Board | None, Ta
     return board, None, "" if board.rows else "the leaderboard is empty: no graded submissions yet"
 
 
-def _board_text(db, board: Board, fmt: str, names, lms: LmsOptions) -> str:
+def _board_text(db, board: Board, fmt: str, names, options: tuple) -> str:
     from grader.board.gradebook import gradebook_csv, lms_csv
 
+    lms, page = options
     students: list[str] = []
     task_max: dict[str, float] = {}
     details: list[Entry] = []
@@ -260,5 +301,8 @@ def _board_text(db, board: Board, fmt: str, names, lms: LmsOptions) -> str:
     if fmt in LMS_FORMATS:
         return lms_csv(board, students, names, fmt, assignment=lms.assignment,
                        cap_bonus=lms.cap_bonus)
-    return render(board_table(board), fmt, board, details)
+    aliases = None
+    if page.anonymise:
+        board, aliases = anonymised(board)
+    return render(board_table(board), fmt, board, details, page, aliases)
 

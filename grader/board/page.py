@@ -1,6 +1,7 @@
 """The leaderboard as one self-contained HTML page an instructor can show a class: readable
 column names, no horizontal scroll at 1200 px, a histogram of points, notes only when they
-hold, and per-student detail (points per task and part, failed checks with their reasons).
+hold, and per-student detail on the board's part of the hidden set only (points per task and
+part, failed checks, with their reasons where the instructor chooses to show them).
 
 Inline CSS only: no scripts, no external assets; every name and message is escaped.
 """
@@ -112,8 +113,15 @@ def histogram(values: list[float], top: float) -> list[str]:
             + "</div>", f'<div class="axis">{axis}</div>']
 
 
-def _detail(entry: Entry) -> str:
-    """One student's chosen submission: per task and part, points; failed checks with reasons."""
+DETAILS = ("none", "points", "messages")
+
+
+def _detail(entry: Entry, part: str = "public", show: str = "points", name: str | None = None
+            ) -> str:
+    """One student's chosen submission on the board's ``part`` of the hidden set, as the board
+    scores it: per task and part, points; the failed checks by name, with their messages
+    (and the submission's reason) only when ``show`` is "messages". ``name``: who to call the
+    student (anonymised boards)."""
     rows = []
     for task, t in entry.tasks.items():
         checks = [c for c in entry.checks if c["task"] == task]
@@ -122,32 +130,41 @@ def _detail(entry: Entry) -> str:
             got = parts.setdefault(c["part"], [0.0, 0.0])
             got[0] += c.get("points", 0.0)
             got[1] += c.get("max_points", 0.0)
-        quality = t.points - sum(p[0] for p in parts.values())
-        cells = [f"{html.escape(part)} {_text(p[0], 'points')}/{_text(p[1], 'points')}"
-                 for part, p in parts.items()]
+        points = t.points_on(part)               # never the whole set's: it gives the rest away
+        quality = points - sum(p[0] for p in parts.values())
+        cells = [f"{html.escape(part_)} {_text(p[0], 'points')}/{_text(p[1], 'points')}"
+                 for part_, p in parts.items()]
         if t.quality_status != "missing" or quality > 1e-9:
             state = "" if t.quality_status == "ok" else f" ({html.escape(t.quality_status)})"
             cells.append(f"quality {_text(max(quality, 0.0), 'points')}{state}")
         rows.append(f"<tr><td>{html.escape(TASKS.get(task, task))}</td><td class=\"num\">"
-                    f"{_text(t.points, 'points')} / {_text(t.max_points, 'points')}</td>"
+                    f"{_text(points, 'points')} / {_text(t.max_points, 'points')}</td>"
                     f"<td>{'; '.join(cells)}</td></tr>")
-    failed = [c for c in entry.checks if not c["passed"]]
-    lines = [f'<details class="student" data-student="{html.escape(entry.student)}"><summary>'
-             f"{html.escape(who(entry.student))}: {_text(entry.points, 'points')} / "
-             f"{_text(entry.max_points, 'points')} points</summary>",
+    total = round(sum(t.points_on(part) for t in entry.tasks.values())
+                  * entry.late.get("kept", 1.0), 6)
+    shown = name if name is not None else who(entry.student)
+    key = name if name is not None else entry.student
+    lines = [f'<details class="student" data-student="{html.escape(key)}"><summary>'
+             f"{html.escape(shown)}: {_text(total, 'points')} / "
+             f"{_text(entry.max_points, 'points')} points ({html.escape(part)} part)</summary>",
              '<table class="parts"><thead><tr><th>Task</th><th>Points</th><th>By part</th></tr>'
              "</thead><tbody>" + "".join(rows) + "</tbody></table>"]
+    failed = [c for c in entry.checks if not c["passed"]]
     if failed:
         lines.append('<ul class="failed-checks">' + "".join(
-            f"<li><code>{html.escape(c['part'])}.{html.escape(c['name'])}</code>: "
-            f"{html.escape(c.get('message') or c['status'])}</li>" for c in failed) + "</ul>")
-    if entry.reason:
+            f"<li><code>{html.escape(c['part'])}.{html.escape(c['name'])}</code>"
+            + (f": {html.escape(c.get('message') or c['status'])}" if show == "messages" else "")
+            + "</li>" for c in failed) + "</ul>")
+    if entry.reason and show == "messages":
         lines.append(f"<p>{html.escape(entry.reason)}</p>")
     return "".join(lines) + "</details>"
 
 
-def page(table, board=None, details: list[Entry] | None = None) -> str:
-    """The whole page for a board (or a student's history when ``board`` is None)."""
+def page(table, board=None, details: list[Entry] | None = None, show: str = "points",
+         names: dict[str, str] | None = None) -> str:
+    """The whole page for a board (or a student's history when ``board`` is None); ``show``
+    ("none", "points", "messages") says what each student's detail holds, ``names`` maps a
+    student to the name shown for them (anonymised boards)."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -175,8 +192,9 @@ def page(table, board=None, details: list[Entry] | None = None) -> str:
                          f"<span class=\"fill\" style=\"width:{c.rate:.1%}\"></span></span>"
                          f"{c.rate:.1%}</td></tr>")
         parts.append("</tbody></table>")
-    if details:
+    if details and show != "none":
+        part = board.part if board is not None else "public"
         parts.append('<h2>Each student</h2><div id="details">')
-        parts += [_detail(e) for e in details]
+        parts += [_detail(e, part, show, (names or {}).get(e.student)) for e in details]
         parts.append("</div>")
     return "\n".join(parts + ["</body></html>", ""])

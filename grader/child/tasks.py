@@ -77,20 +77,58 @@ def run_spam(payload: dict, context: dict) -> Any:
     return {"scores": scores, "threshold": threshold}
 
 
-def _decode(model: torch.nn.Module, inputs: list) -> list[torch.Tensor]:
-    """Greedy outputs of ``model`` for ``inputs`` (lists of values), in chunks of SORT_BATCH."""
+def _decode(model: torch.nn.Module, inputs: list, caps: dict | None = None) -> list[torch.Tensor]:
+    """Greedy outputs of ``model`` for ``inputs`` (lists of values), in chunks of SORT_BATCH.
+
+    Decoding follows the contract: generate with its default cap (each row's own length) for
+    the in-range measure. Only rows of ``caps["long_from"]`` values or more, the
+    length-generalisation measure, get ``max_len=caps["long_cap"]``, so a model must stop
+    itself there. The parent chose ``caps``; each chunk comes back as one (B, L) tensor in
+    the order of its inputs."""
     from challenge.data.sequences import PAD_ID, encode_values
 
+    caps = caps or {}
+    long_from = caps.get("long_from")
     outputs = []
     with torch.no_grad():
         for start in range(0, len(inputs), SORT_BATCH):
             chunk = inputs[start:start + SORT_BATCH]
-            lengths = torch.tensor([len(v) for v in chunk], dtype=torch.long)
-            src = torch.full((len(chunk), int(lengths.max())), PAD_ID, dtype=torch.long)
-            for row, values in enumerate(chunk):
-                src[row, :len(values)] = torch.tensor(encode_values(values), dtype=torch.long)
-            outputs.append(model.generate(src, lengths, max_len=int(lengths.max())))
+            parts = []
+            for long in (False, True):
+                rows = [i for i, v in enumerate(chunk)
+                        if (long_from is not None and len(v) >= long_from) == long]
+                if not rows:
+                    continue
+                lengths = torch.tensor([len(chunk[i]) for i in rows], dtype=torch.long)
+                src = torch.full((len(rows), int(lengths.max())), PAD_ID, dtype=torch.long)
+                for row, i in enumerate(rows):
+                    src[row, :len(chunk[i])] = torch.tensor(encode_values(chunk[i]),
+                                                            dtype=torch.long)
+                cap = {"max_len": int(caps["long_cap"])} if long else {}
+                parts.append((rows, model.generate(src, lengths, **cap)))
+            merged = _in_order(parts, len(chunk))
+            outputs += merged if isinstance(merged, list) else [merged]
     return outputs
+
+
+def _in_order(parts: list, n: int):
+    """The outputs of the chunk's sub-batches put back in the order of its rows, padded with
+    <pad> to the widest; a single sub-batch is returned as generate gave it, and outputs that
+    are not (rows, L) integer tensors as a list of what generate gave (the parent refuses
+    them, naming what is wrong)."""
+    from challenge.data.sequences import PAD_ID
+
+    if len(parts) == 1:
+        return [parts[0][1]]
+    tensors = [t for _, t in parts]
+    if not all(isinstance(t, torch.Tensor) and t.dim() == 2 and t.shape[0] == len(rows)
+               and not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+               for rows, t in parts):
+        return tensors                      # as they came: the parent names what is wrong
+    out = torch.full((n, max(t.shape[1] for t in tensors)), PAD_ID, dtype=torch.long)
+    for rows, t in parts:
+        out[rows, :t.shape[1]] = t.long()
+    return out
 
 
 def run_sorter(payload: dict, context: dict) -> dict:
@@ -107,7 +145,7 @@ def run_sorter(payload: dict, context: dict) -> dict:
             name = job["checkpoint"]
             if name not in models:
                 models[name] = load_sorter(Path(context["files"]) / name, impl=context["impl"])[0]
-            outputs.append({"rows": _decode(models[name], job["inputs"])})
+            outputs.append({"rows": _decode(models[name], job["inputs"], payload.get("caps"))})
         except NotImplementedError as e:
             outputs.append({"error": f"not implemented yet: {str(e) or 'see the docstring'}"})
         except ChallengeError as e:

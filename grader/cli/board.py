@@ -43,13 +43,23 @@ _DATA_DIR = click.option("--data-dir", default=None, type=click.Path(file_okay=F
 @click.option("--cap-bonus", is_flag=True,
               help="With --format canvas or moodle: cap each score at the maximum points (a "
                    "bonus band can lift it above).")
+@click.option("--public-details", "details", type=click.Choice(["none", "points", "messages"]),
+              default="points", show_default=True,
+              help="With --format html: what the page shows of each student, always on the "
+                   "board's part alone: none, points (per task and part, and the names of "
+                   "failed checks) or messages (the failed checks' messages too, which the "
+                   "whole class will read).")
+@click.option("--anonymise", is_flag=True,
+              help="With --format html: name students 'Student 1', 'Student 2', ... in board "
+                   "order and leave out submission file names.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write to this file (atomically) instead of printing.")
 @_DB
 @click.option("--student", default=None,
               help="Show this student's submissions (every attempt, failed ones with reasons).")
 @click.pass_context
-def leaderboard(ctx: click.Context, assignment: str, cap_bonus: bool, **options) -> None:
+def leaderboard(ctx: click.Context, assignment: str, cap_bonus: bool, details: str,
+                anonymise: bool, **options) -> None:
     """Rank each student's best graded submission, or show one student's history.
 
     Baseline and reference rows (add them with `challenge leaderboard add-baselines` and
@@ -58,10 +68,11 @@ def leaderboard(ctx: click.Context, assignment: str, cap_bonus: bool, **options)
     """
     if ctx.invoked_subcommand is not None:
         return
-    from grader.board.export import LmsOptions
+    from grader.board.export import LmsOptions, PageOptions
     from grader.board.export import leaderboard as show
 
-    shown = show(**options, lms=LmsOptions(assignment, cap_bonus))
+    shown = show(**options, lms=LmsOptions(assignment, cap_bonus),
+                 page=PageOptions(details, anonymise))
     if shown.text:
         click.echo(shown.text, nl=False)
     if shown.message:
