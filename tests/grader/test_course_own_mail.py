@@ -53,7 +53,10 @@ def _rubric(path):
     spam = tasks["spam"]
     raw["tasks"] = {
         "spam": {"parts": list(spam["parts"]), "checks": spam["checks"],
-                 "quality": {"metric": "f1", "points": 30.0, "margin": 0.02}},
+                 # a 40-message corpus: far under the default min_positives of 100, which
+                 # `hidden make` would rightly refuse (its message says to lower it)
+                 "quality": {"metric": "f1", "points": 30.0, "margin": 0.02,
+                             "min_positives": 2}},
         "foundations": {"parts": list(tasks["foundations"]["parts"]),
                         "checks": tasks["foundations"]["checks"]}}
     return write_rubric(path, parse_rubric(raw))
@@ -81,7 +84,13 @@ def test_a_course_on_imported_mail(tmp_path, monkeypatch):
                        train_reference=True, reference_training=ReferenceTraining(spam_epochs=2))
     band = made["bands"]
     assert band["full_from"] == "reference" and band["margin"] == 0.02
-    assert band["full"] == pytest.approx(band["figures"]["reference"]["f1"] - 0.02)
+    # the full line: one noise sd (at least the margin) below the reference's mean over its
+    # training seeds, never above its weakest seed (issue #31)
+    sd = band["noise"]["whole"]
+    seeds = band["figures"].get("reference_runs", [band["figures"]["reference"]])
+    f1s = [r["f1"] for r in seeds]
+    assert band["full"] == pytest.approx(min(sum(f1s) / len(f1s) - max(sd, 0.02), min(f1s)),
+                                         abs=1e-5)
     run("release", tmp_path / "bundle")
     assert not list((tmp_path / "bundle").rglob("test.jsonl"))
 
