@@ -4,25 +4,10 @@ pointer_permutation says), a longer cap only for the longer sequences, with a no
 
 from __future__ import annotations
 
-from support.grading import REPO, sorter_checkpoint, tiny_rubric
+from support.grading import REPO, SHORT_AT_DEFAULT_CAP, sorter_checkpoint, tiny_rubric
 
 from challenge.grading import _sorter
 from challenge.scoring import dev_sorter
-
-SHORT_AT_DEFAULT_CAP = '''
-
-@torch.no_grad()
-def _short_generate(self, src, src_lengths, max_len=None):
-    out = torch.full((src.shape[0], src.shape[1] + 2), PAD_ID, dtype=torch.long)
-    for b, n in enumerate(src_lengths.tolist()):
-        k = n - 1 if max_len is None else min(n, int(max_len))
-        out[b, :k] = torch.sort(src[b, :n]).values[:k]
-        out[b, k] = EOS_ID
-    return out
-
-
-Sorter.generate = _short_generate
-'''
 
 
 def test_student_grade_decodes_in_range_with_the_default_cap(tmp_path):

@@ -9,28 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from support.grading import REPO, sorter_checkpoint, tiny_rubric
+from support.grading import REPO, SHORT_AT_DEFAULT_CAP, sorter_checkpoint, tiny_rubric
 
 from challenge.scoring import sorter_metrics
 from grader import quality
 from grader.child.tasks import _decode, run_sorter
 from grader.hidden import SorterSet
-
-SHORT_AT_DEFAULT_CAP = '''
-
-@torch.no_grad()
-def _short_generate(self, src, src_lengths, max_len=None):
-    """Sorted values, but one short when called with the default cap (the bug under test)."""
-    out = torch.full((src.shape[0], src.shape[1] + 2), PAD_ID, dtype=torch.long)
-    for b, n in enumerate(src_lengths.tolist()):
-        k = n - 1 if max_len is None else min(n, int(max_len))
-        out[b, :k] = torch.sort(src[b, :n]).values[:k]
-        out[b, k] = EOS_ID
-    return out
-
-
-Sorter.generate = _short_generate
-'''
 
 
 def _set(inputs, long) -> SorterSet:

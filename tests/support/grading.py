@@ -176,3 +176,23 @@ def grade_attack(env: dict, zip_path: Path, attack: str = "", part: str = "lstm_
         checkpoints = {"sorter": env["sorter"], "spam": env["spam"]}
     z = build_zip(zip_path, modules, checkpoints, **zip_kw)
     return grade(submission=z, hidden=True, rubric=rubric, data_dir=env["data"])
+
+
+#: A student's sorter_model.py tail whose generate sorts, but stops one value short when called
+#: with its default cap: the attack of the sorter's decoding-by-the-contract tests (grader and
+#: the student's own grade alike).
+SHORT_AT_DEFAULT_CAP = '''
+
+@torch.no_grad()
+def _short_generate(self, src, src_lengths, max_len=None):
+    """Sorted values, but one short when called with the default cap (the bug under test)."""
+    out = torch.full((src.shape[0], src.shape[1] + 2), PAD_ID, dtype=torch.long)
+    for b, n in enumerate(src_lengths.tolist()):
+        k = n - 1 if max_len is None else min(n, int(max_len))
+        out[b, :k] = torch.sort(src[b, :n]).values[:k]
+        out[b, k] = EOS_ID
+    return out
+
+
+Sorter.generate = _short_generate
+'''
