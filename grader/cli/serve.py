@@ -31,9 +31,11 @@ import click
 @click.option("--quota-mb", default=500.0, show_default=True,
               help="Uploads kept per student, all days together, in MB; an upload past it is "
                    "refused before its body is read.")
-@click.option("--final-submissions", default=0, show_default=True, metavar="N",
+@click.option("--final-submissions", default=None, type=int, metavar="N",
               help="Students may mark up to N graded submissions final; the private board "
-                   "ranks them on the best of those (0: on their best on the public part).")
+                   "ranks them on the best of those (0: on their best on the public part). "
+                   "Default: the rubric's [live] final_submissions (else 0); this option, "
+                   "where given, overrides the rubric.")
 @click.option("--forwarded-allow-ips", default=None, metavar="ADDRESSES",
               help="Comma-separated addresses of the TLS proxy in front of the server, trusted "
                    "for X-Forwarded-For/-Proto (so each student, not the proxy, is a client).")
