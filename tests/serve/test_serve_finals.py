@@ -91,9 +91,10 @@ def test_marks_are_refused_when_the_course_takes_none_or_after_the_reveal(env):
 def _rubric_with(tmp_path, live: str):
     from challenge.rubric import DEFAULT_RUBRIC
 
+    text = DEFAULT_RUBRIC.read_text(encoding="utf-8")
+    assert "\nfinal_submissions = 0 " in text                # the default rubric's [live] key
     path = tmp_path / "course-rubric.toml"
-    path.write_text(DEFAULT_RUBRIC.read_text(encoding="utf-8") + f"\n[live]\n{live}\n",
-                    encoding="utf-8")
+    path.write_text(text.replace("\nfinal_submissions = 0 ", f"\n{live} ", 1), encoding="utf-8")
     return path
 
 
