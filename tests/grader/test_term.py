@@ -262,7 +262,8 @@ def test_with_no_board_yet_the_lms_export_lists_the_roster_with_empty_scores(tmp
     rows = list(csv.reader(out.open()))
     if fmt == "canvas":
         assert rows[1] == ["    Points Possible", "", "", "", "", "100.00"]   # the rubric's
-        assert rows[2:] == [["Alice", "", "1001", "alice", "", ""], ["Bob", "", "1002", "bob", "", ""]]
+        assert rows[2:] == [["Alice", "", "1001", "alice", "", ""],
+                            ["Bob", "", "1002", "bob", "", ""]]
     else:
         assert rows[1:] == [["1001", "a@example.org", "Alice", ""], ["1002", "", "Bob", ""]]
     assert not (tmp_path / "data").exists()          # reading wrote no leaderboard file
