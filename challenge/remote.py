@@ -21,6 +21,15 @@ from challenge.errors import ChallengeError
 TIMEOUT = 60.0
 
 
+class Refused(ChallengeError):
+    """The server answered with an error: ``status`` is its HTTP status, the message its
+    reason."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 def _token(token: str | None) -> str:
     token = token or os.environ.get("CHALLENGE_TOKEN", "")
     if not token.strip():
@@ -68,8 +77,8 @@ def _request(method: str, url: str, token: str | None, path: str, **kwargs) -> d
         body = {}
     if response.status_code >= 400:
         why = body.get("error") if isinstance(body, dict) else None
-        raise ChallengeError(f"the server refused ({response.status_code}): "
-                             f"{why or response.reason_phrase}")
+        raise Refused(f"the server refused ({response.status_code}): "
+                      f"{why or response.reason_phrase}", response.status_code)
     return body
 
 
@@ -88,9 +97,11 @@ def status(url: str, token: str | None) -> dict:
     return _request("GET", url, token, "/api/status")
 
 
-def admin(url: str, token: str | None, action: str) -> dict:
-    """Instructor: ``"reveal"`` the private board, or ``"regrade"`` every submission."""
-    return _request("POST", url, token, f"/api/admin/{action}")
+def admin(url: str, token: str | None, action: str, params: dict | None = None) -> dict:
+    """Instructor: ``"reveal"`` the private board, or ``"regrade"`` every submission (with
+    ``params={"student": NAME}``, that student's alone). The token travels in the header, so
+    the server asks no CSRF value (that guards a browser's cookie)."""
+    return _request("POST", url, token, f"/api/admin/{action}", params=params)
 
 
 def report(url: str, token: str | None, job_id: int) -> dict:

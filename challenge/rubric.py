@@ -135,6 +135,17 @@ class LatePolicy:
 
 
 @dataclass(frozen=True)
+class LiveSettings:
+    """The optional ``[live]`` table: rules of the live server (``challenge serve``) that shape
+    the private board, never a report's points. ``final_submissions``: how many graded
+    submissions a student may mark final (the private board ranks them on the best of those);
+    0: every student's best on the public part counts. ``challenge serve --final-submissions``
+    overrides it for one server."""
+
+    final_submissions: int = 0
+
+
+@dataclass(frozen=True)
 class Rubric:
     tasks: tuple[TaskRubric, ...]
     limits: Limits
@@ -143,6 +154,7 @@ class Rubric:
     sorter: SorterSettings
     source: str = ""
     late: LatePolicy | None = None
+    live: LiveSettings = LiveSettings()
 
     @property
     def max_points(self) -> float:
@@ -156,6 +168,7 @@ class Rubric:
         d.pop("source")
         if d["late"] is None:   # rubrics without a [late] table keep the hash they had
             d.pop("late")
+        d.pop("live")           # the live server's rules score nothing: the hash stays
         return d
 
     @property
@@ -203,7 +216,7 @@ def load_rubric(path: str | os.PathLike | None = None, *,
 def parse_rubric(raw: dict, source: str = "<rubric>") -> Rubric:
     """Validate a rubric already read into a dict."""
     v = _Validator(source)
-    v.keys(raw, "", {"limits", "submission", "hidden", "sorter", "tasks", "late"})
+    v.keys(raw, "", {"limits", "submission", "hidden", "sorter", "tasks", "late", "live"})
     limits = Limits(**v.section(raw, "limits", Limits))
     submission = SubmissionLimits(**v.section(raw, "submission", SubmissionLimits))
     hidden = HiddenSettings(**v.section(raw, "hidden", HiddenSettings))
@@ -219,8 +232,9 @@ def parse_rubric(raw: dict, source: str = "<rubric>") -> Rubric:
                f"lengths above max_len ({sorter.max_len}) with long_max_len >= long_min_len")
     tasks = v.tasks(raw.get("tasks"))
     late = v.late(raw["late"]) if "late" in raw else None
+    live = v.live(raw.get("live", {}))
     return Rubric(tasks=tasks, limits=limits, submission=submission, hidden=hidden,
-                  sorter=sorter, source=source, late=late)
+                  sorter=sorter, source=source, late=late, live=live)
 
 
 class _Validator:
@@ -307,6 +321,17 @@ class _Validator:
         last = int(self.number(table.get("last_day", 7), "late.last_day", integer=True,
                                minimum=0))
         return LatePolicy(when.isoformat(), share, last)
+
+    def live(self, table: Any) -> LiveSettings:
+        """``[live]``: ``final_submissions``, a whole number from 0 (the best on the public part
+        counts) up."""
+        self.keys(table, "live", {"final_submissions"})
+        most = table.get("final_submissions", 0)
+        if isinstance(most, bool) or not isinstance(most, int) or most < 0:
+            self.fail("live.final_submissions", most, "a whole number of submissions a student "
+                      "may mark final, 0 or more (0: each student's best on the public part "
+                      "counts), e.g. final_submissions = 2")
+        return LiveSettings(final_submissions=most)
 
     def band(self, table: Any, key: str, task: str) -> Band:
         self.keys(table, key, {"metric", "floor", "full", "points", "margin", "corpus",

@@ -213,13 +213,15 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
     board, table, message = _board_or_history(db, task, part, select, student)
     if board is not None:
         text = _board_text(db, board, fmt, names, (lms or LmsOptions(), page))
+        if names is not None and not board.rows:
+            message += "; every roster student is listed with an empty score"
     else:
         text = render(table, fmt)
     if out is None:
         return Shown(text, message)
     with atomic_write(out, "w", encoding="utf-8", newline="", permissions=0o644) as f:
         f.write(text)
-    return Shown("", message or f"wrote {out}", Path(out))
+    return Shown("", f"{message}; wrote {out}" if message else f"wrote {out}", Path(out))
 
 
 
@@ -287,6 +289,23 @@ def _board_or_history(db, task, part, select, student) -> tuple[Board | None, Ta
     return board, None, "" if board.rows else "the leaderboard is empty: no graded submissions yet"
 
 
+def _points_possible(db, board: Board, students: list[str], names, fmt: str) -> float | None:
+    """The maximum points for an LMS file's "Points Possible" row when no graded row gives it
+    (the course's rubric); an error where the file would list nobody: no board, no graded
+    student and no roster."""
+    if board.rows:
+        return None
+    if names is None and not students:
+        where = db if db is not None else default_db_path()
+        raise ChallengeError(f"--format {fmt}: nobody to list, no student is graded in {where} "
+                             f"yet; pass --roster roster.csv to list every student of the class "
+                             f"with an empty score, or grade first (`challenge grade --hidden "
+                             f"SUBS/`)")
+    from challenge.rubric import load_rubric
+
+    return load_rubric().max_points
+
+
 def _board_text(db, board: Board, fmt: str, names, options: tuple) -> str:
     from grader.board.gradebook import gradebook_csv, lms_csv
 
@@ -300,7 +319,8 @@ def _board_text(db, board: Board, fmt: str, names, options: tuple) -> str:
         return gradebook_csv(board, students, task_max, names)
     if fmt in LMS_FORMATS:
         return lms_csv(board, students, names, fmt, assignment=lms.assignment,
-                       cap_bonus=lms.cap_bonus)
+                       cap_bonus=lms.cap_bonus, possible=_points_possible(db, board, students,
+                                                                          names, fmt))
     aliases = None
     if page.anonymise:
         board, aliases = anonymised(board)

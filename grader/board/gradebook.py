@@ -64,7 +64,8 @@ DEFAULT_ASSIGNMENT = "RNN challenge"
 
 
 def lms_csv(board: Board, students: list[str], roster: Roster | None, fmt: str, *,
-            assignment: str = DEFAULT_ASSIGNMENT, cap_bonus: bool = False) -> str:
+            assignment: str = DEFAULT_ASSIGNMENT, cap_bonus: bool = False,
+            possible: float | None = None) -> str:
     """The board as a file ``fmt`` ("canvas" or "moodle") imports as it is: one row per roster
     student (else per student graded), the score in one column named ``assignment``, empty
     for a student with no graded submission; ``cap_bonus`` caps a score at the maximum.
@@ -74,9 +75,10 @@ def lms_csv(board: Board, students: list[str], roster: Roster | None, fmt: str, 
     matches on SIS User ID (the roster's ``sis_id``) or SIS Login ID (the student id) and
     leaves its own ID empty. Moodle: ``ID number`` (the roster's ``sis_id``, else the student
     id), ``Email address``, ``Full name`` and the assignment; in the import, map from
-    "ID number" to the user's idnumber (or from the email)."""
+    "ID number" to the user's idnumber (or from the email). ``possible``: the Points Possible
+    where the board has no row to take it from (no grade yet)."""
     by_name = {r.student: r for r in board.rows if r.kind == "student"}
-    top = max((r.max_points for r in board.rows), default=None)
+    top = max((r.max_points for r in board.rows), default=possible)
     people = list(roster) if roster is not None else []
     people += [_Unlisted(s) for s in students if roster is None or s not in roster]
 

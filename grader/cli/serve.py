@@ -1,6 +1,6 @@
 """CLI of the live challenge, instructor's side: ``challenge serve`` (and ``challenge serve
-tokens --rotate STUDENT``), and the options ``--reveal``, ``--unreveal``, ``--force`` and
-``--regrade-all`` that join the student's ``challenge status --to``."""
+tokens --rotate STUDENT``), and the options ``--reveal``, ``--unreveal``, ``--force``,
+``--regrade-all`` and ``--regrade STUDENT`` that join the student's ``challenge status --to``."""
 
 from __future__ import annotations
 
@@ -31,9 +31,11 @@ import click
 @click.option("--quota-mb", default=500.0, show_default=True,
               help="Uploads kept per student, all days together, in MB; an upload past it is "
                    "refused before its body is read.")
-@click.option("--final-submissions", default=0, show_default=True, metavar="N",
+@click.option("--final-submissions", default=None, type=int, metavar="N",
               help="Students may mark up to N graded submissions final; the private board "
-                   "ranks them on the best of those (0: on their best on the public part).")
+                   "ranks them on the best of those (0: on their best on the public part). "
+                   "Default: the rubric's [live] final_submissions (else 0); this option, "
+                   "where given, overrides the rubric.")
 @click.option("--forwarded-allow-ips", default=None, metavar="ADDRESSES",
               help="Comma-separated addresses of the TLS proxy in front of the server, trusted "
                    "for X-Forwarded-For/-Proto (so each student, not the proxy, is a client).")
@@ -77,14 +79,17 @@ def tokens(students: tuple[str, ...], db: str | None) -> None:
 @click.option("--force", is_flag=True, help="Instructor: with --reveal, reveal before the deadline.")
 @click.option("--regrade-all", is_flag=True,
               help="Instructor: grade every submission again (after a rubric change).")
+@click.option("--regrade", "regrade_students", multiple=True, metavar="STUDENT",
+              help="Instructor: grade STUDENT's stored submissions again under the current "
+                   "rubric (repeatable); the old grades stay in the history.")
 def admin_options() -> None:
     """The instructor's options of ``challenge status`` (see :func:`instructor_status`)."""
 
 
 def instructor_status(url, token, reveal, regrade_all, as_json, unreveal=False, force=False,
-                      **_) -> None:
-    """``challenge status --to URL --reveal|--unreveal|--regrade-all``: the instructor's server
-    actions."""
+                      regrade_students=(), **_) -> None:
+    """``challenge status --to URL --reveal|--unreveal|--regrade-all|--regrade STUDENT``: the
+    instructor's server actions."""
     from challenge import remote
 
     data = {}
@@ -94,7 +99,32 @@ def instructor_status(url, token, reveal, regrade_all, as_json, unreveal=False, 
         data |= remote.admin(url, token, "unreveal")
     if regrade_all:
         data |= remote.admin(url, token, "regrade")
-    click.echo(json.dumps(data) if as_json else "; ".join(f"{k}: {v}" for k, v in data.items()))
+    lines = ["; ".join(f"{k}: {v}" for k, v in data.items())] if data else []
+    regraded = [regrade_student(url, token, student) for student in regrade_students]
+    lines += [f"{r['student']}: {r['queued']} submission(s) queued again" for r in regraded]
+    if regraded:
+        data["regraded"] = regraded
+    click.echo(json.dumps(data) if as_json else "\n".join(lines))
+
+
+def regrade_student(url: str, token: str | None, student: str) -> dict:
+    """Ask the server at ``url`` to grade ``student``'s stored submissions again; a refusal
+    names the student or the token, and the fix."""
+    from challenge import remote
+    from challenge.errors import ChallengeError
+
+    try:
+        return remote.admin(url, token, "regrade", {"student": student})
+    except remote.Refused as e:
+        if e.status == 404:
+            raise ChallengeError(f"--regrade {student!r}: {e}; pass a student id from the "
+                                 f"roster (`challenge status --to URL` with your token lists "
+                                 f"every student's submissions)") from None
+        if e.status in (401, 403):
+            raise ChallengeError(f"--regrade {student!r}: {e}; pass the instructor's token "
+                                 f"(serve/instructor-token.txt beside the server's leaderboard "
+                                 f"file), not a student's") from None
+        raise
 
 
 COMMANDS: list = [serve]

@@ -117,24 +117,27 @@ class ServeOptions:
     job_seconds: float = 3600.0
     quota_mb: float | None = 500.0
     forwarded_allow_ips: str | None = None
-    final_submissions: int = 0
+    final_submissions: int | None = None   # None: the rubric's [live] final_submissions
 
 
 def serve_config(o: ServeOptions, uploads: Path, workers: int) -> ServeConfig:
     """The app's rules from the options (``workers``: grading slots, for the estimates)."""
-    if o.final_submissions < 0:
+    if o.final_submissions is not None and o.final_submissions < 0:
         raise ChallengeError(f"--final-submissions must be 0 (the best on the public part "
                              f"counts) or more, got {o.final_submissions}")
     if o.quota_mb is not None and o.quota_mb < o.max_upload_mb:
         raise ChallengeError(f"--quota-mb {o.quota_mb:g} is below --max-upload-mb "
                              f"{o.max_upload_mb:g}: no upload of the largest size could ever "
                              f"be stored; raise --quota-mb")
-    late = load_rubric(o.rubric, data_dir=o.data_dir).late
+    rubric = load_rubric(o.rubric, data_dir=o.data_dir)
+    late = rubric.late
+    finals = (rubric.live.final_submissions if o.final_submissions is None
+              else o.final_submissions)   # the option, where given, overrides the rubric
     return ServeConfig(uploads=uploads, deadline=parse_deadline(o.deadline), late=late,
                        daily_limit=o.daily_limit, max_upload_bytes=int(o.max_upload_mb * (1 << 20)),
                        quota_bytes=None if o.quota_mb is None else int(o.quota_mb * (1 << 20)),
                        forwarded_allow_ips=o.forwarded_allow_ips, workers=max(1, workers),
-                       final_submissions=o.final_submissions)
+                       final_submissions=finals)
 
 
 def rotate_tokens(students, db: str | Path | None = None) -> list[tuple[str, Path]]:

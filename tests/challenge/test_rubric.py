@@ -65,6 +65,8 @@ def test_hash_ignores_comments_and_layout_but_not_values(tmp_path):
     (lambda r: r["sorter"].update(long_min_len=20), ["sorter.long_min_len", "above max_len"]),
     (lambda r: r["hidden"].update(public_fraction=1.0), ["hidden.public_fraction"]),
     (lambda r: r.update(extra={}), ["unknown key 'extra'"]),
+    (lambda r: r.update(live={"final_submissions": -1}), ["live.final_submissions", "0 or more"]),
+    (lambda r: r.update(live={"finals": 2}), ["live.finals", "unknown key"]),
     (lambda r: r["tasks"]["sorter"]["quality"].pop("floor"), ["tasks.sorter.quality", "'floor'"]),
 ])
 def test_bad_rubric_names_the_key(edit, words):
@@ -74,6 +76,15 @@ def test_bad_rubric_names_the_key(edit, words):
         parse_rubric(raw, source="r.toml")
     for word in words:
         assert word in str(e.value)
+
+
+def test_the_live_table_sets_final_submissions_and_leaves_the_hash_alone():
+    assert load_rubric().live.final_submissions == 0
+    raw = _raw()
+    raw["live"] = {"final_submissions": 3}
+    rub = parse_rubric(raw)
+    assert rub.live.final_submissions == 3
+    assert rub.hash == load_rubric().hash       # it scores nothing: no grade goes out of date
 
 
 def test_missing_or_broken_file_is_a_clear_error(tmp_path):

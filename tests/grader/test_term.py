@@ -245,6 +245,46 @@ def test_the_canvas_export_has_its_header_points_possible_and_empty_scores(tmp_p
     assert list(csv.reader(io.StringIO(capped)))[2][5] == "100.00"
 
 
+@pytest.mark.parametrize("fmt", ["canvas", "moodle"])
+def test_with_no_board_yet_the_lms_export_lists_the_roster_with_empty_scores(tmp_path,
+                                                                              monkeypatch, fmt):
+    """Before the grading day (no leaderboard file at all), the instructor's first import
+    creates the column in the LMS: every roster student, each with an empty score."""
+    monkeypatch.setenv("CHALLENGE_DATA_DIR", str(tmp_path / "data"))
+    roster = _roster(tmp_path, "student,name,sis_id,email\nalice,Alice,1001,a@example.org\n"
+                               "bob,Bob,1002,\n")
+    out = tmp_path / "lms.csv"
+    run = CliRunner().invoke(main, ["leaderboard", "--format", fmt, "--roster", str(roster),
+                                    "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "every roster student is listed with an empty score" in run.output
+    assert f"wrote {out}" in run.output
+    rows = list(csv.reader(out.open()))
+    if fmt == "canvas":
+        assert rows[1] == ["    Points Possible", "", "", "", "", "100.00"]   # the rubric's
+        assert rows[2:] == [["Alice", "", "1001", "alice", "", ""],
+                            ["Bob", "", "1002", "bob", "", ""]]
+    else:
+        assert rows[1:] == [["1001", "a@example.org", "Alice", ""], ["1002", "", "Bob", ""]]
+    assert not (tmp_path / "data").exists()          # reading wrote no leaderboard file
+
+
+@pytest.mark.parametrize("fmt", ["canvas", "moodle"])
+@pytest.mark.parametrize("empty_db", [False, True])
+def test_with_no_board_and_no_roster_the_lms_export_is_one_line_and_writes_nothing(
+        tmp_path, monkeypatch, fmt, empty_db):
+    monkeypatch.setenv("CHALLENGE_DATA_DIR", str(tmp_path / "data"))
+    args = ["leaderboard", "--format", fmt, "--out", str(tmp_path / "lms.csv")]
+    if empty_db:
+        Leaderboard(tmp_path / "empty.sqlite").close()
+        args += ["--db", str(tmp_path / "empty.sqlite")]
+    run = CliRunner().invoke(main, args)
+    assert run.exit_code == 1 and "Traceback" not in run.output
+    assert run.output.startswith(f"Error: --format {fmt}: nobody to list")
+    assert "pass --roster roster.csv" in run.output and run.output.count("\n") == 1
+    assert not (tmp_path / "lms.csv").exists()
+
+
 def test_the_moodle_export_carries_the_idnumber_and_the_cli_writes_it(tmp_path):
     db, roster = _class_board(tmp_path)
     out = tmp_path / "moodle.csv"

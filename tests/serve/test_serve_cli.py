@@ -55,6 +55,59 @@ def test_the_instructor_reveals_and_regrades_from_the_terminal(server):
     assert every.exit_code == 0 and "student" in every.output and "bob" in every.output
 
 
+def _graded(queue, student: str, sha: str) -> int:
+    job_id = queue.enqueue(student, f"{sha}.csv", f"{student}__{sha}.csv", sha)
+    assert queue.claim("test", 60).id == job_id
+    assert queue.finish(job_id, "test", ok=True, reason="", points=40.0, max_points=100.0,
+                        summary="", board_id=None)
+    return job_id
+
+
+def test_the_instructor_regrades_one_student_from_the_terminal(server):
+    first, second = _graded(server["queue"], "alice", "a1"), _graded(server["queue"], "alice", "a2")
+    _graded(server["queue"], "bob", "b1")
+    token = server["tokens"]["instructor"]
+    run = CliRunner().invoke(main, ["status", "--to", server["url"], "--token", token,
+                                    "--regrade", "alice"])
+    assert run.exit_code == 0, run.output
+    assert run.output == "alice: 2 submission(s) queued again\n"
+    waiting = [j for j in server["queue"].jobs() if j.state == "queued"]
+    assert sorted((j.student, j.regrade_of) for j in waiting) == [("alice", first),
+                                                                   ("alice", second)]
+    both = CliRunner().invoke(main, ["status", "--to", server["url"], "--token", token, "--json",
+                                     "--regrade", "alice", "--regrade", "bob"])
+    assert json.loads(both.output) == {"regraded": [{"queued": 0, "student": "alice"},
+                                                    {"queued": 1, "student": "bob"}]}
+
+
+@pytest.mark.parametrize("who, student, message", [
+    ("instructor", "zed", "--regrade 'zed': the server refused (404): no student 'zed' on this "
+                          "server's roster; pass a student id from the roster"),
+    ("bob", "alice", "--regrade 'alice': the server refused (403): this needs the instructor's "
+                     "token; pass the instructor's token"),
+    (None, "alice", "--regrade 'alice': the server refused (401): no valid token"),
+])
+def test_a_refused_regrade_is_one_line_and_queues_nothing(server, who, student, message):
+    _graded(server["queue"], "alice", "a1")
+    token = server["tokens"][who] if who else "not-a-token"
+    run = CliRunner().invoke(main, ["status", "--to", server["url"], "--token", token,
+                                    "--regrade", student])
+    assert run.exit_code == 1 and message in run.output, run.output
+    assert "Traceback" not in run.output and run.output.count("\n") == 1
+    assert not [j for j in server["queue"].jobs() if j.state == "queued"]
+
+
+def test_the_regrade_warns_before_sending_the_token_over_plain_http(server, monkeypatch):
+    """The server here is on loopback: count it as another machine to see the warning."""
+    monkeypatch.setattr("challenge.remote.is_local", lambda host: False)
+    _graded(server["queue"], "bob", "b1")
+    run = CliRunner().invoke(main, ["status", "--to", server["url"], "--token",
+                                    server["tokens"]["instructor"], "--regrade", "bob"])
+    assert run.exit_code == 0, run.output
+    assert f"Warning: {server['url']} is plain http" in run.output
+    assert "bob: 1 submission(s) queued again" in run.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["--token", "wrong"], "the server refused (401): no valid token"),
     (["--to", "http://127.0.0.1:9", "--token", "x"], "cannot reach the challenge server"),

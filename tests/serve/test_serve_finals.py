@@ -5,6 +5,7 @@ The public board always shows every try."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -39,7 +40,8 @@ def env(tmp_path):
         cfg = ServeConfig(uploads=uploads, upload_interval_s=0, final_submissions=n,
                           board_cache_s=0)
         return TestClient(create_app(ready.queue, ready.tokens, cfg), base_url="http://127.0.0.1")
-    return {"tokens": tokens, "graded": graded, "client": client, "queue": ready.queue}
+    return {"tokens": tokens, "graded": graded, "client": client, "queue": ready.queue,
+            "ready": ready}
 
 
 def _as(env, who):
@@ -84,3 +86,48 @@ def test_marks_are_refused_when_the_course_takes_none_or_after_the_reveal(env):
     env["queue"].set_setting("revealed", "1")
     late = c.post(f"/api/submissions/{job}/final", headers=_as(env, "alice"))
     assert late.status_code == 409 and "revealed" in late.json()["error"]
+
+
+def _rubric_with(tmp_path, live: str):
+    from challenge.rubric import DEFAULT_RUBRIC
+
+    text = DEFAULT_RUBRIC.read_text(encoding="utf-8")
+    assert "\nfinal_submissions = 0 " in text                # the default rubric's [live] key
+    path = tmp_path / "course-rubric.toml"
+    path.write_text(text.replace("\nfinal_submissions = 0 ", f"\n{live} ", 1), encoding="utf-8")
+    return path
+
+
+def test_the_rubrics_n_is_applied_and_the_option_overrides_it(env, tmp_path):
+    from grader.serve.server import ServeOptions, serve_config
+
+    rubric = _rubric_with(tmp_path, "final_submissions = 2")
+    uploads = tmp_path / "data" / "serve" / "uploads"
+    taken = serve_config(ServeOptions(rubric=str(rubric)), uploads, 1)
+    assert taken.final_submissions == 2
+    assert serve_config(ServeOptions(rubric=str(rubric), final_submissions=0), uploads,
+                        1).final_submissions == 0                   # the option wins
+    assert serve_config(ServeOptions(), uploads, 1).final_submissions == 0   # no [live]: 0
+    jobs = [env["graded"]("alice", f"{n}.csv", n.encode() * 9) for n in "abc"]
+    c = TestClient(create_app(env["queue"], env["ready"].tokens, replace(taken, board_cache_s=0)),
+                   base_url="http://127.0.0.1")
+    answers = [c.post(f"/api/submissions/{j}/final", headers=_as(env, "alice")) for j in jobs]
+    assert [a.status_code for a in answers] == [200, 200, 409]     # two marks, as the rubric says
+    assert "unmark one first" in answers[2].json()["error"]
+
+
+@pytest.mark.parametrize("value", ["-1", '"two"', "1.5", "true"])
+def test_a_bad_final_submissions_in_the_rubric_is_one_line_before_anything_is_written(
+        tmp_path, value):
+    from click.testing import CliRunner
+
+    from challenge.cli import main
+
+    rubric = _rubric_with(tmp_path, f"final_submissions = {value}")
+    db = tmp_path / "board" / "board.sqlite"
+    run = CliRunner().invoke(main, ["serve", "--db", str(db), "--rubric", str(rubric),
+                                    "--roster", str(write_roster(tmp_path / "r.csv", ["a"]))])
+    assert run.exit_code == 1 and "Traceback" not in run.output
+    assert run.output.count("\n") == 1
+    assert "live.final_submissions" in run.output and "0 or more" in run.output
+    assert not db.parent.exists()

@@ -1,6 +1,8 @@
 """The upload rules against a real server on a loopback port: they hold when one student sends
 ten uploads at once, and they refuse before the body is read (a client that sends the headers
-of a large upload and then nothing more still gets its answer, and nothing is stored)."""
+of a large upload and then nothing more still gets its answer, and nothing is stored). Also
+the rest of #32's "against a running server": the instructor's cookie alone cannot regrade,
+and a crafted huge id is a 404."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ def live(tmp_path):
     ready = prepare(tmp_path / "data" / "board.sqlite",
                     write_roster(tmp_path / "roster.csv", ["alice", "bob", "carol"]))
     tokens = read_tokens(ready.tokens_csv)
+    tokens["instructor"] = ready.instructor_file.read_text().strip()
     uploads = ready.folder / "uploads"
     config = ServeConfig(uploads=uploads, upload_interval_s=5.0, daily_limit=50,
                          quota_bytes=10_000)
@@ -93,3 +96,37 @@ def test_the_cli_warns_before_sending_a_token_over_plain_http(live, monkeypatch)
     run = CliRunner().invoke(main, ["status", "--to", live["url"], "--token",
                                     live["tokens"]["alice"]])
     assert run.exit_code == 0 and "Warning" not in run.output      # loopback: nothing to warn
+
+
+def test_the_instructors_cookie_alone_cannot_regrade_or_reveal(live):
+    """The forged request a page of another site could make: the session cookie, no CSRF."""
+    import re
+
+    with httpx.Client(base_url=live["url"], timeout=30) as browser:
+        login = re.search(r'name="csrf" value="([^"]+)"', browser.get("/").text).group(1)
+        browser.post("/login", data={"token": live["tokens"]["instructor"], "csrf": login})
+        assert browser.cookies                                    # signed in by cookie
+        live["queue"].enqueue("alice", "a.csv", "alice__a.csv", "sha-a")
+        for path in ("/api/admin/regrade", "/api/admin/regrade?student=alice",
+                     "/api/admin/reveal?force=true"):
+            r = browser.post(path)
+            assert r.status_code == 403 and "CSRF" in r.json()["error"], path
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', browser.get("/admin").text).group(1)
+        forged = browser.post("/api/admin/regrade", headers={"X-CSRF-Token": csrf,
+                                                             "Origin": "null"})
+        assert forged.status_code == 403
+        assert browser.post("/api/admin/regrade", headers={"X-CSRF-Token": csrf}).json() == {
+            "queued": 0}                                          # the page's own POST works
+    assert live["queue"].setting("revealed") != "1"
+    assert [j.regrade_of for j in live["queue"].jobs()] == [None]
+
+
+def test_a_crafted_huge_id_is_a_404_with_the_security_headers(live):
+    alice = {"Authorization": f"Bearer {live['tokens']['alice']}"}
+    for path in ("/api/submissions/99999999999999999999", "/api/submissions/-1",
+                 "/me/submissions/99999999999999999999"):
+        r = httpx.get(live["url"] + path, headers=alice, timeout=30)
+        assert r.status_code == 404, (path, r.status_code)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+    assert "error" in httpx.get(live["url"] + "/api/submissions/99999999999999999999",
+                                headers=alice, timeout=30).json()
