@@ -185,11 +185,10 @@ def _board_extras(db, board: Board) -> tuple[list[str], dict[str, float], list[E
     return students, task_max, details
 
 
-def leaderboard(*, db: str | Path | None = None, task: str | None = None, private: bool = False,
+def leaderboard(*, db: str | Path | None = None, task: str | None = None, part: str = "public",
                 fmt: str = "table", out: str | Path | None = None, student: str | None = None,
                 select: str = "public", roster: str | Path | None = None,
-                lms: LmsOptions | None = None, page: PageOptions | None = None,
-                part: str | None = None) -> Shown:
+                lms: LmsOptions | None = None, page: PageOptions | None = None) -> Shown:
     """The ``challenge leaderboard`` command: rank (or one student's history) and render.
 
     A missing default database is an empty board; a missing ``db`` that was given is an error.
@@ -197,8 +196,7 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
     (:mod:`grader.board.gradebook`); ``lms``: the assignment name and bonus cap of the
     ``canvas`` and ``moodle`` formats; ``page``: what the ``html`` page shows of each student
     (always on the board's part of the hidden set alone) and whether it names them; ``part``:
-    which number ranks and fills the board (challenge.report.PARTS; ``private`` is short for
-    "private"), default the public part.
+    which number ranks and fills the board (challenge.report.PARTS), default the public part.
     """
     from grader.board.roster import read_roster
 
@@ -214,7 +212,7 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
         raise ChallengeError("--public-details and --anonymise shape the HTML page of a board; "
                              "use them with --format html and without --student")
     names = read_roster(roster) if roster is not None else None
-    part = chosen_part(part, private)
+    part = chosen_part(part)
     board, table, message = _board_or_history(db, task, part, select, student)
     if board is not None:
         text = _board_text(db, board, fmt, names, (lms or LmsOptions(), page))

@@ -74,9 +74,10 @@ def leaderboard(ctx: click.Context, assignment: str, cap_bonus: bool, details: s
     """
     if ctx.invoked_subcommand is not None:
         return
-    from grader.board.export import LmsOptions, PageOptions
+    from grader.board.export import LmsOptions, PageOptions, chosen_part
     from grader.board.export import leaderboard as show
 
+    options["part"] = chosen_part(options["part"], options.pop("private"))
     shown = show(**options, lms=LmsOptions(assignment, cap_bonus),
                  page=PageOptions(details, anonymise))
     if shown.text:
