@@ -325,7 +325,7 @@ def result_view_points(result: dict) -> float:
     tasks = {name: TaskResult(name, t["points"], t["max_points"], [],
                               QualityResult(**t["quality"]) if t["quality"] else None)
              for name, t in data["tasks"].items()}
-    fields = {k: v for k, v in data.items() if k not in ("tasks", "device")}
+    fields = {k: v for k, v in data.items() if k not in ("tasks", "device", "scores")}
     return GradeReport(**fields, tasks=tasks).public_view().points
 
 
