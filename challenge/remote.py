@@ -111,6 +111,7 @@ def report(url: str, token: str | None, job_id: int) -> dict:
 
 def status_text(data: dict) -> str:
     """What ``challenge status`` prints."""
+    from challenge.report import part_name
     from challenge.text import (
         printable,  # names and reasons from the server: no terminal codes
     )
@@ -123,11 +124,14 @@ def status_text(data: dict) -> str:
             [s["filename"], s["state"],
              "" if s["points"] is None else f"{s['points']:.2f}/{s['max_points']:g}", s["reason"]]
             for s in data["submissions"]]
-    columns = ["#"] + (["student"] if everyone else []) + ["file", "state", "points", "reason"]
+    # a live report's points are its public part's (challenge.report.PART_NAMES)
+    columns = ["#"] + (["student"] if everyone else []) + ["file", "state",
+                                                           f"points ({part_name('public')})",
+                                                           "reason"]
     lines.append(plain_table(columns, rows) if rows else "no submissions yet")
     board = data.get("board")
     if board:
-        lines.append(f"\n{board['part']} leaderboard:")
+        lines.append(f"\n{board.get('title') or board['part'] + ' leaderboard'}:")
         lines.append(plain_table(board["columns"], board["rows"]) if board["rows"]
                      else "no graded submissions yet")
     return printable("\n".join(lines))

@@ -17,6 +17,16 @@ _RAISED = re.compile(r"raised [A-Za-z_][\w.]*(?: at [^\s]+:\d+ in [^\s(:]+)?|"
                      r"not implemented yet(?=: )")
 WITHHELD = " (the error's message is withheld on the hidden sets: it may show hidden inputs)"
 
+#: The three numbers of a grade on the hidden sets, each with one name everywhere (reports,
+#: JSON, the board, the gradebook, the live server): the key in JSON and options, and the words.
+PART_NAMES = {"public": "public part", "private": "private part", "whole": "whole hidden set"}
+PARTS = tuple(PART_NAMES)
+
+
+def part_name(part: str) -> str:
+    """The words for ``part`` ("public" -> "public part", "whole" -> "whole hidden set")."""
+    return PART_NAMES.get(part, part)
+
 
 def withhold_error_text(message: str) -> str:
     """``message`` cut after the first exception it names (type and the student's file:line),
@@ -39,7 +49,7 @@ class QualityResult:
     components: list = field(default_factory=list)  # per rubric band: metric, value, points, ...
     review: list = field(default_factory=list)      # evidence for the instructor to look at
     notes: list = field(default_factory=list)       # where the band came from, the corpus, ...
-    part_points: dict = field(default_factory=dict)  # {"all", "public", "private"}: the bands' points
+    part_points: dict = field(default_factory=dict)  # {"whole", "public", "private"}: band points
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +90,24 @@ class GradeReport:
     log: str = ""                # the tail of the submission's captured output
     device: str = "cpu"          # where the checks and the models ran while grading
     late: dict = field(default_factory=dict)   # the deadline that applied and any penalty
+    part: str = ""               # what ``points`` measure on the hidden sets: a key of PARTS
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """The total on each part of the hidden sets this report holds (PARTS keys): the
+        public and private parts from each task's per-part quality points, and ``points``
+        itself for the part it measures. Empty on the dev sets."""
+        if self.sets != "hidden":
+            return {}
+        out = {}
+        for part in PARTS:
+            if part == (self.part or "whole"):
+                out[part] = round(self.points, 6)
+                continue
+            qs = [t.quality for t in self.tasks.values() if t.quality is not None]
+            if qs and all(part in q.part_points for q in qs):
+                out[part] = round(self.points + sum(q.part_points[part] - q.points for q in qs), 6)
+        return {p: out[p] for p in PARTS if p in out}
 
     @property
     def review(self) -> list[str]:
@@ -93,6 +121,8 @@ class GradeReport:
         there), nothing of the private part, no per-example data. Reports without a private
         part come back unchanged but for the examples."""
         view = copy.deepcopy(self)
+        if view.sets == "hidden":
+            view.part = "public"
         for task in view.tasks.values():
             task.examples = None
             q = task.quality
@@ -106,7 +136,7 @@ class GradeReport:
                 c["points"] = _band_score(c)
             q.part_points = {"public": q.part_points["public"]}
             q.review = []             # the instructor's evidence may quote whole-set figures
-            q.notes = [*q.notes, "measured on the public part of the hidden set"]
+            q.notes = [*q.notes, f"measured on the {part_name('public')} of the hidden set"]
         view.points = round(sum(t.points for t in view.tasks.values()), 6)
         return view._without_hidden_text()
 
@@ -140,6 +170,8 @@ class GradeReport:
                 "rubric_hash": self.rubric_hash, "grader_version": self.grader_version,
                 "torch_version": self.torch_version, "sets": self.sets,
                 "isolation": self.isolation, "log": self.log, "device": self.device,
+                **({"part": self.part or "whole", "scores": self.scores}
+                   if self.sets == "hidden" else {}),
                 **({"late": self.late} if self.late else {})}
 
     def summary(self, verbose: bool = False) -> str:
@@ -147,9 +179,14 @@ class GradeReport:
         bonus = sum(_bonus(t) for t in self.tasks.values())
         head = (f"{who}: {round(self.points - bonus, 2):g} / {self.max_points:g} points"
                 + (f" + {round(bonus, 2):g} bonus " if bonus else " ")
-                + f"({self.mode} mode, {self.sets} sets, on {self.device}"
-                + (f", {self.submission}" if self.submission else "") + ")")
+                + f"({self.mode} mode, {self.sets} sets"
+                + (f": {part_name(self.part or 'whole')}" if self.sets == "hidden" else "")
+                + f", on {self.device}" + (f", {self.submission}" if self.submission else "") + ")")
         lines = [head]
+        scores = self.scores
+        if len(scores) > 1:
+            lines.append("  " + ", ".join(f"{part_name(p)} {_fmt_num(v)}"
+                                          for p, v in scores.items()) + f" / {self.max_points:g}")
         if self.late:
             lines.append(f"  {late_line(self.late)}")
         if self.status != "ok":

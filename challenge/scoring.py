@@ -100,7 +100,7 @@ def score(task: TaskRubric, metrics: dict, status: str = "ok", reason: str = "",
     """A quality result: the bands applied to the whole set and to each part alone (the public
     board ranks on the public part only)."""
     points, components = band_points(task, metrics)
-    parts = {"all": points, **{name: band_points(task, m)[0]
+    parts = {"whole": points, **{name: band_points(task, m)[0]
                                for name, m in (("public", public), ("private", private)) if m}}
     return QualityResult(points=points, max_points=task.quality.points if task.quality else 0.0,
                          status=status, reason=reason, metrics=metrics, public=public or {},

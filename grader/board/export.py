@@ -16,6 +16,7 @@ from pathlib import Path
 
 from challenge.errors import ChallengeError
 from challenge.paths import atomic_write
+from challenge.report import PARTS, part_name
 from grader.board.leaderboard import Entry, Leaderboard, default_db_path
 from grader.board.ranking import PRIMARY, Board, build_board, load_board, task_order
 
@@ -49,7 +50,8 @@ def board_table(board: Board) -> Table:
                  "ci_high": r.ci_high, **r.metrics}
         rows.append([r.rank_label, r.student] + [known.get(c) for c in lead]
                     + [r.attempts, r.submission])
-    title = f"{board.task or 'Overall'} leaderboard - {board.part} part, ranked by {board.score_name}"
+    title = (f"{board.task or 'Overall'} leaderboard - {part_name(board.part)}, ranked by "
+             f"{board.score_name}")
     return Table(title, columns, rows, [r.kind for r in board.rows], list(board.notes))
 
 
@@ -64,7 +66,7 @@ def history_table(entries: list[Entry], student: str, part: str = "public") -> T
         rows.append([e.graded_at, e.submission, e.status, e.points, e.max_points] + vals
                     + [e.rubric_hash[:12], e.attempt,
                        f"{late}d -{e.late.get('penalty', 0):g}" if late else "", e.reason])
-    return Table(f"Submissions of {student} ({part} part; attempt 1+: a regrade, the board "
+    return Table(f"Submissions of {student} ({part_name(part)}; attempt 1+: a regrade, the board "
                  f"ranks each file's newest)",
                  ["graded_at", "submission", "status", "points", "max_points"] + cols
                  + ["rubric", "attempt", "late", "reason"], rows, [e.status for e in entries])
@@ -183,7 +185,7 @@ def _board_extras(db, board: Board) -> tuple[list[str], dict[str, float], list[E
     return students, task_max, details
 
 
-def leaderboard(*, db: str | Path | None = None, task: str | None = None, private: bool = False,
+def leaderboard(*, db: str | Path | None = None, task: str | None = None, part: str = "public",
                 fmt: str = "table", out: str | Path | None = None, student: str | None = None,
                 select: str = "public", roster: str | Path | None = None,
                 lms: LmsOptions | None = None, page: PageOptions | None = None) -> Shown:
@@ -193,7 +195,8 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
     ``roster`` (:mod:`grader.board.roster`): every student of it gets a gradebook row
     (:mod:`grader.board.gradebook`); ``lms``: the assignment name and bonus cap of the
     ``canvas`` and ``moodle`` formats; ``page``: what the ``html`` page shows of each student
-    (always on the board's part of the hidden set alone) and whether it names them.
+    (always on the board's part of the hidden set alone) and whether it names them; ``part``:
+    which number ranks and fills the board (challenge.report.PARTS), default the public part.
     """
     from grader.board.roster import read_roster
 
@@ -209,7 +212,7 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
         raise ChallengeError("--public-details and --anonymise shape the HTML page of a board; "
                              "use them with --format html and without --student")
     names = read_roster(roster) if roster is not None else None
-    part = "private" if private else "public"
+    part = chosen_part(part)
     board, table, message = _board_or_history(db, task, part, select, student)
     if board is not None:
         text = _board_text(db, board, fmt, names, (lms or LmsOptions(), page))
@@ -223,6 +226,15 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, privat
         f.write(text)
     return Shown("", f"{message}; wrote {out}" if message else f"wrote {out}", Path(out))
 
+
+
+def chosen_part(part: str | None, private: bool = False) -> str:
+    """The part of ``--part PART`` and its shorthand ``--private``: "public" by default."""
+    if part is not None and part not in PARTS:
+        raise ChallengeError(f"--part {part!r}: use one of {', '.join(PARTS)}")
+    if private and part not in (None, "private"):
+        raise ChallengeError(f"--private is --part private; leave it out with --part {part}")
+    return "private" if private else part or "public"
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ feedback), as text and as HTML, holding only what that student may see.
 Each student's graded submission is the one the board ranks (the best on the public part);
 while the challenge runs (the default) every number is the public part's, as on the public
 board (``GradeReport.public_view``): points per task, the quality metrics, the checks and the
-message of each failed one, the deadline that applied and any penalty. ``--private`` (after
-the reveal) shows the whole-term numbers of the private part instead. Nothing per example
+message of each failed one, the deadline that applied and any penalty (that of the points
+shown). ``--part private`` or ``--part whole`` (after the reveal: the part the final gradebook
+uses) shows that part's numbers instead, each named as everywhere (challenge.report.PARTS).
+Nothing per example
 (labels, predictions) is ever written. A roster student with no graded submission gets a
 file that says so; one whose every submission failed gets the reason.
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from challenge.errors import ChallengeError
 from challenge.paths import atomic_write
+from challenge.report import part_name
 from challenge.text import printable
 from grader.board.leaderboard import Entry, Leaderboard
 from grader.board.ranking import load_board, task_order
@@ -40,10 +43,10 @@ class FeedbackResult:
 
 
 def write_feedback(out: str | Path, *, db: str | Path | None = None,
-                   roster: str | Path | None = None, private: bool = False) -> FeedbackResult:
+                   roster: str | Path | None = None, part: str = "public") -> FeedbackResult:
     """Write ``<student>.txt`` and ``<student>.html`` into ``out`` for every student graded
-    (and every student of ``roster``), from the board ``db``."""
-    part = "private" if private else "public"
+    (and every student of ``roster``), from the board ``db``, with the numbers of ``part``
+    ("public", "private" or "whole") of the hidden set."""
     board = load_board(db, part=part)
     with Leaderboard(db, readonly=True) as store:
         entries = store.entries(checks=True)
@@ -76,15 +79,18 @@ def feedback_lines(student: str, entry: Entry | None, part: str,
     if entry is None:
         return [head, "No graded submission: nothing was received, or nothing could be graded."]
     lines = [head, f"Submission: {entry.submission} (graded {entry.graded_at})"]
-    if entry.late:
+    ok = entry.status == "ok" and total is not None
+    if entry.late:   # the penalty of the points shown: the stored one is the whole set's
+        before = sum(t.points_on(part) for t in entry.tasks.values())
+        penalty = round(before * (1 - entry.late.get("kept", 1.0)), 2) if ok else 0
         lines.append(f"Deadline: {entry.late.get('why', '')}"
-                     + (f"; late penalty -{entry.late['penalty']:g} points"
-                        if entry.late.get("penalty") else ""))
-    if entry.status != "ok" or total is None:
+                     + (f"; late penalty -{penalty:g} points" if penalty else ""))
+    if not ok:
         lines.append(f"Not graded: {entry.reason or entry.status}")
         return [printable(x) for x in lines]
     lines.append(f"Points: {round(total, 2):g} / {entry.max_points:g} "
-                 f"(measured on the {part} part of the hidden sets)")
+                 f"(measured on the {part_name(part)}"
+                 + ("" if part == "whole" else " of the hidden sets") + ")")
     for name in sorted(entry.tasks, key=task_order):
         t = entry.tasks[name]
         lines.append(f"  {name}: {round(t.points_on(part), 2):g} / {t.max_points:g}")

@@ -2,6 +2,10 @@
 submit, or whose submissions all failed, get empty scores), an id column for the LMS, points
 rounded to 2 decimals and a fixed maximum beside every points column.
 
+Every score column's header names the part of the hidden set it holds (``points (private
+part)``, ``spam_f1 (whole hidden set)``: challenge.report.PART_NAMES), so a file in the LMS
+says which number it is; ids, maxima, rank and submission carry none.
+
 The roster is the one roster (:mod:`grader.board.roster`): a row's ``sis_id`` is its LMS id
 (the student id where it has none) and its ``name`` the name shown. Students graded but
 missing from the roster come last, with an empty id. Without a roster every graded student
@@ -13,12 +17,18 @@ from __future__ import annotations
 import csv
 import io
 
+from challenge.report import part_name
 from grader.board.ranking import Board
 from grader.board.roster import Roster
 
 
 def _points(v) -> str:
     return "" if v is None else f"{round(float(v), 2):.2f}"
+
+
+def named(column: str, part: str) -> str:
+    """A score column's header with the part it holds: ``points (public part)``."""
+    return f"{column} ({part_name(part)})"
 
 
 def gradebook_csv(board: Board, students: list[str], task_max: dict[str, float],
@@ -36,10 +46,11 @@ def gradebook_csv(board: Board, students: list[str], task_max: dict[str, float],
     task_cols = [c for c in board.columns if c.endswith(".points")] if board.task is None else []
     metric_cols = [c for c in board.columns if c not in ("points", "max_points")
                    and c not in task_cols]
-    header = ["id", "student", "name", "points", "max_points"]
-    header += [h for c in task_cols for h in (c.replace(".", "_"),
+    header = ["id", "student", "name", named("points", board.part), "max_points"]
+    header += [h for c in task_cols for h in (named(c.replace(".", "_"), board.part),
                                               c.replace(".points", "_max_points"))]
-    header += [c.replace(".", "_") for c in metric_cols] + ["rank", "tie", "submission"]
+    header += [named(c.replace(".", "_"), board.part) for c in metric_cols]
+    header += ["rank", "tie", "submission"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -67,7 +78,8 @@ def lms_csv(board: Board, students: list[str], roster: Roster | None, fmt: str, 
             assignment: str = DEFAULT_ASSIGNMENT, cap_bonus: bool = False,
             possible: float | None = None) -> str:
     """The board as a file ``fmt`` ("canvas" or "moodle") imports as it is: one row per roster
-    student (else per student graded), the score in one column named ``assignment``, empty
+    student (else per student graded), the score in one column named ``assignment`` and the
+    part (``RNN challenge (private part)``), empty
     for a student with no graded submission; ``cap_bonus`` caps a score at the maximum.
 
     Canvas: its gradebook columns (``Student, ID, SIS User ID, SIS Login ID, Section``), the
@@ -90,6 +102,7 @@ def lms_csv(board: Board, students: list[str], roster: Roster | None, fmt: str, 
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
+    assignment = named(assignment, board.part)
     if fmt == "canvas":
         w.writerow(CANVAS_COLUMNS + (assignment,))
         w.writerow(["    Points Possible", "", "", "", "", _points(top)])

@@ -119,7 +119,18 @@ def apply_late(report: dict, policy: LatePolicy | None, submitted: datetime,
     before = float(out.get("points", 0.0))
     out["points"] = round(before * note["kept"], 6)
     note["penalty"] = round(before - out["points"], 6)
+    if out.get("scores"):      # each part's total (challenge.report.PARTS) loses the same share
+        out["scores"] = {p: round(v * note["kept"], 6) for p, v in out["scores"].items()}
     out["late"] = note
     if note["days_late"] > policy.last_day and out.get("status") == "ok":
         out["status"], out["reason"] = "failed", note["why"]
     return out
+
+
+def shown_note(note: dict, points: float) -> dict:
+    """``note`` as a student may read it beside ``points``, the total on the part they are
+    shown (the public part while the challenge runs): the penalty is that total's share, never
+    the recorded one, which the whole hidden set's points give and would give away."""
+    if not note:
+        return {}
+    return {**note, "penalty": round(points * (1 - note.get("kept", 1.0)), 6)}

@@ -45,7 +45,7 @@ CREATE TABLE task_results (
     submission_id INTEGER NOT NULL REFERENCES submissions(id),
     task TEXT NOT NULL, points REAL NOT NULL, max_points REAL NOT NULL,
     quality_status TEXT NOT NULL, quality_reason TEXT NOT NULL,
-    metrics TEXT NOT NULL,          -- JSON {"all": {...}, "public": {...}, "private": {...}}
+    metrics TEXT NOT NULL,          -- JSON {"whole": {...}, "public": {...}, "private": {...}}
     examples BLOB,                  -- encode_examples(); NULL when the report had none
     PRIMARY KEY (submission_id, task));
 CREATE TABLE checks (
@@ -78,6 +78,19 @@ def files_dir(db: str | Path | None = None) -> Path:
     ``<db name>.files/`` (``leaderboard.sqlite`` -> ``leaderboard.files/``)."""
     path = Path(db) if db is not None else default_db_path()
     return path.with_name(path.stem + ".files")
+
+
+def named_parts(metrics: dict) -> dict:
+    """Task metrics under the one vocabulary (challenge.report.PARTS): rows stored before it
+    called the whole hidden set "all", in the metrics and in their per-part points."""
+    out = dict(metrics)
+    if "all" in out:
+        out.setdefault("whole", out.pop("all"))
+    if "all" in (out.get("part_points") or {}):
+        points = dict(out["part_points"])
+        points.setdefault("whole", points.pop("all"))
+        out["part_points"] = points
+    return out
 
 
 def encode_examples(examples: dict | None) -> bytes | None:
@@ -113,17 +126,17 @@ class TaskEntry:
     max_points: float
     quality_status: str
     quality_reason: str
-    metrics: dict            # {"all": {...}, "public": {...}, "private": {...}, "part_points"}
+    metrics: dict            # {"whole": {...}, "public": {...}, "private": {...}, "part_points"}
     examples: dict | None = None   # decode_examples() output, when loaded
 
     def points_on(self, part: str) -> float:
-        """The task's points with its quality scored on ``part`` ("public", "private") of the
-        hidden set alone; the stored points where the row has no per-part points (graded
-        before they were kept, or no quality)."""
+        """The task's points with its quality scored on ``part`` ("public", "private", "whole":
+        challenge.report.PARTS) of the hidden set; the stored points (the whole set's) where the
+        row has no per-part points (graded before they were kept, or no quality)."""
         parts = self.metrics.get("part_points") or {}
-        if part not in parts or "all" not in parts:
+        if part not in parts or "whole" not in parts:
             return self.points
-        return round(self.points - parts["all"] + parts[part], 6)
+        return round(self.points - parts["whole"] + parts[part], 6)
 
 
 @dataclass(frozen=True)
@@ -263,10 +276,11 @@ class Leaderboard:
             sid = cur.lastrowid
             for task, t in (report.get("tasks") or {}).items():
                 q = t.get("quality") or {}
-                metrics = {"all": q.get("metrics") or {}, "public": q.get("public") or {},
+                metrics = {"whole": q.get("metrics") or {}, "public": q.get("public") or {},
                            "private": q.get("private") or {}}
                 if q.get("part_points"):
                     metrics["part_points"] = q["part_points"]
+                metrics = named_parts(metrics)
                 self._con.execute(
                     "INSERT INTO task_results VALUES (?,?,?,?,?,?,?,?)",
                     (sid, task, float(t.get("points", 0.0)), float(t.get("max_points", 0.0)),
@@ -319,7 +333,8 @@ class Leaderboard:
             cols += ", examples" if examples else ", NULL"
             for sid, task, p, mp, qs, qr, m, ex in self._con.execute(f"SELECT {cols} FROM task_results"):
                 if sid in ids:
-                    tasks[sid][task] = TaskEntry(p, mp, qs, qr, json.loads(m), decode_examples(ex))
+                    tasks[sid][task] = TaskEntry(p, mp, qs, qr, named_parts(json.loads(m)),
+                                                 decode_examples(ex))
             check_rows: dict[int, list] = {i: [] for i in ids}
             if checks:
                 message = "message" if self._has_column("checks", "message") else "''"

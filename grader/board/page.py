@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
+from challenge.report import part_name
 from grader.board.leaderboard import Entry
 
 LABELS = {"rank": "Rank", "student": "Student", "points": "Points", "max_points": "Max",
@@ -146,7 +147,7 @@ def _detail(entry: Entry, part: str = "public", show: str = "points", name: str 
     key = name if name is not None else entry.student
     lines = [f'<details class="student" data-student="{html.escape(key)}"><summary>'
              f"{html.escape(shown)}: {_text(total, 'points')} / "
-             f"{_text(entry.max_points, 'points')} points ({html.escape(part)} part)</summary>",
+             f"{_text(entry.max_points, 'points')} points ({html.escape(part_name(part))})</summary>",
              '<table class="parts"><thead><tr><th>Task</th><th>Points</th><th>By part</th></tr>'
              "</thead><tbody>" + "".join(rows) + "</tbody></table>"]
     failed = [c for c in entry.checks if not c["passed"]]

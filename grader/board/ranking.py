@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from challenge.errors import ChallengeError
+from challenge.report import PARTS, part_name
 from grader.board.leaderboard import Entry, Leaderboard, newest
 
 PRIMARY = {"spam": "f1", "sorter": "exact_match"}
-PARTS = ("public", "private")
 SELECTS = ("public", "part")
 
 
@@ -81,7 +81,7 @@ class Board:
 
     def summary(self) -> str:
         ranked = sum(r.rank is not None for r in self.rows)
-        return (f"{self.task or 'overall'} leaderboard ({self.part} part, by {self.score_name}): "
+        return (f"{self.task or 'overall'} leaderboard ({part_name(self.part)}, by {self.score_name}): "
                 f"{ranked} students")
 
 
@@ -121,7 +121,7 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
                 level: float = 0.95) -> Board:
     """Rank stored entries (one rubric); failed rows never rank, baselines are marked rows."""
     if part not in PARTS:
-        raise ChallengeError(f"unknown part {part!r}: use public or private")
+        raise ChallengeError(f"unknown part {part!r}: use one of {', '.join(PARTS)}")
     if select not in SELECTS:
         raise ChallengeError(f"unknown selection {select!r}: use public or part")
     if task is not None and task not in PRIMARY:
@@ -181,7 +181,7 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
     if any(r.tie for r in rows):
         notes.append("ties (=N): equal points" if task is None else
                      f"ties (=N): {level:.0%} bootstrap intervals of {PRIMARY[task]} on the "
-                     f"{part} part overlap ({resamples} resamples, seed {seed})")
+                     f"{part_name(part)} overlap ({resamples} resamples, seed {seed})")
     if task is None and score_name == "share of points":
         notes.append("rows graded out of different maxima (predictions and code) are ranked on "
                      "their share of their own maximum")
@@ -189,8 +189,8 @@ def build_board(entries: list[Entry], *, task: str | None = None, part: str = "p
         notes.append("shaded rows are the baseline and reference rows: graded like students, "
                      "not ranked")
     if task is not None:
-        if part == "private" and select == "public":
-            notes.append("each student's submission is the best on the public part")
+        if part != "public" and select == "public":
+            notes.append(f"each student's submission is the best on the {part_name('public')}")
     failed = sum(e.status != "ok" for e in entries)
     if failed:
         notes.append(f"{failed} failed submission(s) not ranked (see --student NAME for reasons)")
@@ -201,7 +201,8 @@ def _part_examples(e: Entry, task: str, part: str) -> tuple[np.ndarray, np.ndarr
     ex = e.tasks[task].examples
     if not ex or len(ex["y_true"]) == 0:
         return None
-    mask = ex["private"] if part == "private" else ~ex["private"]
+    mask = {"private": ex["private"], "public": ~ex["private"]}.get(
+        part, np.ones_like(ex["private"]))
     return ex["y_true"][mask], ex["y_pred"][mask]
 
 

@@ -19,8 +19,14 @@ _DATA_DIR = click.option("--data-dir", default=None, type=click.Path(file_okay=F
 @click.option("--task", type=click.Choice(["spam", "sorter"]), default=None,
               help="Rank one task on its primary metric (spam: f1, sorter: exact_match), with "
                    "ties where bootstrap intervals overlap; default: overall, by points.")
+@click.option("--part", type=click.Choice(["public", "private", "whole"]), default=None,
+              help="Which number ranks and fills the board: the public part of the hidden set "
+                   "(the default, while the challenge runs), the private part or the whole "
+                   "hidden set. For the final gradebook choose private (recommended: no "
+                   "student's choice was tuned on it) or whole; its header names the part.")
 @click.option("--private", is_flag=True,
-              help="Show the private part of the hidden set (the final ranking); default: public.")
+              help="Short for --part private: the private part of the hidden set (the final "
+                   "ranking).")
 @click.option("--select-on", "select", type=click.Choice(["public", "part"]), default="public",
               show_default=True,
               help="Which part picks each student's best submission: 'public' keeps the private "
@@ -68,9 +74,10 @@ def leaderboard(ctx: click.Context, assignment: str, cap_bonus: bool, details: s
     """
     if ctx.invoked_subcommand is not None:
         return
-    from grader.board.export import LmsOptions, PageOptions
+    from grader.board.export import LmsOptions, PageOptions, chosen_part
     from grader.board.export import leaderboard as show
 
+    options["part"] = chosen_part(options["part"], options.pop("private"))
     shown = show(**options, lms=LmsOptions(assignment, cap_bonus),
                  page=PageOptions(details, anonymise))
     if shown.text:

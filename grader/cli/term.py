@@ -62,16 +62,19 @@ def regrade(students: tuple[str, ...], **options) -> None:
 @click.argument("out", type=click.Path(file_okay=False))
 @_DB
 @_ROSTER
-@click.option("--private", is_flag=True,
-              help="After the reveal: the private part's numbers (the final ones); default: "
-                   "the public part only, as students see it while the challenge runs.")
+@click.option("--part", type=click.Choice(["public", "private", "whole"]), default=None,
+              help="Which numbers: the public part of the hidden set (the default, as students "
+                   "see it while the challenge runs); after the reveal, the part the final "
+                   "gradebook uses (private or whole).")
+@click.option("--private", is_flag=True, help="Short for --part private.")
 @_JSON
-def feedback(out, db, roster, private, as_json) -> None:
+def feedback(out, db, roster, part, private, as_json) -> None:
     """Write one feedback file per student into OUT (STUDENT.txt and STUDENT.html): their
     graded submission, points, quality, failed checks, deadline and any late penalty."""
+    from grader.board.export import chosen_part
     from grader.board.feedback import write_feedback
 
-    result = write_feedback(out, db=db, roster=roster, private=private)
+    result = write_feedback(out, db=db, roster=roster, part=chosen_part(part, private))
     click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
 
 

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from challenge.rubric import LatePolicy
-from grader.board.late import apply_late
+from grader.board.late import apply_late, shown_note
 from grader.board.leaderboard import Leaderboard
 from grader.engines.base import Engine, Outcome, record_result
 from grader.serve.queue import Job, JobQueue
@@ -150,7 +150,7 @@ class Dispatcher(threading.Thread):
             self.queue.retry(job.id, self.owner, reason=outcome.reason, death=False)
             return
         try:   # a bad extension, a report the store refuses, a full disk: ours, retried
-            report, summary, shown = self.judged(outcome, job)
+            report, summary, shown, note = self.judged(outcome, job)
             board_id = record(self.queue.path, report, job)
         except Exception as e:
             self.errors.append(f"job {job.id}: not recorded: {type(e).__name__}: {e}")
@@ -159,16 +159,19 @@ class Dispatcher(threading.Thread):
         ok = report.get("status") == "ok"
         self.queue.finish(job.id, self.owner, ok=ok, reason="" if ok else str(report.get("reason", "")),
                           points=shown, max_points=float(report.get("max_points", 0.0)),
-                          summary=summary, board_id=board_id, late=report.get("late"))
+                          summary=summary, board_id=board_id, late=note or None)
 
-    def judged(self, outcome: Outcome, job: Job) -> tuple[dict, str, float]:
+    def judged(self, outcome: Outcome, job: Job) -> tuple[dict, str, float, dict]:
         """The report as the board records it (the late policy applied), the summary the
-        student reads (headed with their id, the late line last) and the points they see."""
+        student reads (headed with their id, the late line last), the points they see and the
+        late note they see: its penalty is that of the points shown (the public part's), since
+        the recorded one, the whole hidden set's, would give the private part away."""
         report = outcome.result["report"]
         summary = headed(outcome.result["summary"], job, report.get("student"))
         shown = float(outcome.result.get("points", report.get("points", 0.0)))
         report = with_late(self.queue, report, job, self.late)
-        if report.get("late"):
-            shown = round(shown * report["late"]["kept"], 6)
-            summary = summary.rstrip("\n") + "\n" + late_line(report["late"])
-        return report, summary, shown
+        note = shown_note(report.get("late") or {}, shown)
+        if note:
+            shown = round(shown * note["kept"], 6)
+            summary = summary.rstrip("\n") + "\n" + late_line(note)
+        return report, summary, shown, note

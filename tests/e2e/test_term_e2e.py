@@ -163,9 +163,9 @@ def test_a_whole_term(tmp_path):
     rows = list(csv.DictReader(io.StringIO(board)))
     assert [r["student"] for r in rows] == ["alice", "bob"], board
     # the (public) board scores quality on the public part of the hidden sets only
-    public = a["points"] - sum(t["quality"]["part_points"]["all"]
+    public = a["points"] - sum(t["quality"]["part_points"]["whole"]
                                - t["quality"]["part_points"]["public"]
                                for t in a["tasks"].values() if t["quality"]
                                and "public" in t["quality"]["part_points"])
-    assert float(rows[0]["points"]) == pytest.approx(public, abs=0.005)   # 2 decimals
-    assert float(rows[1]["points"]) == 0
+    assert float(rows[0]["points (public part)"]) == pytest.approx(public, abs=0.005)  # 2 decimals
+    assert float(rows[1]["points (public part)"]) == 0

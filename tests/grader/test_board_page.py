@@ -48,11 +48,12 @@ def test_gradebook_lists_every_roster_student(db, tmp_path):
     assert list(book["id"]) == ["1001", "1002", "1003", "1004"]
     assert list(book["student"]) == ["alice", "bob", "carol", "dave"]
     board = {r.student: r for r in load_board(db).rows}
-    assert book.loc[0, "points"] == f"{board['alice'].points:.2f}"
-    assert book.loc[2, "points"] == "" and book.loc[3, "points"] == ""    # absent, failed
+    assert book.loc[0, "points (public part)"] == f"{board['alice'].points:.2f}"
+    points = "points (public part)"                                      # the header says which
+    assert book.loc[2, points] == "" and book.loc[3, points] == ""       # absent, failed
     assert set(book["max_points"]) == {"100.00"}                         # fixed, all rows
     assert set(book["spam_max_points"]) == {"50.00"}
-    assert all(re.fullmatch(r"\d+\.\d\d", v) for v in book["spam_points"] if v)
+    assert all(re.fullmatch(r"\d+\.\d\d", v) for v in book["spam_points (public part)"] if v)
     assert "Baseline" not in text and "__" not in text
     per_task = leaderboard(db=db, fmt="csv", task="spam", roster=roster).text
     assert list(pd.read_csv(io.StringIO(per_task))["student"]) == ["alice", "bob", "carol", "dave"]

@@ -8,9 +8,8 @@ import tomllib
 from dataclasses import replace
 
 import pytest
-from support.grading import HAM_WORDS, SPAM_WORDS, tiny_rubric
+from support.grading import sms_like_corpus, tiny_rubric
 
-from challenge.data.corpus import Message, write_corpus
 from challenge.errors import ChallengeError
 from challenge.rubric import DEFAULT_RUBRIC, Band, parse_rubric
 from grader.bands import band_note, derive_band, effective_task
@@ -140,17 +139,7 @@ def _course(corpus: str, band: dict | None = None):
 
 
 def _sms_corpus(data_dir, n=150):
-    import random
-
-    rng = random.Random(1)
-    msgs = []
-    for i in range(n):
-        label = int(i % 4 == 0)
-        words = [rng.choice(SPAM_WORDS if label and rng.random() < 0.7 else HAM_WORDS)
-                 for _ in range(8)]
-        msgs.append(Message(id=f"line-{i:06d}", group="imported", label=label, subject="",
-                            body=" ".join(words) + f" n{i}"))
-    write_corpus("sms", msgs, {"source": "test"}, data_dir)
+    sms_like_corpus(data_dir, n)
 
 
 def test_hidden_make_measures_the_band_on_another_corpus(tmp_path):
@@ -255,7 +244,7 @@ def test_add_baselines_grades_them_like_students(tmp_path):
         entry = entries[name]
         assert entry.kind == "baseline"
         # the same figures hidden make measured: predictions at the model's own threshold
-        assert entry.tasks["spam"].metrics["all"]["f1"] == pytest.approx(
+        assert entry.tasks["spam"].metrics["whole"]["f1"] == pytest.approx(
             bands["figures"][key]["f1"], abs=1e-6)
     again = add_baselines(db=tmp_path / "lb.sqlite", rubric=rub, data_dir=data)
     assert not any(r.new for r in again)

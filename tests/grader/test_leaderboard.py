@@ -29,7 +29,7 @@ def test_record_round_trips_every_part_of_the_report(tmp_path):
         report["sha256"], report["rubric_hash"], "ok", report["points"])
     for task, t in report["tasks"].items():
         q = t["quality"]
-        assert e.tasks[task].metrics == {"all": q["metrics"], "public": q["public"], "private": q["private"]}
+        assert e.tasks[task].metrics == {"whole": q["metrics"], "public": q["public"], "private": q["private"]}
         for key in ("y_true", "y_pred", "private"):
             np.testing.assert_array_equal(e.tasks[task].examples[key], np.asarray(t["examples"][key]))
     failed = [c for c in e.checks if not c["passed"]]

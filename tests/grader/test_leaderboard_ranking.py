@@ -70,7 +70,7 @@ def with_spam_points(report: dict, points: float) -> dict:
     task = report["tasks"]["spam"]
     q = task["quality"]
     task["points"] = round(task["points"] - q["points"] + points, 6)
-    q["points"], q["part_points"] = points, {"all": points, "public": points, "private": points}
+    q["points"], q["part_points"] = points, {"whole": points, "public": points, "private": points}
     return report
 
 
@@ -220,7 +220,7 @@ def test_the_public_overall_board_scores_quality_on_the_public_part_only(tmp_pat
     # show (or rank on) points earned on the private part
     def with_parts(report, public, private):
         q = report["tasks"]["spam"]["quality"]
-        q["part_points"] = {"all": q["points"], "public": public, "private": private}
+        q["part_points"] = {"whole": q["points"], "public": public, "private": private}
         return report
 
     alice = with_parts(make_report("alice", pub_errors=40, priv_errors=0, seed=1), 10.0, 40.0)

@@ -27,11 +27,11 @@ def _with_part_points(report: dict) -> dict:
     """The fake report with the per-part points a real grade keeps (40 points a band)."""
     q = report["tasks"]["spam"]["quality"]
     q["part_points"] = {p: round(40 * q[k]["f1"], 4)
-                        for p, k in (("all", "metrics"), ("public", "public"),
+                        for p, k in (("whole", "metrics"), ("public", "public"),
                                      ("private", "private"))}
     s = report["tasks"]["sorter"]["quality"]
     s["part_points"] = {p: round(40 * s[k]["exact_match"], 4)
-                        for p, k in (("all", "metrics"), ("public", "public"),
+                        for p, k in (("whole", "metrics"), ("public", "public"),
                                      ("private", "private"))}
     return report
 
@@ -62,13 +62,13 @@ def _texts(v: float) -> set[str]:
 
 
 def _numbers(report: dict, part: str) -> set[str]:
-    """Every quality figure and points total of ``report`` on ``part`` ("all" is the whole
+    """Every quality figure and points total of ``report`` on ``part`` ("whole" is the whole
     hidden set): metrics, quality points, task points and the total."""
     out: set[str] = set()
     total = 0.0
     for t in report["tasks"].values():
         q = t["quality"]
-        metrics = q["metrics"] if part == "all" else q[part]
+        metrics = q["metrics"] if part == "whole" else q[part]
         out |= {s for v in metrics.values() for s in _texts(v)}
         quality = q["part_points"][part]
         points = t["points"] - q["points"] + quality
@@ -79,7 +79,7 @@ def _numbers(report: dict, part: str) -> set[str]:
 
 def _forbidden(reports: dict) -> set[str]:
     public = set().union(*(_numbers(r, "public") for r in reports.values()))
-    hidden = set().union(*(_numbers(r, p) for r in reports.values() for p in ("all", "private")))
+    hidden = set().union(*(_numbers(r, p) for r in reports.values() for p in ("whole", "private")))
     forbidden = {s for s in hidden - public if "." in s and len(s) >= 4}
     assert len(forbidden) > 40              # the private and whole-set figures differ here
     return forbidden

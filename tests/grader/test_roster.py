@@ -151,7 +151,7 @@ def test_the_gradebook_takes_the_documented_roster(roster_file, tmp_path):
     assert list(book["id"]) == ["1001", "1002", "1003", ""]          # sis_id; dave is no one's
     assert list(book["student"]) == ["alice", "bob", "carol", "dave"]
     assert list(book["name"]) == ["Alice Liddell", "Bob Lee", "carol", "dave"]
-    assert book.loc[0, "points"] != "" and book.loc[1, "points"] == ""
+    assert book.loc[0, "points (public part)"] != "" and book.loc[1, "points (public part)"] == ""
 
 
 def test_serve_gives_every_student_of_the_documented_roster_a_token(roster_file, tmp_path):

@@ -289,8 +289,8 @@ def test_student_facing_reports_carry_no_hidden_labels(env, tmp_path):
 
 def test_quality_is_also_scored_on_each_part_for_the_boards(env, tmp_path):
     q = _grade(env, tmp_path).tasks["spam"].quality
-    assert set(q.part_points) == {"all", "public", "private"}
-    assert q.part_points["all"] == q.points
+    assert set(q.part_points) == {"whole", "public", "private"}
+    assert q.part_points["whole"] == q.points
 
 
 def test_a_live_challenges_student_sees_the_public_part_only(env, tmp_path):
@@ -325,7 +325,7 @@ def result_view_points(result: dict) -> float:
     tasks = {name: TaskResult(name, t["points"], t["max_points"], [],
                               QualityResult(**t["quality"]) if t["quality"] else None)
              for name, t in data["tasks"].items()}
-    fields = {k: v for k, v in data.items() if k not in ("tasks", "device")}
+    fields = {k: v for k, v in data.items() if k not in ("tasks", "device", "scores")}
     return GradeReport(**fields, tasks=tasks).public_view().points
 
 

@@ -37,6 +37,8 @@ def test_submit_to_uploads_and_status_shows_it(server, tmp_path, monkeypatch):
     shown = CliRunner().invoke(main, ["status", "--to", server["url"]])
     assert shown.exit_code == 0, shown.output
     assert "preds.csv" in shown.output and "queued" in shown.output
+    assert "points (public part)" in shown.output          # the one name of that number
+    assert "Overall leaderboard - public part, ranked by points:" in shown.output
     data = json.loads(CliRunner().invoke(main, ["status", "--to", server["url"], "--json"]).output)
     assert [s["state"] for s in data["submissions"]] == ["queued"]
     one = CliRunner().invoke(main, ["status", "--to", server["url"], "--id", "1"])
