@@ -113,7 +113,8 @@ def band_figures(data: Path) -> dict:
     band = hidden_meta(data)[1]["spam"]["bands"]
     width = band["full"] - band["floor"]
     return {"floor": band["floor"], "full": band["full"], "width": round(width, 6),
-            "noise_sd": band["noise"], "width_in_sd": round(width / band["noise"]["whole"], 3),
+            "noise_sd": band["noise"], "noise_part": band.get("noise_part", "whole"),
+            "width_in_sd": round(width / band.get("noise_sd", band["noise"]["whole"]), 3),
             "points": 30, "points_per_0.004_f1": round(30 * 0.004 / width, 2),
             "reference_runs_f1": [r["f1"] for r in band["figures"].get("reference_runs", [])],
             "baselines_f1": {k: band["figures"][k]["f1"] for k in ("tfidf_logreg", "tfidf_cnb")},

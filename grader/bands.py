@@ -4,8 +4,11 @@
 the band's metric there (a bootstrap over the whole set, and over each part, with a seed from the
 secret). Grading uses that band unless the rubric fixes its own thresholds for this corpus.
 
-The measured band (noise sd = the whole set's bootstrap sd, as in Efron & Tibshirani, "An
-Introduction to the Bootstrap", 1993, ch. 6):
+The measured band (noise sd = the bootstrap sd, as in Efron & Tibshirani, "An Introduction to
+the Bootstrap", 1993, ch. 6, of the noisiest part a grade is read on: the live board reads the
+public part, the final gradebook the private part, a single grade the whole set; each half has
+about sqrt(2) times the whole set's noise, so a band measured on the whole set alone would let
+luck on the half that counts move points):
 - full points one noise sd (at least ``margin``) below the reference's mean over its seeds, and
   never above its weakest seed, so the reference earns full marks whatever its seed;
 - 0 points at least ``width_sd`` noise sd below the full line, and one sd below the weaker
@@ -106,10 +109,19 @@ def inputs_hash(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def graded_noise(noise: dict) -> tuple[str, float]:
+    """The part whose noise the band is measured against, and its sd: the noisiest of the parts
+    a grade is read on (module docstring)."""
+    parts = [p for p in ("whole", "public", "private") if noise.get(p) is not None]
+    part = max(parts, key=lambda p: float(noise[p]))
+    return part, float(noise[part])
+
+
 def derive_band(band: Band, figures: dict[str, dict], noise: dict) -> dict:
     """The measured band of ``band.metric`` from the models' ``figures`` and the hidden set's
     ``noise`` (module docstring)."""
-    metric, sd, k = band.metric, float(noise["whole"]), band.width_sd
+    metric, k = band.metric, band.width_sd
+    noise_part, sd = graded_noise(noise)
     notes = []
     if "reference" in figures:
         runs = [r[metric] for r in figures.get("reference_runs", [figures["reference"]])]
@@ -137,7 +149,8 @@ def derive_band(band: Band, figures: dict[str, dict], noise: dict) -> dict:
                          f"the majority class comes close to the reference")
     full, floor = round(full, 6), round(min(floor, full - 1e-6), 6)
     return {"metric": metric, "floor": floor, "full": full, "margin": band.margin,
-            "width_sd": k, "noise": noise, "reference_mean": round(mean, 6),
+            "width_sd": k, "noise": noise, "noise_part": noise_part, "noise_sd": sd,
+            "reference_mean": round(mean, 6),
             "full_from": top_from, "figures": {n: f for n, f in figures.items() if n != "scores"},
             "reasons": {"full": why_full, "floor": why_floor}, "notes": notes}
 
@@ -150,7 +163,9 @@ def band_note(measured: dict) -> str:
     text = (f"{metric} band measured by `challenge hidden make` on the hidden set: 0 points at "
             f"{measured['floor']:.4f}, full at {measured['full']:.4f} ({models}; noise sd "
             f"{noise.get('whole', 0):.4f} on the whole hidden set, {noise.get('public', 0):.4f} "
-            f"on the public part)")
+            f"on the public part, {noise.get('private', 0):.4f} on the private part; the band "
+            f"is measured against the noisiest, "
+            f"{measured.get('noise_sd', noise.get('whole', 0)):.4f})")
     reasons = measured.get("reasons") or {}
     why = [f"full: {reasons['full']}", f"zero: {reasons['floor']}"] if reasons else []
     return "; ".join([text, *why, *[n for n in measured.get("notes", [])

@@ -30,6 +30,24 @@ def _noise(sd):
     return {"whole": sd, "public": sd * 1.4, "private": sd * 1.4, "model": "reference"}
 
 
+def _flat(sd):
+    return {"whole": sd, "public": sd, "private": sd, "model": "reference"}
+
+
+def test_the_band_is_measured_against_the_noisiest_part_a_grade_is_read_on():
+    """The final gradebook reads the private part: a band as wide as the whole set's noise
+    would let luck on that half move points."""
+    figs = _figs(majority=0.0, tfidf_cnb=0.80, tfidf_logreg=0.85, reference=0.90)
+    noise = {"whole": 0.01, "public": 0.012, "private": 0.02, "model": "reference"}
+    measured = derive_band(Band("f1", None, None, 30.0, width_sd=3.0), figs, noise)
+    assert (measured["noise_part"], measured["noise_sd"]) == ("private", 0.02)
+    assert measured["full"] == pytest.approx(0.88)
+    assert measured["full"] - measured["floor"] >= 3 * 0.02 - 1e-9
+    assert "against the noisiest, 0.0200" in band_note(measured)
+    whole_only = derive_band(Band("f1", None, None, 30.0), figs, {"whole": 0.01})
+    assert whole_only["noise_part"] == "whole" and whole_only["full"] == pytest.approx(0.89)
+
+
 def test_band_from_the_noise_sms_figures():
     """The SMS figures of issue 31: noise sd 0.017, reference 0.9655/0.9619/0.9622, ComplementNB
     0.9481, TF-IDF+LR 0.9444 (and 0.924 at threshold 0.5)."""
@@ -37,8 +55,11 @@ def test_band_from_the_noise_sms_figures():
     figs = _figs(majority=0.0, tfidf_cnb=0.9481, tfidf_logreg=0.9444, reference=0.9632)
     figs["reference_runs"] = [{"f1": v} for v in (0.9655, 0.9619, 0.9622)]
     measured = derive_band(band, figs, _noise(0.017))
-    assert measured["full"] == pytest.approx(0.9632 - 0.017, abs=1e-4)
-    assert measured["full"] - measured["floor"] >= 3 * 0.017 - 1e-9       # at least k sd wide
+    # measured against the noise of the noisiest part a grade is read on (a half of the set)
+    sd = 0.017 * 1.4
+    assert (measured["noise_part"], measured["noise_sd"]) == ("public", pytest.approx(sd))
+    assert measured["full"] == pytest.approx(0.9632 - sd, abs=1e-4)
+    assert measured["full"] - measured["floor"] >= 3 * sd - 1e-9       # at least k sd wide
     scored = replace(band, floor=measured["floor"], full=measured["full"])
     for run in (0.9655, 0.9619, 0.9622):                  # the reference, whatever its seed
         assert scored.score(run) == 30.0
@@ -50,26 +71,26 @@ def test_band_from_the_noise_sms_figures():
 
 def test_band_width_follows_k_and_baselines_earn_partial_credit():
     figs = _figs(majority=0.0, tfidf_cnb=0.80, tfidf_logreg=0.85, reference=0.90)
-    narrow = derive_band(Band("f1", None, None, 30.0, width_sd=3.0), figs, _noise(0.01))
-    wide = derive_band(Band("f1", None, None, 30.0, width_sd=5.0), figs, _noise(0.01))
+    narrow = derive_band(Band("f1", None, None, 30.0, width_sd=3.0), figs, _flat(0.01))
+    wide = derive_band(Band("f1", None, None, 30.0, width_sd=5.0), figs, _flat(0.01))
     assert narrow["full"] == wide["full"] == pytest.approx(0.89)
     # the weaker baseline sits one sd above the zero line: baseline work earns points
     assert narrow["floor"] == pytest.approx(0.79) and "weaker baseline" in narrow["reasons"]["floor"]
     close = _figs(majority=0.0, tfidf_cnb=0.95, tfidf_logreg=0.96, reference=0.97)
     assert derive_band(Band("f1", None, None, 30.0, width_sd=3.0), close,
-                       _noise(0.01))["floor"] == pytest.approx(0.93)
+                       _flat(0.01))["floor"] == pytest.approx(0.93)
     assert derive_band(Band("f1", None, None, 30.0, width_sd=5.0), close,
-                       _noise(0.01))["floor"] == pytest.approx(0.91)
+                       _flat(0.01))["floor"] == pytest.approx(0.91)
     # a constant never earns points: the zero line is never below the majority class
     acc = derive_band(Band("accuracy", None, None, 30.0), {
         "majority": {"accuracy": 0.86}, "tfidf_cnb": {"accuracy": 0.85},
-        "tfidf_logreg": {"accuracy": 0.9}, "reference": {"accuracy": 0.95}}, _noise(0.01))
+        "tfidf_logreg": {"accuracy": 0.9}, "reference": {"accuracy": 0.95}}, _flat(0.01))
     assert acc["floor"] == 0.86 and "majority" in acc["reasons"]["floor"]
 
 
 def test_band_without_the_reference_says_so():
     measured = derive_band(Band("f1", None, None, 30.0, margin=0.02),
-                           _figs(majority=0.0, tfidf_cnb=0.7, tfidf_logreg=0.8), _noise(0.01))
+                           _figs(majority=0.0, tfidf_cnb=0.7, tfidf_logreg=0.8), _flat(0.01))
     assert measured["full"] == pytest.approx(0.78) and measured["full_from"] == "tfidf_logreg"
     assert "reference was not measured" in measured["notes"][0]
     assert "0 points at 0.6900, full at 0.7800" in band_note(measured)
@@ -156,6 +177,8 @@ def test_hidden_make_measures_the_band_on_another_corpus(tmp_path):
     # half the set, about sqrt(2) times the noise in expectation; one bootstrap of one split
     # can fall below that, never far below it
     assert 0 <= sd and bands["noise"]["public"] >= 0.7 * sd
+    sd = bands["noise_sd"]                      # the noisiest part's, which the band is against
+    assert sd == max(bands["noise"][p] for p in ("whole", "public", "private"))
     best = max(bands["figures"][n]["f1"] for n in ("tfidf_cnb", "tfidf_logreg"))
     assert bands["full"] == pytest.approx(best - max(sd, 0.01), abs=1e-6)
     assert bands["full"] - bands["floor"] >= min(3 * sd, bands["full"]) - 1e-6
