@@ -218,6 +218,7 @@ def _stage(stage: Path, units, impl, files, limits: Limits, audit_hook: bool) ->
         child_impl = "modules"      # relative to the staging folder, wherever it is mounted
     for name, src in files.items():
         shutil.copyfile(src, stage / "files" / name)
+    jail.stage_kit(stage, impl)
     torch.save([{"key": u.key, "kind": u.kind, "payload": u.payload} for u in units],
                stage / "units.pt")
     (stage / "job.json").write_text(json.dumps({"impl": child_impl, "limits": limits.__dict__,
@@ -271,15 +272,20 @@ class _Child:
         self.start_seconds = 0.0
         reply_r, reply_w = os.pipe()
         log_r, log_w = os.pipe()
-        boot = ("import sys; sys.path.insert(0, sys.argv[1]); "
+        boot = ("import os, sys; sys.path[:0] = sys.argv[1].split(os.pathsep); "
                 "from grader.child.runner import main; main(*sys.argv[2:])")
-        if isolate:
-            stage_in, work = jail.IN, jail.WORK
+        if isolate:      # neutral paths inside: the interpreter under /py, the kit at /kit
+            _, extra, python_env = jail.python_layout()
+            python, paths, stage_in, work = (jail.python_inside(),
+                                             os.pathsep.join([jail.KIT, *extra]), jail.IN,
+                                             jail.WORK)
         else:
+            python, paths, python_env = sys.executable, str(KIT_ROOT), {}
             stage_in, work = str(stage), str(stage / "work")
             (stage / "work" / "tmp").mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-I", "-c", boot, str(KIT_ROOT), stage_in, work, str(reply_w)]
-        env = {"PATH": "/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8",
+        argv = [python, "-I", "-c", boot, paths, stage_in, work, str(reply_w)]
+        env = {**python_env, "PATH": "/usr/bin:/bin", "HOME": work, "TMPDIR": work,
+               "LANG": "C.UTF-8",
                "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "OMP_WAIT_POLICY": "PASSIVE", "CUDA_VISIBLE_DEVICES": "", "CHALLENGE_QUIET": "1"}
