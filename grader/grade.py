@@ -368,7 +368,8 @@ def _quality(task: TaskRubric, data, unit: UnitResult, how) -> tuple[QualityResu
         plan = how.plan if isinstance(how, evidence.Perturbed) else how
         rows, random_rows, review = quality.sorter_outputs(output, data, plan)
         result, examples = quality.sorter_quality(task, data, rows, random_rows, plan.probe_set)
-        result.review.extend(review + evidence.review(data, rows, how, moved))
+        result.review.extend(review + evidence.review(data, rows, how, moved)
+                             + evidence.forward_review(data, rows, output, plan))
         return result, examples
     except quality.Malformed as e:
         return quality.failed(task, e.status, one_line(str(e), 600)), None
