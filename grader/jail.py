@@ -128,14 +128,23 @@ def _kit_traces(folder: str) -> list[str]:
     return found + [path for path, text in pths if any(h and h in text for h in hooks)]
 
 
+def kit_dir(stage: Path) -> Path:
+    """Where :func:`stage_kit` copies the kit for the run staged in ``stage``: beside it, so the
+    kit is not among the staged inputs (a submission that walks them meets only its own)."""
+    return stage.with_name(stage.name + "-kit")
+
+
 def stage_kit(stage: Path, impl: str) -> Path:
-    """A copy of the kit's runtime modules in ``stage``/kit (shown at :data:`KIT`), so that no
+    """A copy of the kit's runtime modules in :func:`kit_dir` (shown at :data:`KIT`), so that no
     path of the kit's folder shows inside."""
-    out = stage / "kit"
+    out = kit_dir(stage)
     for path in kit_files(impl):
         dest = out / path.relative_to(KIT_ROOT)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
+        dest.chmod(0o644)
+    for folder in [out, *(p for p in out.rglob("*") if p.is_dir())]:
+        folder.chmod(0o755)             # readable by the sandbox's user, whatever the umask
     return out
 
 
@@ -175,8 +184,8 @@ def command(*, stage: Path, impl: str, work_mb: int, argv: list[str], env: dict)
         for path in inside:
             args += (["--tmpfs", path] if os.path.isdir(src + path[len(dst):])
                      else ["--ro-bind", os.devnull, path])
-    if (stage / "kit").is_dir():                # staged by the grader (:func:`stage_kit`)
-        args += ["--ro-bind", str(stage / "kit"), KIT]
+    if kit_dir(stage).is_dir():                 # staged by the grader (:func:`stage_kit`)
+        args += ["--ro-bind", str(kit_dir(stage)), KIT]
     args += ["--ro-bind", str(stage), IN,
              "--perms", "1777", "--size", str(work_mb << 20), "--tmpfs", WORK,
              "--proc", "/proc", "--dev", "/dev"]

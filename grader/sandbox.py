@@ -134,6 +134,8 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
             raise SandboxUnavailable(f"cannot isolate student code: {why}")
     try:
         _stage(stage, units, impl, files or {}, limits, audit_hook)
+        if isolate:
+            jail.stage_kit(stage, impl)
         results: dict[int, UnitResult] = {}
         run = SandboxRun(results=[], isolation=_isolation(isolate, limits, group))
         log = bytearray()
@@ -166,6 +168,7 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
         if group is not None:
             group.remove()
         shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(jail.kit_dir(stage), ignore_errors=True)
 
 
 def scratch_parent() -> Path:
@@ -218,7 +221,6 @@ def _stage(stage: Path, units, impl, files, limits: Limits, audit_hook: bool) ->
         child_impl = "modules"      # relative to the staging folder, wherever it is mounted
     for name, src in files.items():
         shutil.copyfile(src, stage / "files" / name)
-    jail.stage_kit(stage, impl)
     torch.save([{"key": u.key, "kind": u.kind, "payload": u.payload} for u in units],
                stage / "units.pt")
     (stage / "job.json").write_text(json.dumps({"impl": child_impl, "limits": limits.__dict__,
