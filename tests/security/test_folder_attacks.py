@@ -149,8 +149,10 @@ def test_every_attack_of_issue_30_in_one_folder_leaves_the_others_their_points(t
         points = {e.student: e.points for e in store.entries()}
     assert set(points) == {*honest, *ATTACKS}, points
     assert all(points[name] == pytest.approx(alone.points) for name in honest), points
-    # the fingerprinted sorter may sort perfectly: it is flagged for review, not scored lower;
-    # reading the processes it can see costs nothing and finds nothing
-    lower = [name for name in ATTACKS if name not in ("fingerprint", "procs")]
+    # none earns more than an honest student; the fingerprinted sorter may sort perfectly (it is
+    # flagged for review, not scored lower), the replaced task table changes nothing the grader
+    # reads, and reading the processes it can see finds nothing: the others lose points
+    assert all(points[name] <= alone.points for name in ATTACKS), points
+    lower = [name for name in ATTACKS if name not in ("fingerprint", "procs", "table")]
     assert {n: points[n] for n in lower if points[n] >= alone.points} == {}, (alone.points,
                                                                                points)
