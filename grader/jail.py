@@ -20,7 +20,7 @@ not the grader's PATH or the bind list of host paths.
 
 Nothing of the host's paths in what the child is told or imports: the interpreter, its standard
 library and the virtual environment's site-packages appear under ``/py`` (a plain Python layout,
-``/py/bin/python3.X`` finds its own prefix), the kit's runtime modules are copied into the
+``/py/bin/python3.X`` finds its own prefix), the kit's runtime modules are copied beside the
 staging folder and appear at ``/kit``; the editable install's path hooks and records, which name
 the kit's folder, are blanked. So ``sys.path``, ``sys.executable``, ``argv``, ``/proc/1/cmdline``
 and every module's ``__file__`` hold neutral paths. (``/proc/self/mountinfo`` still gives each
@@ -72,7 +72,9 @@ def python_paths() -> list[str]:
 def python_layout() -> tuple[list[tuple[str, str]], list[str], dict[str, str]]:
     """Where Python appears inside: (host folder or file, its place under :data:`PY`) for the
     standard library, the site-packages, the interpreter and its shared library; the extra
-    folders to put on ``sys.path`` (site folders beyond the first); the environment it needs."""
+    folders to put on ``sys.path`` (site folders beyond the first, or all of them where the
+    standard library has no site-packages folder to mount one on: a mount point cannot be made
+    inside a read-only one); the environment it needs."""
     base = os.path.realpath(sys.base_prefix)
     site = f"{PY}/lib/{VERSION}/site-packages"
     binds: list[tuple[str, str]] = []
@@ -80,7 +82,8 @@ def python_layout() -> tuple[list[tuple[str, str]], list[str], dict[str, str]]:
     for path in python_paths():
         if path == base or path.startswith(base + "/"):
             binds.append((path, PY + path[len(base):]))
-        elif site not in (d for _, d in binds):
+        elif site not in (d for _, d in binds) and os.path.isdir(
+                os.path.join(base, "lib", VERSION, "site-packages")):
             binds.append((path, site))            # the venv's: where a plain install has its own
         else:
             extra.append(f"{PY}/site/{len(extra)}")
