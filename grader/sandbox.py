@@ -524,16 +524,20 @@ class Held:
     bytes: int = 0
 
     def take(self, key: str, body: bytes, limits: Limits) -> UnitResult:
+        """The reply ``body`` of unit ``key``, judged on arrival where ``on_reply`` can; one
+        that would still hold its output past the budget fails with the reason (a reply is
+        at most max_output_mb while it is read)."""
+        result = _reply(key, body, limits)
+        if self.on_reply is not None:
+            result = self.on_reply(result)
+        if result.reply is None or result.reply.get("output") is None:
+            return result
         if self.bytes + len(body) > self.budget:
             return UnitResult(key, "malformed", (
                 f"the replies held for judging this submission would pass the judge's budget "
                 f"of {limits.judge_mb} MiB ({len(body):,} more bytes on {self.bytes:,}); "
                 f"return outputs of the size each check and task expects"))
-        result = _reply(key, body, limits)
-        if self.on_reply is not None:
-            result = self.on_reply(result)
-        if result.reply is not None and result.reply.get("output") is not None:
-            self.bytes += len(body)
+        self.bytes += len(body)
         return result
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 import torch
-from support.grading import ATTACK_TASKS, tiny_rubric
+from support.grading import ATTACK_TASKS, attack_env, grade_attack, tiny_rubric
 
 from challenge.checks import all_checks
 from challenge.checks.base import RunOutcome
@@ -81,3 +82,18 @@ def test_the_rubric_carries_the_judges_budget():
     rubric = tiny_rubric(tasks=ATTACK_TASKS, judge_seconds=5.0, judge_mb=64)
     assert rubric.limits.judge_seconds == 5.0 and rubric.limits.judge_mb == 64
     assert UnitResult("k", "ok").reply is None
+
+
+@pytest.mark.slow
+def test_a_grade_past_the_judges_budget_fails_the_held_replies_and_judges_every_check(tmp_path):
+    """With no room to hold a reply, the tasks' predictions fail with the reason; every check,
+    judged as it arrived, holds nothing and keeps its verdict; the grade is written."""
+    rubric = tiny_rubric(tasks=ATTACK_TASKS, check_seconds=20.0, unit_seconds=20.0)
+    rubric = replace(rubric, limits=replace(rubric.limits, judge_mb=0))   # past any rubric's
+    env = attack_env(tmp_path / "env", rubric)
+    report = grade_attack(env, tmp_path / "alice.zip", rubric=rubric)
+    assert report.status == "ok"
+    assert all(c.passed for c in report.tasks["foundations"].checks)
+    for task in ("spam", "sorter"):
+        q = report.tasks[task].quality
+        assert q.points == 0 and "the judge's budget of 0 MiB" in q.reason, (task, q.reason)
