@@ -238,6 +238,8 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
                                        files, _probe_seed(seed, submission, task.name), probe_dir)
                 if isinstance(q, Unit):
                     units.append(q)
+                    arrival.tasks[q.key] = (lambda unit, t=task, d=sets[task.name], h=how:
+                                            _quality(t, d, unit, h))
             plan[task.name] = (task, checks, inputs, q, how)
         run = run_units(units, impl=impl, files=files, limits=rub.limits, isolate=isolate,
                         on_reply=arrival)
@@ -248,8 +250,8 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
     tasks = {}
     for name, (task, checks, inputs, q, how) in plan.items():
         results = _check_results(task, checks, inputs, by_key, sources, refusals, arrival)
-        result, examples = (_quality(task, sets[name], by_key[q.key], how) if isinstance(q, Unit)
-                            else (q, None))
+        result, examples = (arrival.task(q.key, lambda unit: _quality(task, sets[name], unit, how),
+                                         by_key[q.key]) if isinstance(q, Unit) else (q, None))
         refused = [refusals[part] for part in task.parts if part in refusals]
         if refused and result is not None:       # a refused module is zero for its part
             result, examples = quality.failed(task, "refused", refused[0]), None

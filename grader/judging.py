@@ -1,16 +1,17 @@
-"""Judging check replies as they arrive, each within its own time.
+"""Judging replies as they arrive, each check within its own time.
 
-The sandbox hands every reply to :class:`ArrivalJudge` the moment it is decoded: the reply is
-validated against its check's declared output and verified (:func:`challenge.checks.judge`)
-under ``limits.judge_seconds``, and its output is dropped. So the grader holds one verdict per
-check, never a submission's outputs, and no output can make one verify run for long; a verify
-that runs past its time fails that check alone, with the reason.
+The sandbox hands every reply to :class:`ArrivalJudge` the moment it is decoded: a check's reply
+is validated against its check's declared output and verified (:func:`challenge.checks.judge`)
+under ``limits.judge_seconds``; a task's outputs on the hidden set are measured (quality, bands,
+the sorter's evidence); either way the output is then dropped. So the grader holds one verdict
+per unit, never a submission's outputs, and no output can make one verify run for long; a
+verify that runs past its time fails that check alone, with the reason.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 from challenge.checks import judge
 from challenge.checks.base import Check, CheckResult, RunOutcome
@@ -48,14 +49,26 @@ class ArrivalJudge:
         self.checks = checks                    # unit key -> (check, its inputs)
         self.seconds = seconds
         self.verdicts: dict[str, CheckResult] = {}
+        #: unit key -> how to measure a task's outputs (its UnitResult -> the quality result)
+        self.tasks: dict[str, Callable[[UnitResult], Any]] = {}
+        self.measured: dict[str, Any] = {}
 
     def __call__(self, unit: UnitResult) -> UnitResult:
-        entry = self.checks.get(unit.key)
-        if entry is None or unit.status != "ok":
+        if unit.status != "ok":
             return unit
-        check, data = entry
-        self.verdicts[unit.key] = judge_within(check, data, outcome_of(unit), self.seconds)
+        if unit.key in self.tasks:
+            self.measured[unit.key] = self.tasks[unit.key](unit)
+        elif unit.key in self.checks:
+            check, data = self.checks[unit.key]
+            self.verdicts[unit.key] = judge_within(check, data, outcome_of(unit), self.seconds)
+        else:
+            return unit
         return replace(unit, reply={**unit.reply, "output": None})
+
+    def task(self, key: str, measure: Callable[[UnitResult], Any], unit: UnitResult) -> Any:
+        """The measure of task unit ``key``: the one made on arrival, else ``measure(unit)``
+        (a unit that timed out or crashed: nothing of an output to measure)."""
+        return self.measured[key] if key in self.measured else measure(unit)
 
     def verdict(self, check: Check, data: Any, unit: UnitResult) -> CheckResult:
         """The verdict on ``check``: the one made on arrival, else one from ``unit`` (a timeout,
