@@ -88,6 +88,8 @@ class Limits:
     max_output_mb: int = 64
     max_scratch_mb: int = 512
     max_log_chars: int = 4000
+    judge_seconds: float = 30.0   # the grader's verify of one check's output (in the parent)
+    judge_mb: int = 256           # replies the grader holds for judging one submission
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Evidence that the sorter's checkpoint is the network doing the work, resting on no name in the
-source: the same model with every weight moved a little.
+source: the same model with every weight moved a little, and generate against the model's own
+forward scores.
 
 A trained network degrades smoothly: moving each floating tensor of its state dict by Gaussian
 noise of NOISE times the tensor's own standard deviation leaves its greedy outputs almost
@@ -10,6 +11,14 @@ the sorter's unit, of JOB_SIZE fresh sequences drawn like the real ones (lengths
 values in their range), under a random name and at a random place, so the child cannot tell it
 from the others. When its exact match collapses (below COLLAPSE times the real one), the
 instructor gets a REVIEW flag with both figures: evidence, never a zero.
+
+A network that decodes greedily agrees with its own scores: teacher-forced on generate's output,
+its forward's argmax (special ids excluded, as generate excludes them) is that output, step by
+step (the reference: every step but near-ties). The child computes those choices for every job
+alike, after generate returned; the parent compares them over each row's free steps. A
+generate that sorts by itself, or switches on a fingerprint, disagrees with the network's own
+scores: below AGREE of the steps, while exact match is at least MIN_EXACT, the instructor gets a
+REVIEW flag with the figures.
 """
 
 from __future__ import annotations
@@ -24,10 +33,12 @@ import torch
 from challenge.data.sequences import decode_ids
 from challenge.scoring import SorterSet
 from challenge.text import one_line
-from grader.quality import JOB_SIZE, Malformed, SorterPlan, sorter_rows
+from challenge.data.sequences import EOS_ID
+from grader.quality import JOB_SIZE, Malformed, SorterPlan, decode_caps, sorter_rows
 
 NOISE = 0.01
 COLLAPSE = 0.5
+AGREE = 0.6              # generate against greedy from forward: below this share, a review
 MIN_EXACT = 0.2          # below this the real model sorts too little for a collapse to show
 
 
@@ -110,7 +121,7 @@ def review(data: SorterSet, rows, how, moved: Any) -> list[str]:
     """REVIEW lines when the moved model fails, or sorts far less than the real one."""
     if not isinstance(how, Perturbed) or moved is None:
         return []
-    if not isinstance(moved, dict) or set(moved) not in ({"rows"}, {"error"}):
+    if not isinstance(moved, dict) or set(moved) not in ({"rows"}, {"rows", "greedy"}, {"error"}):
         return ["the model with its weights moved slightly answered in no format the grader "
                 "reads"]
     if "error" in moved:
@@ -127,3 +138,50 @@ def review(data: SorterSet, rows, how, moved: Any) -> list[str]:
                 f"sequences drawn alike): a trained network degrades smoothly, so generate may "
                 f"switch on a fingerprint of its weights"]
     return []
+
+
+def forward_review(data: SorterSet, rows, output: Any, plan: SorterPlan) -> list[str]:
+    """A REVIEW line when generate's outputs for the hidden set disagree with greedy decoding
+    from the model's own forward scores on them; none where that evidence is missing (a
+    forward that failed, a reply without it)."""
+    counts = _agreement(data, rows, output, plan)
+    if counts is None or not counts[1]:
+        return []
+    agreed, steps = counts
+    real = _exact(rows, data.inputs)
+    if real >= MIN_EXACT and agreed < AGREE * steps:
+        return [f"generate's outputs agree with greedy decoding from the model's own forward "
+                f"scores (teacher-forced on those outputs) at {agreed / steps:.0%} of {steps:,} "
+                f"decoded steps, while exact match is {real:.0%}: a network that decodes "
+                f"greedily agrees with its own scores, so generate may not be the network's (it "
+                f"may sort by itself, or switch on a fingerprint of its weights)"]
+    return []
+
+
+def _agreement(data: SorterSet, rows, output: Any, plan: SorterPlan) -> tuple[int, int] | None:
+    """(steps where forward's greedy choice is generate's, steps compared) over the real jobs:
+    each row's values but its last, up to its first <eos> and its cap. The last value and the
+    capped <eos> are (nearly) forced, whatever the scores say: a masked pointer has one unused
+    position left, and counting them would lift any generate's agreement."""
+    if not isinstance(output, list) or len(output) != len(plan.jobs):
+        return None
+    caps = decode_caps(data)
+    agreed = steps = 0
+    for indices, is_probe, out in zip(plan.rows, plan.probe, output):
+        if is_probe:
+            continue
+        if not isinstance(out, dict) or out.get("greedy") is None:
+            return None
+        try:
+            greedy = sorter_rows(out["greedy"], len(indices), "forward's greedy choices")
+        except Malformed:
+            return None
+        for i, choices in zip(indices, greedy):
+            row, n = rows[i], len(data.inputs[i])
+            long = caps.get("long_from") is not None and n >= caps["long_from"]
+            cap = caps["long_cap"] if long else n
+            end = row.index(EOS_ID) + 1 if EOS_ID in row else len(row)
+            count = min(end, cap, n, len(row), len(choices)) - 1
+            steps += count
+            agreed += sum(row[t] == choices[t] for t in range(count))
+    return agreed, steps

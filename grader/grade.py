@@ -29,8 +29,8 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from challenge.checks import all_checks, judge, outputs
-from challenge.checks.base import CheckResult, RunOutcome
+from challenge.checks import all_checks, outputs
+from challenge.checks.base import CheckResult
 from challenge.device import resolve_device
 from challenge.errors import ChallengeError
 from challenge.grading import student_checkpoints
@@ -45,7 +45,7 @@ from challenge.submission import (
 )
 from challenge.submit import modules_dir
 from challenge.text import one_line
-from grader import bands, evidence, quality, scan
+from grader import bands, evidence, judging, quality, scan
 from grader import hidden as hidden_sets
 from grader.predictions import PredictionsError, read_predictions
 from grader.prepare import prepare_reference
@@ -220,6 +220,7 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
     plan: dict[str, tuple] = {}
     files: dict[str, Path] = {}
     notes: dict[str, list[str]] = {}
+    arrival = judging.ArrivalJudge({}, rub.limits.judge_seconds)   # verdicts as replies arrive
     probe_dir = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-probe-", dir=scratch_parent()))
     try:
         for task in rub.tasks:
@@ -227,6 +228,7 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
                                                           data_dir=data_dir)
             checks = all_checks(task.parts) if task.parts else []
             inputs = [check.make_inputs(seed) for check in checks]
+            arrival.checks.update((f"check:{c.key}", (c, d)) for c, d in zip(checks, inputs))
             units += [Unit(f"check:{c.key}", "check", {"check": c.key, "data": c.payload(d)},
                            c.part, _reply_bytes(c, d, rub.limits), c.expected(d).describe())
                       for c, d in zip(checks, inputs)]
@@ -236,17 +238,20 @@ def _grade_code(rub: Rubric, *, impl: str, checkpoints: dict[str, Path], hidden:
                                        files, _probe_seed(seed, submission, task.name), probe_dir)
                 if isinstance(q, Unit):
                     units.append(q)
+                    arrival.tasks[q.key] = (lambda unit, t=task, d=sets[task.name], h=how:
+                                            _quality(t, d, unit, h))
             plan[task.name] = (task, checks, inputs, q, how)
-        run = run_units(units, impl=impl, files=files, limits=rub.limits, isolate=isolate)
+        run = run_units(units, impl=impl, files=files, limits=rub.limits, isolate=isolate,
+                        on_reply=arrival)
     finally:
         shutil.rmtree(probe_dir, ignore_errors=True)
     by_key = {r.key: r for r in run.results}
     sources, refusals = _read_sources(impl)
     tasks = {}
     for name, (task, checks, inputs, q, how) in plan.items():
-        results = _check_results(task, checks, inputs, by_key, sources, refusals)
-        result, examples = (_quality(task, sets[name], by_key[q.key], how) if isinstance(q, Unit)
-                            else (q, None))
+        results = _check_results(task, checks, inputs, by_key, sources, refusals, arrival)
+        result, examples = (arrival.task(q.key, lambda unit: _quality(task, sets[name], unit, how),
+                                         by_key[q.key]) if isinstance(q, Unit) else (q, None))
         refused = [refusals[part] for part in task.parts if part in refusals]
         if refused and result is not None:       # a refused module is zero for its part
             result, examples = quality.failed(task, "refused", refused[0]), None
@@ -295,20 +300,14 @@ def _read_sources(impl: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _check_results(task: TaskRubric, checks, inputs, by_key: dict, sources: dict[str, str],
-                   refusals: dict[str, str]) -> list[CheckResult]:
+                   refusals: dict[str, str], arrival: judging.ArrivalJudge) -> list[CheckResult]:
     weight = sum(c.points for c in checks) or 1.0
     broken = {part: rule.scan(sources[part]) for part, rule in SOURCE_RULES.items()
               if part in sources and any(c.part == part for c in checks)}
     out = []
     for check, data in zip(checks, inputs):
         unit = by_key[f"check:{check.key}"]
-        if unit.status == "ok":
-            reply = unit.reply
-            outcome = RunOutcome(output=reply["output"], status=reply["status"],
-                                 message=reply["message"])
-        else:
-            outcome = RunOutcome(status="error", message=f"{unit.status}: {unit.reason}")
-        verdict = judge(check, data, outcome)
+        verdict = arrival.verdict(check, data, unit)
         rule = SOURCE_RULES.get(check.part)
         if check.part in refusals:
             verdict.passed, verdict.status, verdict.message = False, "failed", refusals[check.part]
@@ -371,7 +370,8 @@ def _quality(task: TaskRubric, data, unit: UnitResult, how) -> tuple[QualityResu
         plan = how.plan if isinstance(how, evidence.Perturbed) else how
         rows, random_rows, review = quality.sorter_outputs(output, data, plan)
         result, examples = quality.sorter_quality(task, data, rows, random_rows, plan.probe_set)
-        result.review.extend(review + evidence.review(data, rows, how, moved))
+        result.review.extend(review + evidence.review(data, rows, how, moved)
+                             + evidence.forward_review(data, rows, output, plan))
         return result, examples
     except quality.Malformed as e:
         return quality.failed(task, e.status, one_line(str(e), 600)), None

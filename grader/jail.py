@@ -17,6 +17,15 @@ Nothing of the host's environment: the child starts with only the variables the 
 (``--clearenv``), and it is process 1 of its PID namespace (``--as-pid-1``), so no bubblewrap
 process shows in its ``/proc``: ``/proc/1/environ`` and ``/proc/1/cmdline`` are the child's own,
 not the grader's PATH or the bind list of host paths.
+
+Nothing of the host's paths in what the child is told or imports: the interpreter, its standard
+library and the virtual environment's site-packages appear under ``/py`` (a plain Python layout,
+``/py/bin/python3.X`` finds its own prefix), the kit's runtime modules are copied beside the
+staging folder and appear at ``/kit``; the editable install's path hooks and records, which name
+the kit's folder, are blanked. So ``sys.path``, ``sys.executable``, ``argv``, ``/proc/1/cmdline``
+and every module's ``__file__`` hold neutral paths. (``/proc/self/mountinfo`` still gives each
+bind mount's source folder within its filesystem: the kernel shows it, and bind mounts cannot
+hide it.)
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ from pathlib import Path
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 IN, WORK = "/sandbox/in", "/sandbox/work"
+PY, KIT = "/py", "/kit"          # where the interpreter and the kit appear inside
+VERSION = f"python{sys.version_info.major}.{sys.version_info.minor}"
 UID = 65534
 _SYSTEM = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32")
 _ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime")
@@ -58,18 +69,86 @@ def python_paths() -> list[str]:
     return found
 
 
-def _python_files() -> list[tuple[str, str]]:
-    """(source, destination) of the interpreter, its venv file and its shared library."""
-    exe = sys.executable
-    files = [(os.path.realpath(exe), exe), (os.path.realpath(exe), os.path.realpath(exe))]
-    cfg = Path(exe).parent.parent / "pyvenv.cfg"
-    if cfg.is_file():
-        files.append((str(cfg), str(cfg)))
+def python_layout() -> tuple[list[tuple[str, str]], list[str], dict[str, str]]:
+    """Where Python appears inside: (host folder or file, its place under :data:`PY`) for the
+    standard library, the site-packages, the interpreter and its shared library; the extra
+    folders to put on ``sys.path`` (site folders beyond the first, or all of them where the
+    standard library has no site-packages folder to mount one on: a mount point cannot be made
+    inside a read-only one); the environment it needs."""
+    base = os.path.realpath(sys.base_prefix)
+    site = f"{PY}/lib/{VERSION}/site-packages"
+    binds: list[tuple[str, str]] = []
+    extra: list[str] = []
+    for path in python_paths():
+        if path == base or path.startswith(base + "/"):
+            binds.append((path, PY + path[len(base):]))
+        elif site not in (d for _, d in binds) and os.path.isdir(
+                os.path.join(base, "lib", VERSION, "site-packages")):
+            binds.append((path, site))            # the venv's: where a plain install has its own
+        else:
+            extra.append(f"{PY}/site/{len(extra)}")
+            binds.append((path, extra[-1]))
+    binds.append((os.path.realpath(sys.executable), python_inside()))
+    env = {}
     libdir, soname = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME")
     if libdir and soname and os.path.isfile(os.path.join(libdir, soname)):
-        lib = os.path.realpath(os.path.join(libdir, soname))
-        files.append((lib, os.path.join(libdir, soname)))
-    return files
+        binds.append((os.path.realpath(os.path.join(libdir, soname)), f"{PY}/lib/{soname}"))
+        env["LD_LIBRARY_PATH"] = f"{PY}/lib"      # its rpath names a host folder not there
+    return sorted(binds, key=lambda b: b[1].count("/")), extra, env
+
+
+def python_inside() -> str:
+    """The interpreter's path inside the sandbox."""
+    return f"{PY}/bin/{VERSION}"
+
+
+def _kit_traces(folder: str) -> list[str]:
+    """What in a site folder names the kit's folder (an editable install's path finder, the
+    kit's ``.dist-info`` with its ``direct_url.json``), and the ``.pth`` files that import such a
+    finder: blanked inside."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    found, pths = [], []
+    for entry in entries:
+        if entry.name.endswith(".dist-info"):
+            probe = os.path.join(entry.path, "direct_url.json")
+        elif entry.name.endswith(".pth") or entry.name.startswith("__editable__"):
+            probe = entry.path
+        else:
+            continue
+        try:
+            with open(probe, "rb") as f:
+                text = f.read(1 << 20)
+        except OSError:
+            continue
+        if str(KIT_ROOT).encode() in text:
+            found.append(entry.path)
+        elif entry.name.endswith(".pth"):
+            pths.append((entry.path, text))
+    hooks = [os.path.basename(f).removesuffix(".py").encode() for f in found]
+    return found + [path for path, text in pths if any(h and h in text for h in hooks)]
+
+
+def kit_dir(stage: Path) -> Path:
+    """Where :func:`stage_kit` copies the kit for the run staged in ``stage``: beside it, so the
+    kit is not among the staged inputs (a submission that walks them meets only its own)."""
+    return stage.with_name(stage.name + "-kit")
+
+
+def stage_kit(stage: Path, impl: str) -> Path:
+    """A copy of the kit's runtime modules in :func:`kit_dir` (shown at :data:`KIT`), so that no
+    path of the kit's folder shows inside."""
+    out = kit_dir(stage)
+    for path in kit_files(impl):
+        dest = out / path.relative_to(KIT_ROOT)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+        dest.chmod(0o644)
+    for folder in [out, *(p for p in out.rglob("*") if p.is_dir())]:
+        folder.chmod(0o755)             # readable by the sandbox's user, whatever the umask
+    return out
 
 
 def kit_files(impl: str) -> list[Path]:
@@ -95,17 +174,21 @@ def command(*, stage: Path, impl: str, work_mb: int, argv: list[str], env: dict)
     for path in _ETC:
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
-    bound = python_paths()
-    for path in bound:
-        args += ["--ro-bind", path, path]
-    for src, dst in _python_files():
+    binds, _, _ = python_layout()
+    for src, dst in binds:
         args += ["--ro-bind", src, dst]
-    for package in ("challenge", "grader", "solutions"):
-        folder = str(KIT_ROOT / package)
-        if any(folder == b or folder.startswith(b + "/") for b in bound):
-            args += ["--tmpfs", folder]        # an installed kit: its packages by name only
-    for path in kit_files(impl):
-        args += ["--ro-bind", str(path), str(path)]
+    for src, dst in binds:
+        inside = [dst + trace[len(src):] for trace in _kit_traces(src)] if os.path.isdir(src) \
+            else []
+        for package in ("challenge", "grader", "solutions"):   # an installed kit: hidden
+            folder = str(KIT_ROOT / package)
+            if folder.startswith(src + "/"):
+                inside.append(dst + folder[len(src):])
+        for path in inside:
+            args += (["--tmpfs", path] if os.path.isdir(src + path[len(dst):])
+                     else ["--ro-bind", os.devnull, path])
+    if kit_dir(stage).is_dir():                 # staged by the grader (:func:`stage_kit`)
+        args += ["--ro-bind", str(kit_dir(stage)), KIT]
     args += ["--ro-bind", str(stage), IN,
              "--perms", "1777", "--size", str(work_mb << 20), "--tmpfs", WORK,
              "--proc", "/proc", "--dev", "/dev"]
@@ -143,8 +226,9 @@ def _try() -> str:
     stage = Path(os.path.realpath(os.devnull)).parent   # any folder will do for a dry run
     try:
         done = subprocess.run(
-            command(stage=stage, impl="challenge", work_mb=1, env={"PATH": "/usr/bin"},
-                    argv=[sys.executable, "-I", "-S", "-c", "pass"]),
+            command(stage=stage, impl="challenge", work_mb=1, env={"PATH": "/usr/bin",
+                                                                      **python_layout()[2]},
+                    argv=[python_inside(), "-I", "-S", "-c", "pass"]),
             stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"bubblewrap could not start ({e})"

@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -106,13 +106,17 @@ def isolation_problem() -> str:
 
 
 def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = None,
-              limits: Limits = Limits(), isolate: bool = True,
-              audit_hook: bool = True) -> SandboxRun:
+              limits: Limits = Limits(), isolate: bool = True, audit_hook: bool = True,
+              on_reply: Callable[[UnitResult], UnitResult] | None = None) -> SandboxRun:
     """Run ``units`` on implementation ``impl`` ("solutions", "challenge" or a folder of student
     modules) in sandboxed children; one :class:`UnitResult` per unit, in order. ``isolate``:
     bubblewrap and the cgroup are required (:class:`SandboxUnavailable` otherwise); without it
     the child runs as a plain process, which the report says. ``audit_hook=False`` leaves out
-    the Python-level wall (for tests that show the kernel's walls hold on their own)."""
+    the Python-level wall (for tests that show the kernel's walls hold on their own).
+
+    ``on_reply`` judges each reply as it arrives and returns what is left to keep (a check's
+    verdict needs nothing of its output). The replies still holding an output may take
+    ``limits.judge_mb`` MiB together; one that would pass that fails with the reason."""
     start = time.monotonic()
     clean_stale()
     if isolate:
@@ -130,13 +134,16 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
             raise SandboxUnavailable(f"cannot isolate student code: {why}")
     try:
         _stage(stage, units, impl, files or {}, limits, audit_hook)
+        if isolate:
+            jail.stage_kit(stage, impl)
         results: dict[int, UnitResult] = {}
         run = SandboxRun(results=[], isolation=_isolation(isolate, limits, group))
         log = bytearray()
+        held = Held(limits.judge_mb << 20, on_reply)
         while len(results) < len(units) and time.monotonic() < deadline:
             todo = [i for i in range(len(units)) if i not in results]
             run.processes += 1
-            child = _Child(stage, impl, limits, group, isolate, log)
+            child = _Child(stage, impl, limits, group, isolate, log, held)
             try:
                 failed = child.run(todo, units, deadline, results)
             finally:
@@ -161,6 +168,7 @@ def run_units(units: list[Unit], *, impl: str, files: dict[str, Path] | None = N
         if group is not None:
             group.remove()
         shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(jail.kit_dir(stage), ignore_errors=True)
 
 
 def scratch_parent() -> Path:
@@ -255,8 +263,9 @@ class _Child:
     """One sandboxed child process and the grader's side of the conversation with it."""
 
     def __init__(self, stage: Path, impl: str, limits: Limits, group, isolate: bool,
-                 log: bytearray):
+                 log: bytearray, held: Held | None = None):
         self.limits, self.group, self.log = limits, group, log
+        self.held = held or Held(limits.judge_mb << 20)
         self.max_bytes = (limits.max_output_mb << 20) + (1 << 16)
         self.buffer = bytearray()
         self.own = bytearray()      # this child's output alone: its crash shows its own words
@@ -265,15 +274,20 @@ class _Child:
         self.start_seconds = 0.0
         reply_r, reply_w = os.pipe()
         log_r, log_w = os.pipe()
-        boot = ("import sys; sys.path.insert(0, sys.argv[1]); "
+        boot = ("import os, sys; sys.path[:0] = sys.argv[1].split(os.pathsep); "
                 "from grader.child.runner import main; main(*sys.argv[2:])")
-        if isolate:
-            stage_in, work = jail.IN, jail.WORK
+        if isolate:      # neutral paths inside: the interpreter under /py, the kit at /kit
+            _, extra, python_env = jail.python_layout()
+            python, paths, stage_in, work = (jail.python_inside(),
+                                             os.pathsep.join([jail.KIT, *extra]), jail.IN,
+                                             jail.WORK)
         else:
+            python, paths, python_env = sys.executable, str(KIT_ROOT), {}
             stage_in, work = str(stage), str(stage / "work")
             (stage / "work" / "tmp").mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-I", "-c", boot, str(KIT_ROOT), stage_in, work, str(reply_w)]
-        env = {"PATH": "/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8",
+        argv = [python, "-I", "-c", boot, paths, stage_in, work, str(reply_w)]
+        env = {**python_env, "PATH": "/usr/bin:/bin", "HOME": work, "TMPDIR": work,
+               "LANG": "C.UTF-8",
                "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "OMP_WAIT_POLICY": "PASSIVE", "CUDA_VISIBLE_DEVICES": "", "CHALLENGE_QUIET": "1"}
@@ -430,7 +444,7 @@ class _Child:
                 results[i] = UnitResult(unit.key, "malformed", str(e))
                 return ""
             if isinstance(body, bytes):
-                results[i] = _reply(unit.key, body, self.limits)
+                results[i] = self.held.take(unit.key, body, self.limits)
                 continue
             if isinstance(body, tuple):          # larger than its check's declared output
                 results[i] = UnitResult(unit.key, "malformed", body[1])
@@ -497,6 +511,34 @@ class _Child:
 CHANGED_PROCESS = ("the submission's own code changed the process it ran in (it replaced or "
                    "patched something the child uses to reply, such as json, struct or os."
                    "write, or wrote on the reply pipe itself)")
+
+
+@dataclass
+class Held:
+    """The replies kept for judging one submission, in bytes on the wire, within ``budget``:
+    each is judged as it arrives (``on_reply``), and only what that leaves holding an output
+    (a task's predictions, judged at the end) counts."""
+
+    budget: int
+    on_reply: Callable[[UnitResult], UnitResult] | None = None
+    bytes: int = 0
+
+    def take(self, key: str, body: bytes, limits: Limits) -> UnitResult:
+        """The reply ``body`` of unit ``key``, judged on arrival where ``on_reply`` can; one
+        that would still hold its output past the budget fails with the reason (a reply is
+        at most max_output_mb while it is read)."""
+        result = _reply(key, body, limits)
+        if self.on_reply is not None:
+            result = self.on_reply(result)
+        if result.reply is None or result.reply.get("output") is None:
+            return result
+        if self.bytes + len(body) > self.budget:
+            return UnitResult(key, "malformed", (
+                f"the replies held for judging this submission would pass the judge's budget "
+                f"of {limits.judge_mb} MiB ({len(body):,} more bytes on {self.bytes:,}); "
+                f"return outputs of the size each check and task expects"))
+        self.bytes += len(body)
+        return result
 
 
 def _reply(key: str, body: bytes, limits: Limits) -> UnitResult:

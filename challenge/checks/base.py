@@ -65,13 +65,13 @@ class Check:
 
 
 def declare(checks: list[Check], sends: dict[str, tuple[str, ...]],
-            expects: dict[str, Callable[[Any], Any]] | None = None) -> list[Check]:
+            expects: dict[str, Callable[[Any], Any]]) -> list[Check]:
     """``checks`` with what each one sends to student code and the output it expects, by name;
-    a check missing from ``sends`` is a mistake of the kit (every check names its inputs)."""
-    missing = [c.name for c in checks if c.name not in sends]
-    assert not missing, f"checks without a declaration of what they send: {missing}"
-    expects = expects or {}
-    return [replace(c, sends=sends[c.name], expects=expects.get(c.name)) for c in checks]
+    a check missing from either is a mistake of the kit (every check names its inputs and
+    declares its output: types, shapes or length bounds from its inputs, dtypes)."""
+    missing = [c.name for c in checks if c.name not in sends or c.name not in expects]
+    assert not missing, f"checks without a declaration of what they send or expect: {missing}"
+    return [replace(c, sends=sends[c.name], expects=expects[c.name]) for c in checks]
 
 
 @dataclass

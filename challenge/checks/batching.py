@@ -21,7 +21,7 @@ from challenge.checks.base import (
     expect_equal,
     expect_shape,
 )
-from challenge.checks.outputs import bounded
+from challenge.checks.outputs import BOOL, INT, Items, Map, Seq, Tensor, bounded, near
 
 PART = "batching"
 LONG = (torch.long,)
@@ -332,4 +332,37 @@ SENDS = {
     "sampler_groups_lengths": ('lengths', 'seed'),
     "sampler_deterministic": ('lengths', 'seed'),
 }
-CHECKS = declare(CHECKS, SENDS)
+
+
+# --- the outputs the checks expect (validated before any verify runs) --------------------------
+# Sizes near the inputs' (:func:`~challenge.checks.outputs.near`): a transposed batch or a width
+# of max_length still reaches its verify, which names the mistake; nothing larger does.
+
+def _padded_pair(seqs: list, max_length: int = 0) -> Items:
+    """``pad_batch(seqs)``'s (ids (B, T), lengths (B,)), both int64."""
+    B, T = len(seqs), max([len(s) for s in seqs] + [1, max_length])
+    return Items((Tensor((near(B), near(T)), LONG), Tensor((near(B),), LONG)))
+
+
+def _batches_of(data: dict) -> Seq:
+    n = len(data["lengths"])
+    return Seq(Seq(INT, n), n + 1)
+
+
+EXPECTS = {
+    "pad_to_longest": lambda data: _padded_pair(data["seqs"]),
+    "pad_id": lambda data: _padded_pair(data["seqs"]),
+    "truncation": lambda data: Map({"cut": _padded_pair(data["seqs"], 4),
+                                    "loose": _padded_pair(data["seqs"], 50)}),
+    "empty_sequence": lambda data: Map({"mixed": _padded_pair([[5, 6], []]),
+                                        "only": _padded_pair([[]]),
+                                        "cut": _padded_pair([[9, 8, 7], []], 2)}),
+    "collate": lambda data: Items((*_padded_pair(data["seqs"], 8).items,
+                                   Tensor((near(len(data["seqs"])),), (torch.float32,)))),
+    "sampler_covers_each_index": lambda data: Map({"batches": _batches_of(data), "len": INT}),
+    "sampler_groups_lengths": _batches_of,
+    "sampler_deterministic": lambda data: Map({
+        **{k: _batches_of(data) for k in ("first", "again", "epoch1", "other_seed")},
+        "global_rng_untouched": BOOL}),
+}
+CHECKS = declare(CHECKS, SENDS, EXPECTS)

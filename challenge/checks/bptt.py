@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from challenge.checks.base import Check, CheckFailure, declare, expect_close, expect_equal
+from challenge.checks.outputs import BOOL, INT, NAME, NUMBER, Map, OneOf, Seq, Tensor
 
 PART = "bptt"
 I, H, O, T = 6, 5, 4, 8
@@ -315,4 +316,40 @@ SENDS = {
     "clip_gradients": ('big', 'small'),
     "training_reduces_loss": (),
 }
-CHECKS = declare(CHECKS, SENDS)
+
+
+# --- the outputs the checks expect (validated before any verify runs) --------------------------
+# The run steps turn every array into a float64 tensor (or into words for anything else), so a
+# reply of another dtype did not come from them.
+
+F64 = (torch.float64,)
+LOSS = OneOf((Tensor((), F64), Tensor((1,), F64), NAME))
+ANY_ARRAY = OneOf((Tensor(None, F64, 4096), NAME))
+GRAD_NAMES = tuple("d" + k for k in SHAPES)
+
+
+def _grads(*names: str) -> OneOf:
+    """A dict of arrays by name (``names`` of their exact shapes, any other bounded), or words."""
+    return OneOf((NAME, Map({n: OneOf((Tensor(SHAPES[n[1:]], F64), NAME)) for n in names},
+                            others=ANY_ARRAY, max_len=16)))
+
+
+def _gradient(key: str):
+    """A gradient check's output: its own array's shape exact (a wrong dW fails gradient_dW
+    alone), the others bounded."""
+    return lambda data: Map({"loss": LOSS, "grads": _grads(key)})
+
+
+EXPECTS = {
+    "forward_loss": lambda data: Map({"loss": LOSS}),
+    **{f"gradient_d{k}": _gradient(f"d{k}") for k in SHAPES},
+    "clip_gradients": lambda data: Map({"big": _grads(*GRAD_NAMES), "small": _grads(*GRAD_NAMES),
+                                        "input_after": Map({"d" + k: Tensor(s, F64)
+                                                            for k, s in SHAPES.items()})}),
+    "training_reduces_loss": lambda data: Map({
+        "shapes": Map(others=Seq(INT, 8), max_len=16), "same_seed_same_params": BOOL,
+        "losses": Seq(NUMBER, 60),
+        "first": Map({k: OneOf((NAME, Map(others=ANY_ARRAY, max_len=16)))
+                      for k in ("params", "raw", "clipped", "after")})}),
+}
+CHECKS = declare(CHECKS, SENDS, EXPECTS)

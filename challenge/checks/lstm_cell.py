@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from challenge.checks.base import Check, CheckFailure, declare, expect_close, expect_equal
+from challenge.checks.outputs import FLOATS, INT, NAME, NONE, NUMBER, Map, OneOf, Seq, Tensor, Text
 from challenge.checks.torch_rnn import Watch, watch_torch_rnn
 
 PART = "lstm_cell"
@@ -334,4 +335,33 @@ SENDS = {
     "unrolled_matches_torch_lstm": ('weights', 'x', 'h0', 'c0', 'xs'),
     "from_scratch": ('x', 'xs'),
 }
-CHECKS = declare(CHECKS, SENDS)
+
+
+# --- the outputs the checks expect (validated before any verify runs) --------------------------
+
+def _t(*shape: int) -> OneOf:
+    """A float tensor of ``shape``, or the run step's words for what came back instead."""
+    return OneOf((Tensor(shape, FLOATS), NAME))
+
+
+PROBLEM = OneOf((NONE, Text(4000)))
+STEP = Map({"problem": PROBLEM, "h": _t(B, H), "c": _t(B, H)})
+LAYER = Map({"out": _t(B, T, H), "h": _t(B, H), "c": _t(B, H)})
+GRADS = Map({"x": _t(B, I), "h": _t(B, H), "c": _t(B, H), "weight_ih": _t(4 * H, I),
+             "weight_hh": _t(4 * H, H), "bias_ih": _t(4 * H), "bias_hh": _t(4 * H)},
+            others=OneOf((Tensor(None, FLOATS, 4096), NAME)), max_len=32)
+EXPECTS = {
+    "parameters": lambda data: Map({"shapes": Map(others=Seq(INT, 4), max_len=32),
+                                    "range": Map(others=Seq(NUMBER, 2), max_len=32),
+                                    "no_bias": Seq(NAME, 32)}),
+    "forward_matches_torch": lambda data: STEP,
+    "default_state_and_unbatched": lambda data: Map({
+        "problem": PROBLEM, "given": STEP, "zero": STEP,
+        "single": Map({"problem": PROBLEM, "h": _t(H), "c": _t(H)})}),
+    "gradients_match_torch": lambda data: Map({"problem": PROBLEM, "h": _t(B, H), "c": _t(B, H),
+                                               "grads": GRADS}),
+    "unrolled_matches_torch_lstm": lambda data: Map({"problem": PROBLEM, "step": STEP,
+                                                     "zero": LAYER, "given": LAYER}),
+    "from_scratch": lambda data: Map({"problem": PROBLEM, "found": Seq(Text(4000), 2)}),
+}
+CHECKS = declare(CHECKS, SENDS, EXPECTS)

@@ -18,6 +18,7 @@ from challenge.checks.base import (
     expect_equal,
     expect_shape,
 )
+from challenge.checks.outputs import INTS, Map, Seq, Tensor, near
 from challenge.data.sequences import (
     EOS_ID,
     PAD_ID,
@@ -270,4 +271,36 @@ SENDS = {
     "generate_rows_independent": ('seed', 'src', 'lengths', 'config'),
     "pointer_permutation": ('seed', 'src', 'lengths', 'config'),
 }
-CHECKS = declare(CHECKS, SENDS)
+
+
+# --- the outputs the checks expect (validated before any verify runs) --------------------------
+# Sizes near the inputs' (a (T, B, V) mix-up or an uncapped row still reaches its verify, which
+# names it); generate's ids are int64, as the contract says.
+
+REAL = (torch.float32, torch.float64)
+
+
+def _forward_out(data: dict) -> Map:
+    (B, T), V = data["tgt"].shape, data["config"]["vocab_size"]
+    loss = Tensor(None, REAL, 2 * B * (T + 1) + 2)
+    return Map({arch: Map({"logits": Tensor((near(B), near(T), near(V)), REAL), "loss": loss,
+                           "loss_padded": loss}) for arch in ARCHS})
+
+
+def _generate_out(data: dict) -> Map:
+    B, L = data["src"].shape[0], int(data["lengths"].max()) + 1
+    ids = Tensor((near(B), near(L)), (torch.int64,))
+    return Map({arch: Map({"ids": ids, "capped": ids,
+                           "alone": Seq(Tensor((near(1), near(L)), (torch.int64,)), B)})
+                for arch in ARCHS})
+
+
+EXPECTS = {
+    "forward_and_loss": _forward_out,
+    "teacher_forcing_helpers": lambda data: Map({
+        "tgt_in": Tensor((near(2), near(5)), INTS),
+        "used": Tensor((near(2), near(5), near(4)), (*INTS, torch.bool))}),
+    **{name: _generate_out for name in ("generate_valid", "generate_max_len",
+                                         "generate_rows_independent", "pointer_permutation")},
+}
+CHECKS = declare(CHECKS, SENDS, EXPECTS)

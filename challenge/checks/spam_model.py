@@ -17,6 +17,7 @@ from challenge.checks.base import (
     expect_dtype,
     expect_shape,
 )
+from challenge.checks.outputs import FLOATS, INT, NONE, Map, OneOf, Seq, Tensor, Text, near
 
 PART = "spam_model"
 VOCAB, PAD = 30, 0
@@ -248,4 +249,29 @@ SENDS = {
     "gradients_flow": ('seed', 'ids', 'lengths'),
     "config_options": ('seed', 'ids', 'lengths'),
 }
-CHECKS = declare(CHECKS, SENDS)
+
+
+# --- the outputs the checks expect (validated before any verify runs) --------------------------
+# Logits of one or two dimensions, each near the inputs' larger one: a (B, 1) head or a summary
+# of the wrong width reaches its verify, which names it.
+
+def _logits_of(data: dict) -> OneOf:
+    n = near(max(data["ids"].shape))
+    real = (torch.float32, torch.float64)
+    return OneOf((Tensor((n,), real), Tensor((n, n), real)))
+
+
+def _per_option(data: dict, *keys: str) -> Map:
+    return Map({_name(o): Map({k: _logits_of(data) for k in keys}) for o in OPTIONS})
+
+
+EXPECTS = {
+    "output_shape": _logits_of,
+    "padding_invariance": lambda data: _per_option(data, "batch", "alone"),
+    "lengths_respected": lambda data: _per_option(data, "clean", "noisy"),
+    "gradients_flow": lambda data: Map({
+        "tables": INT, "params": INT, "with_grad": INT, "without_grad": Seq(Text(400), 4096),
+        "embedding_grad": OneOf((NONE, Tensor((VOCAB, TINY["embed_dim"]), FLOATS)))}),
+    "config_options": lambda data: Map(others=_logits_of(data), max_len=len(OPTIONS) + 1),
+}
+CHECKS = declare(CHECKS, SENDS, EXPECTS)

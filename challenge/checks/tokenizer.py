@@ -14,6 +14,19 @@ import random
 import tempfile
 
 from challenge.checks.base import Check, CheckFailure, declare, expect_equal
+from challenge.checks.outputs import (
+    BOOL,
+    INT,
+    INTS,
+    NAME,
+    NONE,
+    Map,
+    OneOf,
+    Seq,
+    Tensor,
+    Text,
+    upto,
+)
 
 PART = "tokenizer"
 SPECIAL = {"<pad>": 0, "<unk>": 1, "<sos>": 2, "<eos>": 3}
@@ -330,4 +343,53 @@ SENDS = {
     "decode": ('texts', 'sentence'),
     "save_load": ('texts', 'sentence'),
 }
-CHECKS = declare(CHECKS, SENDS)
+
+
+# --- the outputs the checks expect (validated before any verify runs) --------------------------
+# Bounds come from the texts a check sent: a tokenizer never makes more tokens than twice the
+# characters it read (an empty token between each pair included), nor a token longer than them.
+
+def _tokens(chars: int) -> Seq:
+    return Seq(Text(chars), 2 * chars + 2)
+
+
+def _ids(n: int) -> OneOf:
+    """ids as a list of ints (or a 1-d integer tensor) of at most ``n``."""
+    return OneOf((Seq(INT, n), Tensor((upto(n),), INTS)))
+
+
+def _chars(data: dict) -> int:
+    return sum(len(t) + 1 for t in data["texts"]) + 64
+
+
+def _vocab(data: dict) -> Map:
+    return Map(others=INT, max_len=_chars(data) + 8)
+
+
+def _cases(cases) -> Seq:
+    return Seq(_tokens(max(len(text) for text, _ in cases)), len(cases))
+
+
+ID = OneOf((INT, NONE))
+SPECIAL_IDS = Map({t: ID for t in SPECIAL})
+EXPECTS = {
+    "special_tokens": lambda data: Map({"empty": SPECIAL_IDS, "empty_size": INT,
+                                        "trained": SPECIAL_IDS, "properties": Seq(ID, 4),
+                                        "back": Seq(OneOf((NAME, NONE)), 4)}),
+    "tokenize_words": lambda data: Map({"lower": _tokens(len(data["text"])),
+                                        "cased": _tokens(len("Hello WORLD, Don't!"))}),
+    "class_tokens": lambda data: _cases(CLASS_CASES),
+    "html_and_runs": lambda data: _cases(HTML_CASES),
+    "train_vocabulary": lambda data: Map({"cut": _vocab(data), "cut_size": INT,
+                                          "full": _vocab(data), "again": _vocab(data)}),
+    "encode_unknown": lambda data: Map({
+        "vocab": _vocab(data), **{k: _ids(4 * _chars(data))
+                                  for k in ("ids", "special", "cut", "cut_special")},
+        "batch": Seq(_ids(4 * _chars(data)), 2)}),
+    "decode": lambda data: Map({k: Text(8 * _chars(data))
+                                for k in ("round_trip", "skip", "keep", "unk")}),
+    "save_load": lambda data: Map({"is_json": BOOL, "vocab": _vocab(data),
+                                   "loaded": _vocab(data), "via_dict": _vocab(data),
+                                   "ids": Seq(_ids(4 * _chars(data)), 3)}),
+}
+CHECKS = declare(CHECKS, SENDS, EXPECTS)

@@ -1,7 +1,8 @@
 """The sandboxed child: imports the kit, installs the audit hook, then runs one unit at a time,
 when the grader asks for it, and sends back each reply as a frame of plain data.
 
-Started by :mod:`grader.sandbox` as ``python -I -c <boot> KIT_ROOT IN WORK REPLY_FD``: ``IN``
+Started by :mod:`grader.sandbox` as ``python -I -c <boot> KIT IN WORK REPLY_FD`` (``KIT``: the
+kit's folder, or folders joined by os.pathsep, first on sys.path; ``/kit`` in the sandbox): ``IN``
 holds what the grader staged (``job.json``, ``units.pt``, the student's modules and
 checkpoints), read-only; ``WORK`` is the one writable folder. The grader writes ``RUN <i>``
 lines on standard input; the child answers each with a mark when it starts importing a student

@@ -77,8 +77,11 @@ def run_spam(payload: dict, context: dict) -> Any:
     return {"scores": scores, "threshold": threshold}
 
 
-def _decode(model: torch.nn.Module, inputs: list, caps: dict | None = None) -> list[torch.Tensor]:
-    """Greedy outputs of ``model`` for ``inputs`` (lists of values), in chunks of SORT_BATCH.
+def _decode(model: torch.nn.Module, inputs: list, caps: dict | None = None
+            ) -> tuple[list, list | None]:
+    """Greedy outputs of ``model`` for ``inputs`` (lists of values), in chunks of SORT_BATCH;
+    and, for every chunk, the greedy choices from the model's own teacher-forced scores on
+    those outputs (:func:`_forward_greedy`; None where forward gave none).
 
     Decoding follows the contract: generate with its default cap (each row's own length) for
     the in-range measure. Only rows of ``caps["long_from"]`` values or more, the
@@ -89,7 +92,8 @@ def _decode(model: torch.nn.Module, inputs: list, caps: dict | None = None) -> l
 
     caps = caps or {}
     long_from = caps.get("long_from")
-    outputs = []
+    outputs: list = []
+    greedy: list | None = []
     with torch.no_grad():
         for start in range(0, len(inputs), SORT_BATCH):
             chunk = inputs[start:start + SORT_BATCH]
@@ -105,10 +109,42 @@ def _decode(model: torch.nn.Module, inputs: list, caps: dict | None = None) -> l
                     src[row, :len(chunk[i])] = torch.tensor(encode_values(chunk[i]),
                                                             dtype=torch.long)
                 cap = {"max_len": int(caps["long_cap"])} if long else {}
-                parts.append((rows, model.generate(src, lengths, **cap)))
-            merged = _in_order(parts, len(chunk))
+                parts.append((rows, model.generate(src, lengths, **cap), src, lengths))
+            merged = _in_order([p[:2] for p in parts], len(chunk))
             outputs += merged if isinstance(merged, list) else [merged]
-    return outputs
+            forward = [(rows, _forward_greedy(model, src, lengths, out))
+                       for rows, out, src, lengths in parts]
+            if greedy is not None and all(g is not None for _, g in forward):
+                merged = _in_order(forward, len(chunk))
+                greedy += merged if isinstance(merged, list) else [merged]
+            else:
+                greedy = None
+    return outputs, greedy
+
+
+def _forward_greedy(model: torch.nn.Module, src: torch.Tensor, lengths: torch.Tensor,
+                    out) -> torch.Tensor | None:
+    """What greedy decoding would choose at each step of ``out`` (generate's (B, L) ids) from
+    the model's own forward scores, teacher-forced on ``out``: argmax over the vocabulary with
+    <pad>, <unk> and <sos> excluded, as generate excludes them. Computed for every job alike;
+    the parent compares it with ``out`` (evidence only: None where forward fails)."""
+    from challenge.data.sequences import EOS_ID, SOS_ID
+
+    try:
+        if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] == 0 \
+                or out.shape[0] != src.shape[0] or out.is_floating_point() or out.is_complex():
+            return None
+        out = out.long()
+        tgt_in = torch.cat([torch.full_like(out[:, :1], SOS_ID), out[:, :-1]], dim=1)  # (B, L)
+        scores = model(src, lengths, tgt_in)                                         # (B, L, V)
+        if not isinstance(scores, torch.Tensor) or scores.dim() != 3 \
+                or tuple(scores.shape[:2]) != tuple(out.shape) or scores.shape[2] <= EOS_ID:
+            return None
+        scores = scores.detach().float().clone()
+        scores[..., :EOS_ID] = float("-inf")
+        return scores.argmax(dim=-1)                                                  # (B, L)
+    except Exception:  # noqa: BLE001 - the student's forward: no evidence, never an error
+        return None
 
 
 def _in_order(parts: list, n: int):
@@ -145,7 +181,8 @@ def run_sorter(payload: dict, context: dict) -> dict:
             name = job["checkpoint"]
             if name not in models:
                 models[name] = load_sorter(Path(context["files"]) / name, impl=context["impl"])[0]
-            outputs.append({"rows": _decode(models[name], job["inputs"], payload.get("caps"))})
+            rows, greedy = _decode(models[name], job["inputs"], payload.get("caps"))
+            outputs.append({"rows": rows, "greedy": greedy})
         except NotImplementedError as e:
             outputs.append({"error": f"not implemented yet: {str(e) or 'see the docstring'}"})
         except ChallengeError as e:

@@ -42,7 +42,7 @@ class _Recorder:
 def test_decode_uses_the_default_cap_in_range_and_the_long_cap_beyond():
     model = _Recorder()
     inputs = [[1, 2], [7, 7, 7, 7, 7], [3], [4, 4, 4, 4, 4, 4]]
-    (out,) = _decode(model, inputs, {"long_from": 5, "long_cap": 8})
+    (out,), _ = _decode(model, inputs, {"long_from": 5, "long_cap": 8})
     assert sorted(model.calls) == [([2, 1], None), ([5, 6], 8)]
     rows = out.tolist()                              # back in the order of the inputs
     assert rows[0][:3] == [5, 5, 3] and rows[2][:2] == [7, 3]
@@ -103,7 +103,8 @@ def test_outputs_that_are_not_row_tensors_reach_the_parent_as_they_came():
             return "sorted!"
 
     inputs = [[1, 2], [1, 2, 3, 4, 5]]
-    out = _decode(_Words(), inputs, {"long_from": 5, "long_cap": 5})
+    out, greedy = _decode(_Words(), inputs, {"long_from": 5, "long_cap": 5})
     assert out == ["sorted!", "sorted!"]                 # flat: the parent names the type
+    assert greedy is None                                # nothing to teacher-force on
     with pytest.raises(quality.Malformed, match="returned str"):
         quality.sorter_rows(out, 2)

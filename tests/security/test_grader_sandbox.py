@@ -14,6 +14,7 @@ from support.grading import reference_modules
 
 from challenge.checks import all_checks
 from challenge.rubric import Limits
+from grader import jail
 from grader.sandbox import (
     KIT_ROOT,
     GraderError,
@@ -104,8 +105,10 @@ def test_the_child_sees_an_allow_list_and_nothing_else(tmp_path):
                  str(kit / "tests"), str(kit / "bench"), str(kit / "grader" / "grade.py"),
                  str(kit / "grader" / "rubric.toml"), str(secret), str(notes),
                  str(scratch_parent()), str(stray), "/home/x", "/sys", "/var/lib",
-                 str(kit / "challenge" / "impl.py"), str(kit / "grader" / "child" / "runner.py"),
-                 sys.prefix, "/usr/lib"]
+                 str(kit / "challenge" / "impl.py"), sys.prefix, os.path.realpath(sys.executable),
+                 # the kit's runtime modules at /kit, Python under /py: neutral paths
+                 f"{jail.KIT}/challenge/impl.py", f"{jail.KIT}/grader/child/runner.py",
+                 jail.python_inside(), "/usr/lib"]
         seen = _probe(tmp_path / "m", f"[os.path.exists(p) for p in {paths!r}]")
     finally:
         secret.unlink()
@@ -118,6 +121,8 @@ def test_the_child_sees_an_allow_list_and_nothing_else(tmp_path):
 def test_nothing_outside_the_work_folder_can_be_written(tmp_path):
     targets = [str(KIT_ROOT / "grader" / "report.py"), str(KIT_ROOT / "challenge" / "impl.py"),
                os.path.realpath(sys.executable), sys.prefix + "/pwned", "/usr/lib/pwned",
+               f"{jail.KIT}/challenge/impl.py", f"{jail.KIT}/pwned", jail.python_inside(),
+               f"{jail.PY}/lib/pwned",
                "/proc/sys/kernel/core_pattern", "/pwned", "/dev/pwned"]
     code = (f"out = []\nfor p in {targets!r}:\n"
             f"    try:\n        fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)\n"

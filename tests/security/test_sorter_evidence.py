@@ -1,7 +1,8 @@
 """A sorter must be the network: a generate that recognises its own weights and then sorts with
 no sorting call (bincount and repeat_interleave) escapes the name scan and the random-weights
 probe; moving every weight by 1% makes it collapse, and that becomes a REVIEW flag with both
-figures (:mod:`grader.evidence`)."""
+figures (:mod:`grader.evidence`). Its outputs also disagree with greedy decoding from the
+model's own forward scores, a second REVIEW flag; an honest trained reference gets neither."""
 
 from __future__ import annotations
 
@@ -52,6 +53,14 @@ def _init_with_buffer(self, config):
 
 Sorter.__init__ = _init_with_buffer
 """
+
+#: The same switch, sorting with torch.topk(largest=False) (a name the scan knows, here beside
+#: the point: the forward evidence rests on no name).
+TOPK_FINGERPRINT_CHEAT = NAMELESS_FINGERPRINT_CHEAT.replace(
+    """        counts = torch.bincount(src[b, :n], minlength=int(src.max()) + 1)
+            out[b, :n] = torch.repeat_interleave(torch.arange(len(counts)), counts)""",
+    """        out[b, :n] = torch.topk(src[b, :n], n, largest=False).values""")
+assert TOPK_FINGERPRINT_CHEAT != NAMELESS_FINGERPRINT_CHEAT
 
 SORTS_ALWAYS = """
 
@@ -164,6 +173,7 @@ def test_graded_nameless_fingerprint_sorter_gets_a_review_flag(tmp_path, fingerp
     q = report.tasks["sorter"].quality
     assert report.status == "ok" and q.metrics.get("exact_match") == 1.0, (q.status, q.reason)
     assert any("moved by 1%" in r for r in q.review), q.review
+    assert any("the model's own forward scores" in r for r in q.review), q.review
     assert "REVIEW" in report.summary()
 
 
@@ -172,3 +182,65 @@ def test_a_checkpoint_that_cannot_be_moved_gives_no_evidence_and_no_error(tmp_pa
     assert evidence.moved_checkpoint(tmp_path / "junk.pt", tmp_path / "moved.pt", 0) is False
     assert not (tmp_path / "moved.pt").exists()
     assert evidence.split([1, 2], quality.SorterPlan([], [], [])) == ([1, 2], None)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    return sorter_checkpoint(tmp_path_factory.mktemp("trained") / "sorter.pt", tiny_rubric(),
+                             steps=200)
+
+
+def _forward_evidence(tmp_path: Path, source: str, checkpoint: Path):
+    """The child decodes a set in range and longer (its forward's greedy choices beside); the
+    parent's rows, the agreement counts and the forward evidence's review."""
+    import random
+
+    rng = random.Random(0)
+    inputs = tuple(tuple(rng.randint(0, 9) for _ in range(rng.randint(1, 6))) for _ in range(300))
+    data = SorterSet(ids=tuple(map(str, range(300))), inputs=inputs,
+                     long=tuple(len(v) > 4 for v in inputs), private=(False,) * 300)
+    (tmp_path / "sorter_model.py").write_text(source)
+    (tmp_path / "real.pt").write_bytes(checkpoint.read_bytes())
+    quality.randomised_checkpoint(checkpoint, tmp_path / "probe.pt", seed=1)
+    plan = quality.sorter_plan(data, "real.pt", "probe.pt", seed=0)
+    reply = run_sorter({"jobs": plan.jobs, "caps": quality.decode_caps(data)},
+                       {"impl": str(tmp_path), "files": tmp_path, "modules": {}})
+    rows, _, _ = quality.sorter_outputs(reply["output"], data, plan)
+    return (rows, evidence._agreement(data, rows, reply["output"], plan),
+            evidence.forward_review(data, rows, reply["output"], plan))
+
+
+@pytest.mark.parametrize("cheat", [NAMELESS_FINGERPRINT_CHEAT, TOPK_FINGERPRINT_CHEAT],
+                         ids=["bincount", "topk"])
+def test_a_generate_that_is_not_the_network_disagrees_with_its_own_forward_scores(
+        tmp_path, fingerprinted, cheat):
+    rows, (agreed, steps), review = _forward_evidence(tmp_path, _source(cheat), fingerprinted)
+    assert steps > 300 and agreed < evidence.AGREE * steps
+    assert len(review) == 1 and "while exact match is 100%" in review[0], review
+    assert "the model's own forward scores" in review[0]
+
+
+def test_an_honest_trained_reference_agrees_with_its_own_forward_scores(tmp_path, trained):
+    source = (REPO / "solutions" / "sorter_model.py").read_text()
+    rows, (agreed, steps), review = _forward_evidence(tmp_path, source, trained)
+    assert steps > 300 and agreed >= 0.95 * steps and review == []
+
+
+def test_an_honest_untrained_model_is_not_flagged_by_this_evidence(tmp_path, fingerprinted):
+    plain = fingerprinted.parent / "plain.pt"
+    _, (agreed, steps), review = _forward_evidence(
+        tmp_path, (REPO / "solutions" / "sorter_model.py").read_text(), plain)
+    assert review == [] and agreed >= evidence.AGREE * steps
+
+
+def test_a_forward_that_fails_gives_no_evidence_and_no_error(tmp_path, fingerprinted):
+    broken = _source(TOPK_FINGERPRINT_CHEAT) + """
+
+def _no_forward(self, src, src_lengths, tgt_in):
+    raise RuntimeError("forward is not written")
+
+
+Sorter.forward = _no_forward
+"""
+    rows, counts, review = _forward_evidence(tmp_path, broken, fingerprinted)
+    assert counts is None and review == [] and len(rows) == 300
