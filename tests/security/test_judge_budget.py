@@ -35,6 +35,46 @@ def test_a_verify_past_its_time_fails_that_check_alone_with_the_reason():
     assert "the output this check expects: a dict with keys 'loss'" in result.message
 
 
+def test_a_verify_past_its_time_is_stopped_in_a_worker_thread_too():
+    """A Dask worker judges in one of its threads, where no SIGALRM reaches: the limit must
+    hold there as well."""
+    import threading
+
+    check = replace(all_checks(["bptt"])[0], verify=_endless_verify)
+    data = check.make_inputs(0)
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(judge_within(
+        check, data, RunOutcome(output={"loss": torch.tensor(1.0, dtype=torch.float64)}), 0.5)),
+        daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the verify ran on past its time in a worker thread"
+    assert not out[0].passed and "took longer than 0.5 s and was stopped" in out[0].message
+
+
+def test_a_limit_in_a_thread_that_is_not_reached_leaves_nothing_behind():
+    import threading
+    import time
+
+    from challenge.timelimit import time_limit
+
+    errors: list = []
+
+    def body():
+        try:
+            for _ in range(20):
+                with time_limit(0.05):
+                    pass                  # done well inside the limit
+            time.sleep(0.3)               # past every limit's end: nothing may fire now
+        except BaseException as err:      # noqa: BLE001 - the test is that nothing arrives
+            errors.append(err)
+
+    worker = threading.Thread(target=body)
+    worker.start()
+    worker.join(timeout=30)
+    assert errors == []
+
+
 def _body(output) -> bytes:
     return wire.encode({"status": "ok", "message": "", "output": output})
 
