@@ -255,15 +255,22 @@ def _seeded_runs(chosen: list[str], seeds: list[int], data_dir: str, corpus: str
     copied; the split on disk untouched) and run every model on each split."""
     from challenge.data.split import make_split
 
-    runs, counts = {}, {}
-    for seed in seeds:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(seed: int) -> tuple[dict, dict]:
         with tempfile.TemporaryDirectory() as tmp:
             os.makedirs(os.path.join(tmp, "corpora"))
             os.symlink(os.path.join(data_dir, "corpora", corpus),
                        os.path.join(tmp, "corpora", corpus))
             split = make_split(corpus, seed, args.scheme, tmp)
-            counts[seed] = split.counts
-            runs[seed] = _models(chosen, seed, tmp, corpus, args, timing=False)
+            return split.counts, _models(chosen, seed, tmp, corpus, args, timing=False)
+
+    # Each split's models run in child processes, so splits may run side by side (--jobs);
+    # the figures do not depend on it (one torch thread per run), only the wall clock does.
+    with ThreadPoolExecutor(max_workers=max(1, getattr(args, "jobs", 1))) as pool:
+        done = dict(zip(seeds, pool.map(one, seeds)))
+    counts = {seed: done[seed][0] for seed in seeds}
+    runs = {seed: done[seed][1] for seed in seeds}
     return {"splits": counts, "runs": runs, **summarise(runs)}
 
 
@@ -298,6 +305,8 @@ def main() -> None:
                         help="comma-separated training seeds of the LSTM (with --seeds): it is "
                              "trained once per seed on every split, and each split's LSTM "
                              "figures are the mean over them (the baselines train once)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="with --seeds: how many splits run side by side (default 1)")
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
     parser.add_argument("--lstm", action="append", default=[], metavar="KEY=VALUE",
@@ -349,7 +358,8 @@ def main() -> None:
             "lstm_settings": args.lstm}
     if seeds is not None:
         body = {"seeds": seeds, "train_seed": "the split seed" if args.train_seed is None
-                else args.train_seed, "lstm_train_seeds": args.train_seeds, **_seeded_runs(chosen, seeds, data_dir, args.corpus, args)}
+                else args.train_seed, "lstm_train_seeds": args.train_seeds, "jobs": args.jobs,
+                **_seeded_runs(chosen, seeds, data_dir, args.corpus, args)}
     else:
         models = _models(chosen, args.seed, data_dir, args.corpus, args, timing=True)
         body = {"seed": args.seed,
