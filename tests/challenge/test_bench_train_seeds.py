@@ -81,3 +81,28 @@ def test_training_seeds_need_split_seeds_and_no_single_training_seed(monkeypatch
     monkeypatch.setattr(sys, "argv", ["bench/spam.py", *argv])
     with pytest.raises(SystemExit, match="--train-seeds goes with --seeds"):
         bench_spam.main()
+
+
+def test_splits_run_side_by_side_give_the_figures_of_splits_run_in_turn(monkeypatch, calls,
+                                                                          tmp_path):
+    import challenge.data.split as split
+
+    made = []
+
+    def fake_split(corpus, seed, scheme, data_dir):
+        made.append(seed)
+        return SimpleNamespace(counts={"train": 10 + seed})
+
+    monkeypatch.setattr(split, "make_split", fake_split)
+    (tmp_path / "corpora" / "spam").mkdir(parents=True)
+    out = {}
+    for jobs in (1, 3):
+        args = SimpleNamespace(train_seeds=[0, 1, 2], train_seed=None, lstm=[], jobs=jobs,
+                               scheme="random")
+        out[jobs] = bench_spam._seeded_runs(["lstm", "tfidf_logreg"], [0, 1, 2],
+                                            str(tmp_path), "spam", args)
+    assert sorted(made) == [0, 0, 1, 1, 2, 2]
+    assert out[1] == out[3]
+    assert list(out[3]["runs"]) == [0, 1, 2]                  # seed order, whatever ran first
+    assert out[3]["splits"] == {0: {"train": 10}, 1: {"train": 11}, 2: {"train": 12}}
+    assert out[3]["verdicts"][0].endswith("ahead beyond noise")
