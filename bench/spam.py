@@ -6,6 +6,7 @@ split, scored on its hidden test part; prints one JSON object.
     python bench/spam.py [--scheme random|temporal] [--seed 0] [--data-dir data]
                          [--train-seed N] [--models lstm,...] [--lstm KEY=VALUE ...]
     python bench/spam.py --corpus NAME --seeds 0,1,2 [--scheme random] [--models ...]
+    python bench/spam.py --corpus NAME --seeds 0,1,2 --train-seeds 0,1,2,3,4
 
 ``--corpus``: which corpus (default ``spam``; an imported one works the same). ``--seeds``:
 instead of the split on disk, split the corpus once per seed (in a temporary data folder, so
@@ -15,7 +16,11 @@ a claim such as "the LSTM beats the baselines" rests on several splits, not one:
 holds each model's per-seed F1 (a list, seed order) with its sample sd, the paired difference
 of the LSTM against each baseline with its standard error, and ``verdicts``, one line per
 baseline: "ahead beyond noise" (difference > 2 SE), "tie" or "behind" (< -2 SE), also printed
-on stderr (bench/compare.py). ``tfidf_wordchar_lr`` is a stronger linear baseline: word 1-2
+on stderr (bench/compare.py). ``--train-seeds`` (with ``--seeds``): the LSTM is trained once
+per training seed on every split, and each split's LSTM figures are the mean over those runs
+(each run's figures kept under ``train_seeds``), so the paired comparison sets the reference's
+mean over training seeds against each baseline, split by split; the baselines train once per
+split (training seed: the split seed). ``tfidf_wordchar_lr`` is a stronger linear baseline: word 1-2
 and char 2-5 grams, LogisticRegression with C and the threshold chosen on dev
 (bench/linear.py).
 
@@ -163,21 +168,49 @@ def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | 
     return {**figures, **extra}
 
 
+def _child(name: str, seed: int, data_dir: str, folder: str, corpus: str, args,
+           timing: bool, train_seed: int | None) -> dict:
+    """One model trained and scored in a child process; its figures."""
+    extra = [] if train_seed is None else ["--train-seed", str(train_seed)]
+    extra += [f"--lstm={pair}" for pair in args.lstm]
+    extra += [] if timing else ["--no-timing"]
+    proc = subprocess.run([sys.executable, __file__, "--only", name, "--seed", str(seed),
+                           "--data-dir", data_dir, "--folder", folder, "--corpus", corpus,
+                           *extra], stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"bench/spam.py: {name} failed (exit code {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def mean_over_train_seeds(per_seed: list[dict]) -> dict:
+    """One model's runs on one split, one per training seed -> one entry: the mean of every
+    figure the runs share (rounded to 4 places; so the comparison pairs split seeds on the
+    mean over training seeds) and, under ``train_seeds``, each run's figures as they were."""
+    shared = [k for k in per_seed[0] if all(isinstance(r.get(k), (int, float))
+                                            and not isinstance(r.get(k), bool) for r in per_seed)]
+    means = {k: round(sum(r[k] for r in per_seed) / len(per_seed), 4) for k in shared}
+    return {**means, "train_seeds": per_seed}
+
+
 def _models(chosen: list[str], seed: int, data_dir: str, corpus: str, args,
             timing: bool) -> dict:
-    """Each model trained and scored in its own child process on the split in ``data_dir``."""
+    """Each model trained and scored in its own child process on the split in ``data_dir``;
+    with ``args.train_seeds``, the LSTM once per training seed (:func:`mean_over_train_seeds`)."""
     models = {}
     with tempfile.TemporaryDirectory() as folder:
         for name in chosen:
-            extra = ([] if args.train_seed is None else ["--train-seed", str(args.train_seed)])
-            extra += [f"--lstm={pair}" for pair in args.lstm]
-            extra += [] if timing else ["--no-timing"]
-            proc = subprocess.run([sys.executable, __file__, "--only", name, "--seed",
-                                   str(seed), "--data-dir", data_dir, "--folder", folder,
-                                   "--corpus", corpus, *extra], stdout=subprocess.PIPE, text=True)
-            if proc.returncode != 0:
-                sys.exit(f"bench/spam.py: {name} failed (exit code {proc.returncode})")
-            models[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            if name == "lstm" and getattr(args, "train_seeds", None):
+                runs = []
+                for train_seed in args.train_seeds:
+                    runs.append({"train_seed": train_seed,
+                                 **_child(name, seed, data_dir, folder, corpus, args, timing,
+                                          train_seed)})
+                    print(f"bench/spam.py: seed {seed} {name} training seed {train_seed}: "
+                          f"f1 {runs[-1]['f1']}", file=sys.stderr, flush=True)
+                models[name] = mean_over_train_seeds(runs)
+            else:
+                models[name] = _child(name, seed, data_dir, folder, corpus, args, timing,
+                                      args.train_seed)
             print(f"bench/spam.py: seed {seed} {name}: f1 {models[name]['f1']}",
                   file=sys.stderr, flush=True)
     return models
@@ -222,16 +255,35 @@ def _seeded_runs(chosen: list[str], seeds: list[int], data_dir: str, corpus: str
     copied; the split on disk untouched) and run every model on each split."""
     from challenge.data.split import make_split
 
-    runs, counts = {}, {}
-    for seed in seeds:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(seed: int) -> tuple[dict, dict]:
         with tempfile.TemporaryDirectory() as tmp:
             os.makedirs(os.path.join(tmp, "corpora"))
             os.symlink(os.path.join(data_dir, "corpora", corpus),
                        os.path.join(tmp, "corpora", corpus))
             split = make_split(corpus, seed, args.scheme, tmp)
-            counts[seed] = split.counts
-            runs[seed] = _models(chosen, seed, tmp, corpus, args, timing=False)
+            return split.counts, _models(chosen, seed, tmp, corpus, args, timing=False)
+
+    # Each split's models run in child processes, so splits may run side by side (--jobs);
+    # the figures do not depend on it (one torch thread per run), only the wall clock does.
+    with ThreadPoolExecutor(max_workers=max(1, getattr(args, "jobs", 1))) as pool:
+        done = dict(zip(seeds, pool.map(one, seeds)))
+    counts = {seed: done[seed][0] for seed in seeds}
+    runs = {seed: done[seed][1] for seed in seeds}
     return {"splits": counts, "runs": runs, **summarise(runs)}
+
+
+def seed_list(text: str, option: str) -> list[int]:
+    """``"0,1,2"`` -> [0, 1, 2]; exits with a message naming ``option`` on anything else."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        sys.exit(f"bench/spam.py: {option} takes distinct comma-separated whole numbers, e.g. "
+                 f"0,1,2; got {text!r}")
+    return seeds
 
 
 def main() -> None:
@@ -249,6 +301,12 @@ def main() -> None:
                         help="data folder holding the split (default: $CHALLENGE_DATA_DIR or data)")
     parser.add_argument("--train-seed", type=int, default=None,
                         help="seed of training (default: --seed); the split stays --seed's")
+    parser.add_argument("--train-seeds", default=None,
+                        help="comma-separated training seeds of the LSTM (with --seeds): it is "
+                             "trained once per seed on every split, and each split's LSTM "
+                             "figures are the mean over them (the baselines train once)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="with --seeds: how many splits run side by side (default 1)")
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
     parser.add_argument("--lstm", action="append", default=[], metavar="KEY=VALUE",
@@ -274,15 +332,12 @@ def main() -> None:
                  f"got {args.models!r}")
     if "lstm" in chosen:
         lstm_settings(args.lstm)                # a bad setting fails here, before any training
-    seeds = None
-    if args.seeds is not None:
-        try:
-            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-        except ValueError:
-            seeds = []
-        if not seeds:
-            sys.exit(f"bench/spam.py: --seeds takes comma-separated whole numbers, e.g. 0,1,2; "
-                     f"got {args.seeds!r}")
+    seeds = None if args.seeds is None else seed_list(args.seeds, "--seeds")
+    args.train_seeds = (None if args.train_seeds is None
+                        else seed_list(args.train_seeds, "--train-seeds"))
+    if args.train_seeds is not None and (seeds is None or args.train_seed is not None):
+        sys.exit("bench/spam.py: --train-seeds goes with --seeds (split seeds), and not with "
+                 "--train-seed")
     try:
         check_name(args.corpus)
         load_meta(args.corpus, data_dir)
@@ -303,7 +358,8 @@ def main() -> None:
             "lstm_settings": args.lstm}
     if seeds is not None:
         body = {"seeds": seeds, "train_seed": "the split seed" if args.train_seed is None
-                else args.train_seed, **_seeded_runs(chosen, seeds, data_dir, args.corpus, args)}
+                else args.train_seed, "lstm_train_seeds": args.train_seeds, "jobs": args.jobs,
+                **_seeded_runs(chosen, seeds, data_dir, args.corpus, args)}
     else:
         models = _models(chosen, args.seed, data_dir, args.corpus, args, timing=True)
         body = {"seed": args.seed,

@@ -90,6 +90,12 @@ class SpamClassifier(nn.Module):
         self.head = nn.Linear(directions * c.hidden_size, 1)
         if c.pooling == "attention":
             self.attend = nn.Linear(directions * c.hidden_size, 1)   # one score per position
+        # The wide part of a wide-and-deep model (Cheng et al. 2016, "Wide & Deep Learning for
+        # Recommender Systems"): one weight per token id, summed over the message's distinct
+        # tokens (scaled by 1/sqrt of their count, as an L2-normalised binary bag) and added to
+        # the logit, so the model holds a linear bag-of-words classifier beside the LSTM. It
+        # starts at zero: the untrained model is the LSTM alone.
+        self.wide = nn.Parameter(torch.zeros(c.vocab_size))
         # END SOLUTION
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
@@ -156,7 +162,14 @@ class SpamClassifier(nn.Module):
         else:
             pooled = [self._summarise(o, lengths, mask) for o in outputs]  # D x (B, H)
             summary = torch.cat(pooled, dim=-1)                             # (B, D*H)
-        return self.head(self.dropout(summary)).squeeze(-1)                 # (B, 1) -> (B,)
+        # Wide part: each distinct real token once (sorted ids, first of each run).
+        tokens = ids.masked_fill(~mask.t(), self.config.pad_id).sort(dim=1).values  # (B, T)
+        first = torch.ones_like(tokens, dtype=torch.bool)                   # (B, T)
+        first[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
+        first &= tokens != self.config.pad_id
+        bag = (self.wide[tokens] * first).sum(dim=1)                        # (B,)
+        bag = bag / first.sum(dim=1).clamp(min=1).to(bag.dtype).sqrt()      # (B,)
+        return self.head(self.dropout(summary)).squeeze(-1) + bag           # (B, 1) -> (B,)
         # END SOLUTION
 
     def _summarise(self, out: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:

@@ -259,3 +259,62 @@ def test_config_options_hint_fits_the_failure(tmp_path, pooling, bug, said):
     assert not failed.passed and said in failed.message, failed.message
     if pooling == "all":
         assert "every combination" not in failed.message and "with " not in failed.message
+
+
+def _wide_only(**kw) -> SpamClassifier:
+    """A reference model whose LSTM summary is silenced (zero head), so its logit is the wide
+    part alone, with seeded nonzero wide weights."""
+    model = _model(**kw)
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+        model.wide.normal_(generator=torch.Generator().manual_seed(7))
+    return model
+
+
+def test_the_wide_part_starts_at_zero_so_the_untrained_logit_is_the_lstms():
+    model = _model()
+    assert model.wide.shape == (50,) and not model.wide.any()
+
+
+@pytest.mark.parametrize("pooling", ["last", "attention"])
+def test_the_wide_part_reads_the_set_of_real_tokens_scaled_by_its_size(pooling):
+    model = _wide_only(pooling=pooling)
+    ids = torch.tensor([[5, 9, 5, 7, 0, 0], [3, 3, 3, 8, 8, 4]])       # row 0: 4 real tokens
+    lengths = torch.tensor([4, 3])                                       # row 1: 8, 8, 4 junk
+    with torch.no_grad():
+        got = model(ids, lengths)
+    w = model.wide.detach()
+    expected = torch.stack([(w[5] + w[9] + w[7]) / 3 ** 0.5, w[3] / 1.0])
+    assert torch.allclose(got, expected, atol=1e-6, rtol=0)
+
+
+def test_the_wide_part_ignores_order_and_repeats_but_not_a_new_token():
+    model = _wide_only()
+    with torch.no_grad():
+        a = model(torch.tensor([[4, 6, 11]]), torch.tensor([3]))
+        b = model(torch.tensor([[11, 4, 6, 4, 11]]), torch.tensor([5]))
+        c = model(torch.tensor([[11, 4, 6, 12]]), torch.tensor([4]))
+    assert torch.allclose(a, b, atol=1e-6, rtol=0)
+    assert not torch.allclose(a, c, atol=1e-4, rtol=0)
+
+
+def test_the_wide_part_learns_a_token_the_lstm_has_no_time_to():
+    """Trained alone (LSTM frozen), the wide weights move toward the token that marks spam."""
+    model = _model().train()
+    for name, p in model.named_parameters():
+        p.requires_grad_(name == "wide")
+    opt = torch.optim.Adam([model.wide], lr=0.1)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 50, (512, 6), generator=g)                    # token 3 nowhere
+    labels = (torch.arange(512) % 2).float()
+    ids[labels == 1, 2] = 3                                              # spam says token 3
+    lengths = torch.full((512,), 6)
+    for _ in range(50):
+        opt.zero_grad()
+        nn.functional.binary_cross_entropy_with_logits(model(ids, lengths), labels).backward()
+        opt.step()
+    others = torch.cat([model.wide[:3], model.wide[4:]]).abs().max()
+    assert model.wide[3] > 1.0 and model.wide[3] > 2 * others
+    with torch.no_grad():
+        assert ((model(ids, lengths) > 0).float() == labels).float().mean() >= 0.95

@@ -323,11 +323,13 @@ def test_cli_a_module_that_fails_to_import_is_one_line(toy_dir, tmp_path, tail, 
 @pytest.mark.parametrize("returned, said", [
     ("self.head(self.dropout(summary))", r"shape \((\d+), 1\) for a batch of \1 messages; it "
                                          r"must return float logits of shape \(\1,\) \(squeeze"),
-    ("(self.head(self.dropout(summary)).squeeze(-1), summary)", r"returned a tuple for a batch"),
+    ("(self.head(self.dropout(summary)).squeeze(-1) + bag, summary)",
+     r"returned a tuple for a batch"),
 ], ids=["not_squeezed", "tuple"])
 def test_cli_logits_of_the_wrong_shape_are_one_line(toy_dir, tmp_path, returned, said):
+    # the reference's return line, its wide part (``bag``) included, made wrong
     line = _train_edited(toy_dir, tmp_path, "spam_model", lambda t: t.replace(
-        "return self.head(self.dropout(summary)).squeeze(-1)", f"return {returned}"))
+        "return self.head(self.dropout(summary)).squeeze(-1) + bag", f"return {returned}"))
     assert "SpamClassifier.forward returned" in line and re.search(said, line), line
 
 
