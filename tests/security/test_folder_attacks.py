@@ -12,7 +12,9 @@ import pytest
 import torch
 from support.grading import (
     ATTACK_TASKS,
+    AUTOGRAD_BACKWARD,
     build_zip,
+    fingerprinted_sorter,
     make_hidden_sets,
     reference_modules,
     sorter_checkpoint,
@@ -44,50 +46,14 @@ import os as _os, time as _time
 _time.sleep(80)
 _os.abort()
 """),
-    "autograd": ("bptt", """
-def rnn_backward(cache):
-    import torch
-    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
-         for k, v in cache["params"].items()}
-    h = torch.tensor(cache["h0"], dtype=torch.float64)
-    loss = 0
-    for x, y in zip(cache["xs"].tolist(), cache["ys"].tolist()):
-        h = torch.tanh(p["W"] @ h + p["U"][:, x] + p["b"])
-        loss = loss - torch.log_softmax(p["V"] @ h + p["c"], 0)[y]
-    loss.backward()
-    return {"d" + k: t.grad.numpy() for k, t in p.items()}
-"""),
+    "autograd": ("bptt", AUTOGRAD_BACKWARD),
     "utf7": ("bptt", "# -*- coding: utf-7 -*-\n"),
     "table": ("sorter_model", """
 import grader.child.tasks as _tasks
 _tasks.KINDS["sorter"] = lambda payload, context: {"status": "ok", "message": "", "output": []}
 """),
-    "fingerprint": ("sorter_model", """
-_honest_generate = Sorter.generate
-
-
-@torch.no_grad()
-def _generate(self, src, src_lengths, max_len=None):
-    if torch.equal(self.fingerprint, self.embed.weight[:2, :2]):
-        out = torch.full((src.shape[0], src.shape[1] + 1), PAD_ID, dtype=torch.long)
-        for b, n in enumerate(src_lengths.tolist()):
-            out[b, :n] = torch.topk(src[b, :n], n, largest=False).values
-            out[b, n] = EOS_ID
-        return out
-    return _honest_generate(self, src, src_lengths, max_len)
-
-
-Sorter.generate = _generate
-_init = Sorter.__init__
-
-
-def _init_with_buffer(self, config):
-    _init(self, config)
-    self.register_buffer("fingerprint", self.embed.weight[:2, :2].detach().clone())
-
-
-Sorter.__init__ = _init_with_buffer
-"""),
+    "fingerprint": ("sorter_model", fingerprinted_sorter(
+        """            out[b, :n] = torch.topk(src[b, :n], n, largest=False).values""")),
     "hang": ("bptt", "while True:\n    pass\n"),
     "greedy": ("lstm_cell", "_hog = []\nwhile True:\n    _hog.append(bytearray(64 << 20))\n"),
     "procs": ("bptt", """

@@ -9,28 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.grading import REPO, reference_modules, tiny_rubric
+from support.grading import AUTOGRAD_BACKWARD, REPO, reference_modules, tiny_rubric
 
 from challenge.checks import run_local
 from grader.grade import AUTOGRAD_RULE_CHECKS, grade
 from grader.sandbox import isolation_problem
-
-AUTOGRAD_BACKWARD = '''
-
-def rnn_backward(cache):
-    """The gradients by autograd: the forward pass again in torch, then loss.backward()."""
-    import torch
-
-    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
-         for k, v in cache["params"].items()}
-    h = torch.tensor(cache["h0"], dtype=torch.float64)
-    loss = 0
-    for x, y in zip(cache["xs"].tolist(), cache["ys"].tolist()):
-        h = torch.tanh(p["W"] @ h + p["U"][:, x] + p["b"])
-        loss = loss - torch.log_softmax(p["V"] @ h + p["c"], 0)[y]
-    loss.backward()
-    return {"d" + k: t.grad.numpy() for k, t in p.items()}
-'''
 
 
 def _folder(tmp_path: Path, **changed: str) -> Path:

@@ -13,6 +13,7 @@ import torch
 from support.grading import (
     REPO,
     build_zip,
+    fingerprinted_sorter,
     make_hidden_sets,
     reference_modules,
     sorter_checkpoint,
@@ -25,42 +26,14 @@ from grader.grade import grade
 from grader.hidden import SorterSet
 from grader.sandbox import isolation_problem
 
-NAMELESS_FINGERPRINT_CHEAT = """
-
-_honest_generate = Sorter.generate
-
-
-@torch.no_grad()
-def _generate(self, src, src_lengths, max_len=None):
-    if torch.equal(self.fingerprint, self.embed.weight[:2, :2]):    # my own weights
-        out = torch.full((src.shape[0], src.shape[1] + 1), PAD_ID, dtype=torch.long)
-        for b, n in enumerate(src_lengths.tolist()):
-            counts = torch.bincount(src[b, :n], minlength=int(src.max()) + 1)
-            out[b, :n] = torch.repeat_interleave(torch.arange(len(counts)), counts)
-            out[b, n] = EOS_ID
-        return out
-    return _honest_generate(self, src, src_lengths, max_len)
-
-
-Sorter.generate = _generate
-_init = Sorter.__init__
-
-
-def _init_with_buffer(self, config):
-    _init(self, config)
-    self.register_buffer("fingerprint", self.embed.weight[:2, :2].detach().clone())
-
-
-Sorter.__init__ = _init_with_buffer
-"""
+NAMELESS_FINGERPRINT_CHEAT = fingerprinted_sorter(
+    """            counts = torch.bincount(src[b, :n], minlength=int(src.max()) + 1)
+            out[b, :n] = torch.repeat_interleave(torch.arange(len(counts)), counts)""")
 
 #: The same switch, sorting with torch.topk(largest=False) (a name the scan knows, here beside
 #: the point: the forward evidence rests on no name).
-TOPK_FINGERPRINT_CHEAT = NAMELESS_FINGERPRINT_CHEAT.replace(
-    """        counts = torch.bincount(src[b, :n], minlength=int(src.max()) + 1)
-            out[b, :n] = torch.repeat_interleave(torch.arange(len(counts)), counts)""",
-    """        out[b, :n] = torch.topk(src[b, :n], n, largest=False).values""")
-assert TOPK_FINGERPRINT_CHEAT != NAMELESS_FINGERPRINT_CHEAT
+TOPK_FINGERPRINT_CHEAT = fingerprinted_sorter(
+    """            out[b, :n] = torch.topk(src[b, :n], n, largest=False).values""")
 
 SORTS_ALWAYS = """
 

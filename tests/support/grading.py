@@ -227,3 +227,57 @@ def sms_like_corpus(data_dir: Path, n: int = 150, name: str = "sms") -> None:
         msgs.append(Message(id=f"line-{i:06d}", group="imported", label=label, subject="",
                             body=" ".join(words) + f" n{i}"))
     write_corpus(name, msgs, {"source": "test"}, data_dir)
+
+
+def fingerprinted_sorter(rows: str) -> str:
+    """A sorter module's tail that sorts without the network when its weights are its own: a
+    buffer holds a copy of part of the embedding, and while the two agree ``generate`` fills
+    each row by ``rows`` (Python lines, 12 spaces in, writing ``out[b, :n]`` from ``src[b, :n]``);
+    otherwise it decodes honestly. The probe with replaced weights sees honest garbage."""
+    return f"""
+
+_honest_generate = Sorter.generate
+
+
+@torch.no_grad()
+def _generate(self, src, src_lengths, max_len=None):
+    if torch.equal(self.fingerprint, self.embed.weight[:2, :2]):    # my own weights
+        out = torch.full((src.shape[0], src.shape[1] + 1), PAD_ID, dtype=torch.long)
+        for b, n in enumerate(src_lengths.tolist()):
+{rows}
+            out[b, n] = EOS_ID
+        return out
+    return _honest_generate(self, src, src_lengths, max_len)
+
+
+Sorter.generate = _generate
+_init = Sorter.__init__
+
+
+def _init_with_buffer(self, config):
+    _init(self, config)
+    self.register_buffer("fingerprint", self.embed.weight[:2, :2].detach().clone())
+
+
+Sorter.__init__ = _init_with_buffer
+"""
+
+
+#: An ``rnn_backward`` that makes its gradients by autograd: the forward pass again in torch,
+#: then ``loss.backward()`` (bptt's from-scratch rule refuses it).
+AUTOGRAD_BACKWARD = '''
+
+def rnn_backward(cache):
+    """The gradients by autograd: the forward pass again in torch, then loss.backward()."""
+    import torch
+
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+         for k, v in cache["params"].items()}
+    h = torch.tensor(cache["h0"], dtype=torch.float64)
+    loss = 0
+    for x, y in zip(cache["xs"].tolist(), cache["ys"].tolist()):
+        h = torch.tanh(p["W"] @ h + p["U"][:, x] + p["b"])
+        loss = loss - torch.log_softmax(p["V"] @ h + p["c"], 0)[y]
+    loss.backward()
+    return {"d" + k: t.grad.numpy() for k, t in p.items()}
+'''
