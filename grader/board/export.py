@@ -220,6 +220,9 @@ def leaderboard(*, db: str | Path | None = None, task: str | None = None, part: 
             message += "; every roster student is listed with an empty score"
     else:
         text = render(table, fmt)
+    if board is not None and fmt in LMS_FORMATS:      # the file's header cannot say it
+        held = f"column {(lms or LmsOptions()).assignment!r} holds the {part_name(part)}'s points"
+        message = f"{message}; {held}" if message else held
     if out is None:
         return Shown(text, message)
     with atomic_write(out, "w", encoding="utf-8", newline="", permissions=0o644) as f:

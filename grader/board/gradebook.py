@@ -78,9 +78,10 @@ def lms_csv(board: Board, students: list[str], roster: Roster | None, fmt: str, 
             assignment: str = DEFAULT_ASSIGNMENT, cap_bonus: bool = False,
             possible: float | None = None) -> str:
     """The board as a file ``fmt`` ("canvas" or "moodle") imports as it is: one row per roster
-    student (else per student graded), the score in one column named ``assignment`` and the
-    part (``RNN challenge (private part)``), empty
-    for a student with no graded submission; ``cap_bonus`` caps a score at the maximum.
+    student (else per student graded), the score in one column named ``assignment`` exactly
+    (the LMS matches its assignment by that name: any suffix would make a new assignment; the
+    command's notice says which part of the hidden set the column holds), empty for a student
+    with no graded submission; ``cap_bonus`` caps a score at the maximum.
 
     Canvas: its gradebook columns (``Student, ID, SIS User ID, SIS Login ID, Section``), the
     assignment column, and the "Points Possible" row it writes in its own exports; Canvas
@@ -102,7 +103,6 @@ def lms_csv(board: Board, students: list[str], roster: Roster | None, fmt: str, 
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    assignment = named(assignment, board.part)
     if fmt == "canvas":
         w.writerow(CANVAS_COLUMNS + (assignment,))
         w.writerow(["    Points Possible", "", "", "", "", _points(top)])

@@ -237,7 +237,7 @@ def test_the_canvas_export_has_its_header_points_possible_and_empty_scores(tmp_p
                        lms=LmsOptions("Challenge 1")).text
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
-                       "Challenge 1 (public part)"]
+                       "Challenge 1"]       # exactly the assignment's name: Canvas matches it
     assert rows[1] == ["    Points Possible", "", "", "", "", "100.00"]
     by_login = {r[3]: r for r in rows[2:]}
     assert by_login["alice"][:5] == ["Liddell, Alice", "", "1001", "alice", "A"]
@@ -294,7 +294,8 @@ def test_the_moodle_export_carries_the_idnumber_and_the_cli_writes_it(tmp_path):
                                     "--out", str(out)])
     assert run.exit_code == 0, run.output
     rows = list(csv.reader(out.open()))
-    assert rows[0] == ["ID number", "Email address", "Full name", "RNN (public part)"]
+    assert rows[0] == ["ID number", "Email address", "Full name", "RNN"]
+    assert "column 'RNN' holds the public part's points" in run.output
     assert rows[1] == ["1001", "alice@example.org", "Liddell, Alice", "100.00"]
     assert rows[3] == ["1003", "", "Carol", ""]
     bad = CliRunner().invoke(main, ["leaderboard", "--db", str(db), "--format", "canvas",
