@@ -7,19 +7,15 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from support.serve import read_tokens, running_app, write_roster
+from support.serve import prepared_class, read_tokens, running_app
 
 from challenge.cli import main
 from grader.serve.app import ServeConfig, create_app
-from grader.serve.server import prepare
 
 
 @pytest.fixture
 def server(tmp_path):
-    ready = prepare(tmp_path / "data" / "board.sqlite",
-                    write_roster(tmp_path / "roster.csv", ["alice", "bob"]))
-    tokens = read_tokens(ready.tokens_csv)
-    tokens["instructor"] = ready.instructor_file.read_text().strip()
+    ready, tokens = prepared_class(tmp_path)
     app = create_app(ready.queue, ready.tokens,
                      ServeConfig(uploads=ready.folder / "uploads", upload_interval_s=0))
     with running_app(app) as url:

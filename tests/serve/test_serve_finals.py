@@ -9,20 +9,16 @@ from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
-from support.serve import fake_grade, read_tokens, write_roster
+from support.serve import fake_grade, prepared_class, write_roster
 
 from grader.engines.base import Outcome, grade_task
 from grader.serve.app import ServeConfig, create_app
 from grader.serve.dispatch import Dispatcher
-from grader.serve.server import prepare
 
 
 @pytest.fixture
 def env(tmp_path):
-    ready = prepare(tmp_path / "data" / "board.sqlite",
-                    write_roster(tmp_path / "roster.csv", ["alice", "bob"]))
-    tokens = read_tokens(ready.tokens_csv)
-    tokens["instructor"] = ready.instructor_file.read_text().strip()
+    ready, tokens = prepared_class(tmp_path)
     uploads = ready.folder / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     dispatcher = Dispatcher(ready.queue, None, uploads)

@@ -9,20 +9,16 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from support.serve import read_tokens, write_roster
+from support.serve import prepared_class, read_tokens
 
 from grader.serve.app import ServeConfig, create_app
 from grader.serve.routes.deps import COOKIE
-from grader.serve.server import prepare
 from grader.serve.tokens import Tokens
 
 
 @pytest.fixture
 def env(tmp_path):
-    ready = prepare(tmp_path / "data" / "board.sqlite",
-                    write_roster(tmp_path / "roster.csv", ["alice", "bob"]))
-    tokens = read_tokens(ready.tokens_csv)
-    tokens["instructor"] = ready.instructor_file.read_text().strip()
+    ready, tokens = prepared_class(tmp_path)
 
     def client(**config) -> TestClient:
         cfg = ServeConfig(uploads=ready.folder / "uploads", upload_interval_s=0, **config)

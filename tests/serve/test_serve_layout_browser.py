@@ -12,10 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from support.serve import read_tokens, running_app, wait_for, write_roster
+from support.serve import (
+    prepared_class,
+    running_app,
+    wait_for,
+)
 
 from grader.serve.app import ServeConfig, create_app
-from grader.serve.server import prepare
 
 REPO = Path(__file__).resolve().parents[2]
 COLUMNS = ["rank", "student", "points", "max_points", "spam.points", "spam.f1", "sorter.points",
@@ -58,10 +61,7 @@ def _driver(width: int, phone: bool):
 
 @pytest.fixture
 def site(tmp_path):
-    ready = prepare(tmp_path / "data" / "board.sqlite",
-                    write_roster(tmp_path / "roster.csv", ["alice", "bob"]))
-    tokens = read_tokens(ready.tokens_csv)
-    tokens["instructor"] = ready.instructor_file.read_text().strip()
+    ready, tokens = prepared_class(tmp_path)
     queue = ready.queue
     long_name = "my-final-model-after-many-tries-" * 9 + ".zip"
     queue.enqueue("alice", long_name, "alice__1.zip", "s1")

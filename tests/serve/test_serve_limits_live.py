@@ -13,18 +13,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from click.testing import CliRunner
-from support.serve import read_tokens, running_app, write_roster
+from support.serve import prepared_class, running_app
 
 from grader.serve.app import ServeConfig, create_app
-from grader.serve.server import prepare
 
 
 @pytest.fixture
 def live(tmp_path):
-    ready = prepare(tmp_path / "data" / "board.sqlite",
-                    write_roster(tmp_path / "roster.csv", ["alice", "bob", "carol"]))
-    tokens = read_tokens(ready.tokens_csv)
-    tokens["instructor"] = ready.instructor_file.read_text().strip()
+    ready, tokens = prepared_class(tmp_path, ["alice", "bob", "carol"])
     uploads = ready.folder / "uploads"
     config = ServeConfig(uploads=uploads, upload_interval_s=5.0, daily_limit=50,
                          quota_bytes=10_000)

@@ -13,10 +13,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
-from support.serve import read_tokens, write_roster
+from support.serve import prepared_class
 
 from grader.serve.app import ServeConfig, create_app
-from grader.serve.server import prepare
 
 BOARD = {"part": "public", "title": "Overall", "revealed": False,
          "columns": ["rank", "student", "points", "max_points", "spam.points", "spam.f1",
@@ -35,10 +34,7 @@ class FixedBoards:
 
 @pytest.fixture
 def env(tmp_path):
-    ready = prepare(tmp_path / "data" / "board.sqlite",
-                    write_roster(tmp_path / "roster.csv", ["alice", "bob", "carol"]))
-    tokens = read_tokens(ready.tokens_csv)
-    tokens["instructor"] = ready.instructor_file.read_text().strip()
+    ready, tokens = prepared_class(tmp_path, ["alice", "bob", "carol"])
 
     def client(status=lambda: {}, **config) -> TestClient:
         cfg = ServeConfig(uploads=ready.folder / "uploads", upload_interval_s=0,

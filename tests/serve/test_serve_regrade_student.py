@@ -9,20 +9,16 @@ import sqlite3
 
 import pytest
 from fastapi.testclient import TestClient
-from support.serve import fake_grade, read_tokens, write_roster
+from support.serve import fake_grade, prepared_class
 
 from grader.engines.base import Outcome, grade_task
 from grader.serve.app import ServeConfig, create_app
 from grader.serve.dispatch import Dispatcher
-from grader.serve.server import prepare
 
 
 @pytest.fixture
 def env(tmp_path):
-    ready = prepare(tmp_path / "data" / "board.sqlite",
-                    write_roster(tmp_path / "roster.csv", ["alice", "bob"]))
-    tokens = read_tokens(ready.tokens_csv)
-    tokens["instructor"] = ready.instructor_file.read_text().strip()
+    ready, tokens = prepared_class(tmp_path)
     uploads = ready.folder / "uploads"
     config = ServeConfig(uploads=uploads, upload_interval_s=0, board_cache_s=0)
     client = TestClient(create_app(ready.queue, ready.tokens, config), base_url="http://127.0.0.1")

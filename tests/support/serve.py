@@ -119,3 +119,15 @@ async def upload_all(url: str, uploads: list[tuple[str, str, bytes]], *, seconds
                                   files={"file": (name, content)})
             return r.status_code, time.perf_counter() - start, r.json()
         return await asyncio.wait_for(asyncio.gather(*(one(*u) for u in uploads)), seconds)
+
+
+def prepared_class(tmp_path: Path, students=("alice", "bob")):
+    """A live challenge's store prepared for ``students`` under ``tmp_path`` (``challenge serve``'s
+    own set-up): the prepared store and every token by student, the instructor's included."""
+    from grader.serve.server import prepare
+
+    ready = prepare(tmp_path / "data" / "board.sqlite",
+                    write_roster(tmp_path / "roster.csv", list(students)))
+    tokens = read_tokens(ready.tokens_csv)
+    tokens["instructor"] = ready.instructor_file.read_text().strip()
+    return ready, tokens
