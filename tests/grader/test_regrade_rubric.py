@@ -43,8 +43,10 @@ def test_a_margin_change_then_regrade_all_gives_a_board_under_the_new_rubric(tmp
     assert before.hash != after.hash
     runner = CliRunner()
     where = ["--data-dir", str(data)]
-    make = ["hidden", "make", "--secret-file", str(tmp_path / "secret.txt"), *where]
-    _ok(runner.invoke(main, [*make, "--new", "--rubric",
+    secret = tmp_path / "secret.txt"      # fixed: the same public/private split every run
+    secret.write_text("a fixed secret for the regrade test")
+    make = ["hidden", "make", "--secret-file", str(secret), *where]
+    _ok(runner.invoke(main, [*make, "--rubric",
                              str(write_rubric(tmp_path / "before.toml", before))]))
     spam = hidden_spam(data)
     subs.mkdir()
