@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sparse
 import torch
 from sklearn.utils.extmath import randomized_svd
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 WINDOW = 5            # words either side that count as company, weighted 1/distance
@@ -32,7 +33,8 @@ def cooccurrence_vectors(sequences: Sequence[Sequence[int]], vocab_size: int, di
 
     ``sequences``: token ids per message; ``skip``: ids that get a zero row and count as no
     one's company (padding). Rows of ids that never occur are zero too. Seeded and exact for a
-    given input (the SVD's random projection takes ``seed``).
+    given input (the SVD's random projection takes ``seed``), whatever the number of BLAS
+    threads the environment allows (the SVD runs on one).
     """
     if not 1 <= dim < vocab_size:
         raise ValueError(f"dim must be in 1..vocab_size - 1 ({vocab_size - 1}), got {dim}")
@@ -41,7 +43,8 @@ def cooccurrence_vectors(sequences: Sequence[Sequence[int]], vocab_size: int, di
     vectors = np.zeros((vocab_size, dim), dtype=np.float32)
     if ppmi.nnz == 0:
         return vectors
-    u, s, _ = randomized_svd(ppmi, n_components=dim, random_state=seed)
+    with threadpool_limits(limits=1):     # BLAS threads sum in another order: one, always
+        u, s, _ = randomized_svd(ppmi, n_components=dim, random_state=seed)
     vectors[:] = u * np.sqrt(s)                          # (V, dim): eigenvalue weighting p = 0.5
     vectors *= spread / max(float(vectors.std()), 1e-12)
     vectors[list(skip)] = 0.0
