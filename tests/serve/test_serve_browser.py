@@ -90,7 +90,7 @@ def test_a_student_uploads_in_the_browser_and_sees_it_graded_and_on_the_board(tm
             driver.find_element(By.ID, "upload").click()
             state = lambda: _text(driver, "#submissions td.state").strip()
             assert wait_for(state, 20) == "queued"
-            assert "my predictions.csv" in _text(driver, "#submissions")
+            assert wait_for(lambda: "my predictions.csv" in _text(driver, "#submissions"), 20)
             driver.save_screenshot(str(shots / "1-queued.png"))
             dispatcher.start()     # grading starts only now, so the queued state was seen
             wait_for(lambda: state() == "graded", 120, 0.5)
