@@ -1,7 +1,7 @@
 """How much of a linear baseline's lead lives in what the tokenizer throws away; prints one JSON
 object.
 
-    python bench/token_view.py --corpus sms --seeds 0,1,2
+    python bench/token_view.py --corpus sms --seeds 0,1,2 [--data min_frequency=1 ...]
 
 The reference LSTM never reads a message's characters: it reads the tokenizer's ids (numbers
 become ``<num>``, amounts ``<money>``, links ``<url>``, words seen fewer than ``min_frequency``
@@ -9,7 +9,8 @@ times in the training part ``<unk>``, and the message is cut to ``max_length`` t
 each baseline of bench/spam.py is fitted twice on every split: on the raw text, as bench/spam.py
 does, and on the *token view*: each message replaced by its token ids decoded back to words
 (``Tokenizer.decode``, ``<unk>`` kept), with the reference's tokenizer settings
-(challenge.tasks.config.SpamDataConfig). Per baseline and split: F1 on both, and the paired
+(challenge.tasks.config.SpamDataConfig; ``--data KEY=VALUE`` changes one of its fields, e.g.
+``min_frequency=1`` or ``lowercase=false``, to ask what another vocabulary would keep). Per baseline and split: F1 on both, and the paired
 difference raw - token view with its standard error (bench/compare.py). A baseline that loses
 its lead over the LSTM on the token view shows the lead comes from information no model of the
 token ids can have, whatever its architecture.
@@ -49,15 +50,41 @@ def _baseline(name: str, seed: int):
     return TfidfBaseline(name.split("_")[1], random_state=seed)
 
 
-def one_split(corpus: str, seed: int, data_dir: str, names: list[str]) -> dict:
-    """Every baseline's test F1 on the raw text and on the token view of one split."""
+def data_config(pairs: list[str]):
+    """``["min_frequency=1", "lowercase=false"]`` -> the reference's SpamDataConfig with those
+    fields changed; exits with a message naming the pair on anything else."""
+    from dataclasses import fields
+
+    from challenge.errors import ChallengeError
+    from challenge.tasks.config import SpamDataConfig, SpamTraining, override
+
+    known = {f.name for f in fields(SpamDataConfig)}
+    changes = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in known:
+            sys.exit(f"bench/token_view.py: --data wants KEY=VALUE with KEY one of "
+                     f"{', '.join(sorted(known))}; got {pair!r}")
+        try:
+            changes[key] = json.loads(text)
+        except json.JSONDecodeError:
+            changes[key] = text
+    try:
+        return override(SpamTraining(), **changes).data     # checked as `challenge train` does
+    except ChallengeError as e:
+        sys.exit(f"bench/token_view.py: --data: {e}")
+
+
+def one_split(corpus: str, seed: int, data_dir: str, names: list[str], data=None) -> dict:
+    """Every baseline's test F1 on the raw text and on the token view of one split
+    (``data``: the SpamDataConfig of the token view; default the reference's)."""
     from challenge.data.split import make_split
     from challenge.impl import default_impl, load_module
     from challenge.metrics import binary_metrics
     from challenge.tasks.config import SpamDataConfig
     from challenge.tasks.spam import load_texts
 
-    data = SpamDataConfig()
+    data = SpamDataConfig() if data is None else data
     with tempfile.TemporaryDirectory() as tmp:
         os.makedirs(os.path.join(tmp, "corpora"))
         os.symlink(os.path.join(data_dir, "corpora", corpus), os.path.join(tmp, "corpora", corpus))
@@ -91,7 +118,10 @@ def main() -> None:
                         help="data folder holding the corpus (default: $CHALLENGE_DATA_DIR or data)")
     parser.add_argument("--models", default=",".join(BASELINES),
                         help=f"comma-separated subset of {','.join(BASELINES)}")
+    parser.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one field of the token view's SpamDataConfig (repeatable)")
     args = parser.parse_args()
+    data = data_config(args.data)
     from challenge import paths
     from challenge.data.corpus import check_name, load_meta
     from challenge.errors import ChallengeError
@@ -113,7 +143,7 @@ def main() -> None:
         load_meta(args.corpus, data_dir)
     except ChallengeError as e:
         sys.exit(f"bench/token_view.py: {e}")
-    runs = {seed: one_split(args.corpus, seed, data_dir, names) for seed in seeds}
+    runs = {seed: one_split(args.corpus, seed, data_dir, names, data) for seed in seeds}
     summary = {}
     for name in names:
         raw = [runs[s][name]["raw"]["f1"] for s in seeds]
@@ -124,7 +154,8 @@ def main() -> None:
             "raw_sd": None if sd_raw is None else round(sd_raw, 4),
             "token_view_sd": None if sd_tok is None else round(sd_tok, 4),
             "raw_minus_token_view": paired(raw, tokens)}
-    print(json.dumps({"corpus": args.corpus, "seeds": seeds, "runs": runs, "summary": summary}))
+    print(json.dumps({"corpus": args.corpus, "seeds": seeds, "data": args.data, "runs": runs,
+                      "summary": summary}))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import random
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import token_view as bench_token_view  # noqa: E402  (bench/token_view.py)
@@ -55,3 +57,12 @@ def test_a_lead_that_lives_in_the_digits_is_gone_on_the_token_view(tmp_path):
     assert figures["raw"]["f1"] > 0.95
     assert figures["tokens"]["roc_auc"] < 0.75
     assert figures["tokens"]["f1"] < figures["raw"]["f1"] - 0.2
+
+
+def test_data_changes_one_field_of_the_token_view_and_refuses_a_bad_one():
+    assert bench_token_view.data_config(["min_frequency=1", "lowercase=false"]).min_frequency == 1
+    assert bench_token_view.data_config(["lowercase=false"]).lowercase is False
+    with pytest.raises(SystemExit, match="KEY one of"):
+        bench_token_view.data_config(["min_freq=1"])
+    with pytest.raises(SystemExit, match="min_frequency"):
+        bench_token_view.data_config(["min_frequency=0"])
