@@ -54,6 +54,7 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from common import spam_training, split_folder  # noqa: E402  (bench/common.py)
 from compare import compare  # noqa: E402  (bench/compare.py, beside this file)
 
 MODELS = ("lstm", "tfidf_logreg", "tfidf_cnb", "tfidf_wordchar_lr")
@@ -101,25 +102,7 @@ NOT_SETTINGS = ("impl", "corpus", "scheme", "seed", "data", "model", "loop")
 def lstm_settings(pairs: list[str]):
     """``["max_length=600", "hidden_size=64", "lr=0.002"]`` -> the reference's SpamTraining
     with those fields changed (each by name, wherever it lives: data, model or loop)."""
-    from challenge.errors import ChallengeError
-    from challenge.tasks.config import SpamTraining, override
-
-    changes = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"bench/spam.py: --lstm wants KEY=VALUE, got {pair!r}")
-        if key in NOT_SETTINGS:
-            raise SystemExit(f"bench/spam.py: --lstm cannot set {key!r}; use the benchmark's "
-                             f"own options")
-        try:
-            changes[key] = json.loads(text)
-        except json.JSONDecodeError:
-            changes[key] = text                            # a bare string: pooling=max
-    try:
-        return override(SpamTraining(), **changes)
-    except ChallengeError as e:
-        raise SystemExit(f"bench/spam.py: --lstm: {e}") from None
+    return spam_training(pairs, script="bench/spam.py", option="--lstm", forbidden=NOT_SETTINGS)
 
 
 def run_one(name: str, seed: int, data_dir: str, folder: str, train_seed: int | None = None,
@@ -253,16 +236,10 @@ def summarise(runs: dict[int, dict]) -> dict:
 def _seeded_runs(chosen: list[str], seeds: list[int], data_dir: str, corpus: str, args) -> dict:
     """Split ``corpus`` once per seed in a temporary data folder (the corpus linked, not
     copied; the split on disk untouched) and run every model on each split."""
-    from challenge.data.split import make_split
-
     from concurrent.futures import ThreadPoolExecutor
 
     def one(seed: int) -> tuple[dict, dict]:
-        with tempfile.TemporaryDirectory() as tmp:
-            os.makedirs(os.path.join(tmp, "corpora"))
-            os.symlink(os.path.join(data_dir, "corpora", corpus),
-                       os.path.join(tmp, "corpora", corpus))
-            split = make_split(corpus, seed, args.scheme, tmp)
+        with split_folder(data_dir, corpus, seed, args.scheme) as (tmp, split):
             return split.counts, _models(chosen, seed, tmp, corpus, args, timing=False)
 
     # Each split's models run in child processes, so splits may run side by side (--jobs);

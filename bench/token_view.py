@@ -25,10 +25,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from common import spam_training, split_folder  # noqa: E402  (bench/common.py)
 from compare import paired, sample_sd  # noqa: E402  (bench/compare.py, beside this file)
 
 BASELINES = ("tfidf_logreg", "tfidf_wordchar_lr")
@@ -55,40 +55,22 @@ def data_config(pairs: list[str]):
     fields changed; exits with a message naming the pair on anything else."""
     from dataclasses import fields
 
-    from challenge.errors import ChallengeError
-    from challenge.tasks.config import SpamDataConfig, SpamTraining, override
+    from challenge.tasks.config import SpamDataConfig
 
-    known = {f.name for f in fields(SpamDataConfig)}
-    changes = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or key not in known:
-            sys.exit(f"bench/token_view.py: --data wants KEY=VALUE with KEY one of "
-                     f"{', '.join(sorted(known))}; got {pair!r}")
-        try:
-            changes[key] = json.loads(text)
-        except json.JSONDecodeError:
-            changes[key] = text
-    try:
-        return override(SpamTraining(), **changes).data     # checked as `challenge train` does
-    except ChallengeError as e:
-        sys.exit(f"bench/token_view.py: --data: {e}")
+    return spam_training(pairs, script="bench/token_view.py", option="--data",
+                         only={f.name for f in fields(SpamDataConfig)}).data
 
 
 def one_split(corpus: str, seed: int, data_dir: str, names: list[str], data=None) -> dict:
     """Every baseline's test F1 on the raw text and on the token view of one split
     (``data``: the SpamDataConfig of the token view; default the reference's)."""
-    from challenge.data.split import make_split
     from challenge.impl import default_impl, load_module
     from challenge.metrics import binary_metrics
     from challenge.tasks.config import SpamDataConfig
     from challenge.tasks.spam import load_texts
 
     data = SpamDataConfig() if data is None else data
-    with tempfile.TemporaryDirectory() as tmp:
-        os.makedirs(os.path.join(tmp, "corpora"))
-        os.symlink(os.path.join(data_dir, "corpora", corpus), os.path.join(tmp, "corpora", corpus))
-        make_split(corpus, seed, "random", tmp)
+    with split_folder(data_dir, corpus, seed) as (tmp, _):
         parts = {p: load_texts(corpus, p, data_dir=tmp) for p in ("train", "dev", "test")}
     Tokenizer = load_module(default_impl(), "tokenizer").Tokenizer
     tokenizer = Tokenizer.train_from_iterator(
