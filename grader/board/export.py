@@ -310,15 +310,22 @@ def _points_possible(db, board: Board, students: list[str], names, fmt: str) -> 
     student and no roster."""
     if board.rows:
         return None
-    if names is None and not students:
-        where = db if db is not None else default_db_path()
-        raise ChallengeError(f"--format {fmt}: nobody to list, no student is graded in {where} "
-                             f"yet; pass --roster roster.csv to list every student of the class "
-                             f"with an empty score, or grade first (`challenge grade --hidden "
-                             f"SUBS/`)")
+    _someone_to_list(db, board, students, names, fmt)
     from challenge.rubric import load_rubric
 
     return load_rubric().max_points
+
+
+def _someone_to_list(db, board: Board, students: list[str], names, fmt: str) -> None:
+    """A gradebook (csv or an LMS file) of nobody is an error, not a header alone: no graded
+    row, no student with a submission and no roster (a board not made yet, or a wrong folder)."""
+    if board.rows or names is not None or students:
+        return
+    where = db if db is not None else default_db_path()
+    raise ChallengeError(f"--format {fmt}: nobody to list, no student is graded in {where} "
+                         f"yet; pass --roster roster.csv to list every student of the class "
+                         f"with an empty score, or grade first (`challenge grade --hidden "
+                         f"SUBS/`)")
 
 
 def _board_text(db, board: Board, fmt: str, names, options: tuple) -> str:
@@ -331,6 +338,7 @@ def _board_text(db, board: Board, fmt: str, names, options: tuple) -> str:
     if board.rows or db is not None or default_db_path().is_file():
         students, task_max, details = _board_extras(db, board)
     if fmt == "csv":
+        _someone_to_list(db, board, students, names, fmt)
         return gradebook_csv(board, students, task_max, names)
     if fmt in LMS_FORMATS:
         return lms_csv(board, students, names, fmt, assignment=lms.assignment,

@@ -270,7 +270,7 @@ def test_with_no_board_yet_the_lms_export_lists_the_roster_with_empty_scores(tmp
     assert not (tmp_path / "data").exists()          # reading wrote no leaderboard file
 
 
-@pytest.mark.parametrize("fmt", ["canvas", "moodle"])
+@pytest.mark.parametrize("fmt", ["csv", "canvas", "moodle"])
 @pytest.mark.parametrize("empty_db", [False, True])
 def test_with_no_board_and_no_roster_the_lms_export_is_one_line_and_writes_nothing(
         tmp_path, monkeypatch, fmt, empty_db):
