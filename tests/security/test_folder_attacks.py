@@ -8,6 +8,8 @@ ends in a row of the board, and the look-alike alone is held back."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from support.grading import (
@@ -116,10 +118,16 @@ def test_every_attack_of_issue_30_in_one_folder_leaves_the_others_their_points(t
     assert [f for f, _ in result.rejected] == ["a1ice.zip"], result.rejected
     assert sorted(result.graded) == sorted(f"{n}.zip" for n in [*honest, *attacks])
     with Leaderboard(tmp_path / "lb.sqlite", readonly=True) as store:
-        points = {e.student: e.points for e in store.entries()}
+        entries = {e.student: e for e in store.entries(checks=True)}
+    points = {name: e.points for name, e in entries.items()}
     assert set(points) == {*honest, *attacks}, points
     differ = {name: points[name] for name in honest if points[name] != pytest.approx(alone.points)}
-    assert not differ, f"honest students off their alone grade ({alone.points}): {differ}"
+    # why, where it happens: the failed checks and quality reasons of each, and the load
+    why = {name: ([c.get("message", "")[:200] for c in entries[name].checks if not c.get("passed")],
+                  {t: e.quality_reason[:200] for t, e in entries[name].tasks.items()
+                   if e.quality_reason}) for name in differ}
+    assert not differ, (f"honest students off their alone grade ({alone.points}): {differ}; "
+                        f"why: {why}; load average {os.getloadavg()}")
     # none earns more than an honest student; the fingerprinted sorter may sort perfectly (it is
     # flagged for review, not scored lower), the replaced task table changes nothing the grader
     # reads, and reading the processes it can see finds nothing: the others lose points
