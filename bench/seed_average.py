@@ -42,8 +42,10 @@ from compare import paired  # noqa: E402  (bench/compare.py, beside this file)
 
 
 def _settings(pairs: list[str]):
+    from spam import NOT_SETTINGS   # bench/spam.py: the fields its own options decide
+
     return spam_training(pairs, script="bench/seed_average.py", option="--lstm",
-                         forbidden=("impl", "corpus", "scheme", "seed", "data", "model", "loop"))
+                         forbidden=NOT_SETTINGS)
 
 
 def train_and_score(corpus: str, data_dir: str, train_seed: int, lstm: list[str],
