@@ -64,6 +64,15 @@ def test_the_private_board_follows_the_students_marks(env):
         assert r.json() == {"id": mark, "final": True}
         assert _row(private(), "alice")["submission"] == f"alice__{'ab'[mark - first]}.csv"
     assert _row(private(), "bob")["submission"] == "bob__c.csv"      # no mark: all count
+    whole = c.get("/api/admin/board?part=whole", headers=_as(env, "instructor")).json()
+    assert whole["part"] == "whole"                                   # a final number: marks count
+    assert _row(whole, "alice")["submission"] == "alice__b.csv"
+    page = c.get("/board?part=whole", headers=_as(env, "instructor"))
+    assert page.status_code == 200 and "Whole hidden set leaderboard" in page.text
+    wrong = c.get("/api/admin/board?part=all", headers=_as(env, "instructor"))
+    assert wrong.status_code == 400 and "public, private, whole" in wrong.json()["error"]
+    wrong_page = c.get("/board?part=all", headers=_as(env, "instructor"))
+    assert wrong_page.status_code == 400 and "public, private, whole" in wrong_page.text
     public = c.get("/api/admin/board?part=public", headers=_as(env, "instructor")).json()
     assert _row(public, "alice")["attempts"] == "2"
     assert c.post(f"/api/submissions/{bob}/final", headers=_as(env, "alice")).status_code == 404

@@ -141,4 +141,5 @@ def regrade(student: str | None = None, state: ServeState = Depends(serve_state)
 @api.get("/board")
 def board(part: str = "private", caller: Caller = Depends(instructor),
           state: ServeState = Depends(serve_state)):
-    return state.board_view(caller.ident, "private" if part == "private" else "public")
+    """The board on ``part`` of the hidden set: public, private (the default) or whole."""
+    return state.board_view(caller.ident, part)

@@ -21,6 +21,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
+from challenge.report import PARTS
 from grader.serve.boards import BoardCache
 from grader.serve.queue import Job, JobQueue, LimitReached
 from grader.serve.review import IdenticalReview
@@ -65,12 +66,16 @@ class ServeState:
 
     def board_view(self, ident: Identity | None, part: str | None = None) -> dict:
         """The board ``ident`` may see: the public part until the reveal, then the private
-        one; the instructor picks the part."""
+        one; the instructor picks the part (public, private or whole: challenge.report.PARTS)."""
         revealed = self.queue.setting("revealed") == "1"
         if not (part and ident and ident.instructor):
             part = "private" if revealed else "public"
-        # marks choose what counts for the private part; the public board shows every try
-        finals = (self.queue.finals() if self.config.final_submissions and part == "private"
+        elif part not in PARTS:
+            raise HTTPProblem(400, f"no part {part[:40]!r} of the hidden set: use one of "
+                                   f"{', '.join(PARTS)}")
+        # marks choose what counts for the final numbers (the private part and the whole set);
+        # the public board shows every try
+        finals = (self.queue.finals() if self.config.final_submissions and part != "public"
                   else None)
         return {**self.boards.get(part, finals), "revealed": revealed}
 
