@@ -71,6 +71,12 @@ def test_the_private_board_follows_the_students_marks(env):
     assert page.status_code == 200 and "Whole hidden set leaderboard" in page.text
     wrong = c.get("/api/admin/board?part=all", headers=_as(env, "instructor"))
     assert wrong.status_code == 400 and "public, private, whole" in wrong.json()["error"]
+    # a student asking for the whole set (which holds the private part) before the reveal
+    # gets the public board, and the instructor's API not at all
+    peek = c.get("/board?part=whole", headers=_as(env, "alice"))
+    assert peek.status_code == 200 and "Public leaderboard" in peek.text
+    assert "Whole hidden set" not in peek.text
+    assert c.get("/api/admin/board?part=whole", headers=_as(env, "alice")).status_code == 403
     wrong_page = c.get("/board?part=all", headers=_as(env, "instructor"))
     assert wrong_page.status_code == 400 and "public, private, whole" in wrong_page.text
     public = c.get("/api/admin/board?part=public", headers=_as(env, "instructor")).json()
